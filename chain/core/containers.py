@@ -1,0 +1,537 @@
+"""Containers: actions, transactions, block headers and blocks.
+
+Frozen dataclasses parsed strictly from wire JSON (unknown fields, floats and bad names are
+rejected with a message naming the field) and encoded back to canonical JSON. Ids are cached
+on first use, so a transaction's id is computed once however often it is looked up.
+
+Actions form an open registry: a module defines a subclass of :class:`Action` and decorates
+it with :func:`register_action`; the transition module registers the matching processor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+from .codec import canonical_bytes_trusted, compute_id
+from .crypto import DOMAIN_BLOCK, DOMAIN_CANDIDATE, DOMAIN_TX, PrivateKey
+from .errors import MalformedInput, MalformedTransaction
+from .types import (
+    AccountName,
+    Amount,
+    Hash32,
+    Height,
+    PublicKey,
+    SignatureHex,
+    Slot,
+    Timestamp,
+    validate_account_name,
+    validate_amount,
+    validate_hash,
+    validate_int,
+    validate_object,
+    validate_public_key,
+    validate_signature,
+    validate_str,
+)
+
+MAX_SLOT = 2**48
+MAX_TIMESTAMP = 2**53
+
+# --- actions -------------------------------------------------------------------------------
+
+
+class Action:
+    """Base of every action a transaction carries; subclasses are frozen dataclasses."""
+
+    TYPE: ClassVar[str] = ""
+
+    def fields_dict(self) -> dict[str, Any]:
+        """The action's own fields as a JSON-ready object (without ``type``)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The action as a JSON-ready object, with its ``type``."""
+        data = self.fields_dict()
+        data["type"] = self.TYPE
+        return data
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> Action:
+        """Parse the action's fields (``type`` already removed)."""
+        raise NotImplementedError
+
+
+ACTION_TYPES: dict[str, type[Action]] = {}
+
+A = TypeVar("A", bound=type[Action])
+
+
+def register_action(cls: A) -> A:
+    """Class decorator: make an action type known to the transaction parser."""
+    if not cls.TYPE or cls.TYPE in ACTION_TYPES:
+        raise ValueError(f"action type {cls.TYPE!r} is empty or registered twice")
+    ACTION_TYPES[cls.TYPE] = cls
+    return cls
+
+
+def parse_action(data: Any) -> Action:
+    """Parse a wire action object by its ``type``."""
+    if not isinstance(data, dict):
+        raise MalformedInput("action: expected an object")
+    kind = data.get("type")
+    cls = ACTION_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise MalformedInput(f"action.type: unknown action {kind!r}")
+    fields = {k: v for k, v in data.items() if k != "type"}
+    return cls.from_fields(fields)
+
+
+def _fields(
+    data: dict[str, Any], name: str, allowed: set[str], required: set[str] | None = None
+) -> dict[str, Any]:
+    return validate_object(
+        data, f"action({name})", allowed, allowed if required is None else required
+    )
+
+
+@register_action
+@dataclass(frozen=True)
+class Transfer(Action):
+    """Move ``amount`` from the sender to ``to``."""
+
+    TYPE: ClassVar[str] = "transfer"
+    to: AccountName
+    amount: Amount
+    memo: str = ""
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {"to": self.to, "amount": self.amount, "memo": self.memo}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> Transfer:
+        _fields(data, cls.TYPE, {"to", "amount", "memo"}, {"to", "amount"})
+        return cls(
+            to=validate_account_name(data["to"], "action.to"),
+            amount=validate_amount(data["amount"], "action.amount"),
+            memo=validate_str(data.get("memo", ""), "action.memo", max_length=1024),
+        )
+
+
+@register_action
+@dataclass(frozen=True)
+class CreateAccount(Action):
+    """Create account ``name`` bound to ``key``; the sender pays the creation fee."""
+
+    TYPE: ClassVar[str] = "create_account"
+    name: AccountName
+    key: PublicKey
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "key": self.key}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> CreateAccount:
+        _fields(data, cls.TYPE, {"name", "key"})
+        return cls(
+            name=validate_account_name(data["name"], "action.name"),
+            key=validate_public_key(data["key"], "action.key"),
+        )
+
+
+@register_action
+@dataclass(frozen=True)
+class RegisterProducer(Action):
+    """Register the sender as a block producer (or update its URL)."""
+
+    TYPE: ClassVar[str] = "register_producer"
+    url: str = ""
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> RegisterProducer:
+        _fields(data, cls.TYPE, {"url"}, set())
+        return cls(url=validate_str(data.get("url", ""), "action.url"))
+
+
+@register_action
+@dataclass(frozen=True)
+class Stake(Action):
+    """Delegate ``amount`` of the sender's balance to ``producer`` (itself or another)."""
+
+    TYPE: ClassVar[str] = "stake"
+    producer: AccountName
+    amount: Amount
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {"producer": self.producer, "amount": self.amount}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> Stake:
+        _fields(data, cls.TYPE, {"producer", "amount"})
+        return cls(
+            producer=validate_account_name(data["producer"], "action.producer"),
+            amount=validate_amount(data["amount"], "action.amount"),
+        )
+
+
+@register_action
+@dataclass(frozen=True)
+class Unstake(Action):
+    """Move ``amount`` of the sender's delegation to ``producer`` into unbonding."""
+
+    TYPE: ClassVar[str] = "unstake"
+    producer: AccountName
+    amount: Amount
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {"producer": self.producer, "amount": self.amount}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> Unstake:
+        _fields(data, cls.TYPE, {"producer", "amount"})
+        return cls(
+            producer=validate_account_name(data["producer"], "action.producer"),
+            amount=validate_amount(data["amount"], "action.amount"),
+        )
+
+
+@register_action
+@dataclass(frozen=True)
+class Withdraw(Action):
+    """Return every matured unbonding entry of the sender to its balance."""
+
+    TYPE: ClassVar[str] = "withdraw"
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> Withdraw:
+        _fields(data, cls.TYPE, set())
+        return cls()
+
+
+@register_action
+@dataclass(frozen=True)
+class Unjail(Action):
+    """Bring the sending producer back after its jail period."""
+
+    TYPE: ClassVar[str] = "unjail"
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> Unjail:
+        _fields(data, cls.TYPE, set())
+        return cls()
+
+
+# --- block headers -------------------------------------------------------------------------
+
+
+_HEADER_FIELDS = {
+    "chain_id",
+    "height",
+    "slot",
+    "prev_id",
+    "timestamp",
+    "producer",
+    "builder",
+    "tx_root",
+    "state_root",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class BlockHeader:
+    """What a block commits to; its id is the id of these fields."""
+
+    chain_id: Hash32
+    height: Height
+    slot: Slot
+    prev_id: Hash32
+    timestamp: Timestamp
+    producer: AccountName
+    builder: AccountName
+    tx_root: Hash32
+    state_root: Hash32
+
+    def to_dict(self) -> dict[str, Any]:
+        """The header as a JSON-ready object."""
+        return {
+            "chain_id": self.chain_id,
+            "height": self.height,
+            "slot": self.slot,
+            "prev_id": self.prev_id,
+            "timestamp": self.timestamp,
+            "producer": self.producer,
+            "builder": self.builder,
+            "tx_root": self.tx_root,
+            "state_root": self.state_root,
+        }
+
+    @cached_property
+    def canonical(self) -> bytes:
+        """The canonical bytes of the header (what producer and builder sign)."""
+        return canonical_bytes_trusted(self.to_dict())
+
+    @cached_property
+    def id(self) -> Hash32:
+        """The block id: sha256 of the canonical header."""
+        return compute_id(self.to_dict())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BlockHeader) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @classmethod
+    def from_dict(cls, data: Any, field: str = "header") -> BlockHeader:
+        """Parse a wire header."""
+        validate_object(data, field, _HEADER_FIELDS, _HEADER_FIELDS)
+        return cls(
+            chain_id=validate_hash(data["chain_id"], f"{field}.chain_id"),
+            height=Height(validate_int(data["height"], f"{field}.height", maximum=MAX_SLOT)),
+            slot=Slot(validate_int(data["slot"], f"{field}.slot", maximum=MAX_SLOT)),
+            prev_id=validate_hash(data["prev_id"], f"{field}.prev_id"),
+            timestamp=Timestamp(
+                validate_int(data["timestamp"], f"{field}.timestamp", maximum=MAX_TIMESTAMP)
+            ),
+            producer=validate_account_name(data["producer"], f"{field}.producer"),
+            builder=validate_account_name(data["builder"], f"{field}.builder"),
+            tx_root=validate_hash(data["tx_root"], f"{field}.tx_root"),
+            state_root=validate_hash(data["state_root"], f"{field}.state_root"),
+        )
+
+
+@dataclass(frozen=True)
+class SignedHeader:
+    """A header with its producer's signature: the unit of double-production evidence."""
+
+    header: BlockHeader
+    signature: SignatureHex
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"header": self.header.to_dict(), "signature": self.signature}
+
+    @classmethod
+    def from_dict(cls, data: Any, field: str) -> SignedHeader:
+        validate_object(data, field, {"header", "signature"}, {"header", "signature"})
+        return cls(
+            header=BlockHeader.from_dict(data["header"], f"{field}.header"),
+            signature=validate_signature(data["signature"], f"{field}.signature"),
+        )
+
+
+@register_action
+@dataclass(frozen=True)
+class DoubleProductionEvidence(Action):
+    """Two different headers for one slot signed by one producer."""
+
+    TYPE: ClassVar[str] = "evidence"
+    first: SignedHeader
+    second: SignedHeader
+
+    def fields_dict(self) -> dict[str, Any]:
+        return {"first": self.first.to_dict(), "second": self.second.to_dict()}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> DoubleProductionEvidence:
+        _fields(data, cls.TYPE, {"first", "second"})
+        return cls(
+            first=SignedHeader.from_dict(data["first"], "action.first"),
+            second=SignedHeader.from_dict(data["second"], "action.second"),
+        )
+
+
+# --- transactions --------------------------------------------------------------------------
+
+_TX_FIELDS = {"chain_id", "sender", "nonce", "fee", "expiration", "action", "signature"}
+
+
+@dataclass(frozen=True, eq=False)
+class Transaction:
+    """A signed request by ``sender`` to perform ``action``, paying ``fee``.
+
+    ``nonce`` must equal the sender's account nonce (replay protection); the transaction
+    is valid in blocks whose timestamp is at most ``expiration``.
+    """
+
+    chain_id: Hash32
+    sender: AccountName
+    nonce: int
+    fee: Amount
+    expiration: Timestamp
+    action: Action
+    signature: SignatureHex = SignatureHex("")
+
+    def body(self) -> dict[str, Any]:
+        """The signed fields (everything but the signature)."""
+        return {
+            "chain_id": self.chain_id,
+            "sender": self.sender,
+            "nonce": self.nonce,
+            "fee": self.fee,
+            "expiration": self.expiration,
+            "action": self.action.to_dict(),
+        }
+
+    @cached_property
+    def body_bytes(self) -> bytes:
+        """Canonical bytes of the body: what the sender signs."""
+        return canonical_bytes_trusted(self.body())
+
+    @cached_property
+    def id(self) -> Hash32:
+        """The transaction id: sha256 of the canonical body (as in EOSIO, without signature)."""
+        return Hash32(hashlib.sha256(self.body_bytes).hexdigest())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The signed transaction as a JSON-ready object."""
+        data = self.body()
+        data["signature"] = self.signature
+        return data
+
+    def sign(self, key: PrivateKey) -> Transaction:
+        """A copy of this transaction signed by ``key``."""
+        return Transaction(
+            chain_id=self.chain_id,
+            sender=self.sender,
+            nonce=self.nonce,
+            fee=self.fee,
+            expiration=self.expiration,
+            action=self.action,
+            signature=key.sign(DOMAIN_TX, self.body_bytes),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Transaction)
+            and other.id == self.id
+            and other.signature == self.signature
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Transaction:
+        """Parse a wire transaction; raises :class:`MalformedTransaction` naming the field."""
+        try:
+            validate_object(data, "transaction", _TX_FIELDS, _TX_FIELDS)
+            return cls(
+                chain_id=validate_hash(data["chain_id"], "chain_id"),
+                sender=validate_account_name(data["sender"], "sender"),
+                nonce=validate_int(data["nonce"], "nonce", maximum=2**53),
+                fee=validate_amount(data["fee"], "fee", allow_zero=True),
+                expiration=Timestamp(
+                    validate_int(data["expiration"], "expiration", maximum=MAX_TIMESTAMP)
+                ),
+                action=parse_action(data["action"]),
+                signature=validate_signature(data["signature"]),
+            )
+        except MalformedTransaction:
+            raise
+        except MalformedInput as exc:
+            raise MalformedTransaction(exc.message) from None
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """A header, its transactions, the producer's signature and, when a pool member built
+    it, the builder's signature. A candidate from a member has no producer signature yet."""
+
+    header: BlockHeader
+    transactions: tuple[Transaction, ...]
+    producer_signature: SignatureHex = SignatureHex("")
+    builder_signature: SignatureHex | None = None
+
+    @property
+    def id(self) -> Hash32:
+        """The block id (the header id)."""
+        return self.header.id
+
+    @property
+    def height(self) -> Height:
+        return self.header.height
+
+    @property
+    def slot(self) -> Slot:
+        return self.header.slot
+
+    @property
+    def total_fees(self) -> int:
+        """Sum of the fees of the block's transactions."""
+        return sum(tx.fee for tx in self.transactions)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The block as a JSON-ready object."""
+        return {
+            "header": self.header.to_dict(),
+            "transactions": [tx.to_dict() for tx in self.transactions],
+            "producer_signature": self.producer_signature,
+            "builder_signature": self.builder_signature,
+        }
+
+    def signed_by_producer(self, key: PrivateKey) -> Block:
+        """A copy with the producer's signature over the header."""
+        return Block(
+            header=self.header,
+            transactions=self.transactions,
+            producer_signature=key.sign(DOMAIN_BLOCK, self.header.canonical),
+            builder_signature=self.builder_signature,
+        )
+
+    def signed_by_builder(self, key: PrivateKey) -> Block:
+        """A copy with the builder's (pool member's) signature over the header."""
+        return Block(
+            header=self.header,
+            transactions=self.transactions,
+            producer_signature=self.producer_signature,
+            builder_signature=key.sign(DOMAIN_CANDIDATE, self.header.canonical),
+        )
+
+    @classmethod
+    def from_dict(cls, data: Any, *, max_transactions: int = 100_000) -> Block:
+        """Parse a wire block (or candidate)."""
+        validate_object(
+            data,
+            "block",
+            {"header", "transactions", "producer_signature", "builder_signature"},
+            {"header", "transactions"},
+        )
+        txs = data["transactions"]
+        if not isinstance(txs, list):
+            raise MalformedInput("block.transactions: expected a list")
+        if len(txs) > max_transactions:
+            raise MalformedInput(f"block.transactions: more than {max_transactions} transactions")
+        transactions = []
+        for i, tx in enumerate(txs):
+            try:
+                transactions.append(Transaction.from_dict(tx))
+            except MalformedInput as exc:
+                raise MalformedInput(f"block.transactions[{i}]: {exc.message}") from None
+        producer_sig = data.get("producer_signature") or ""
+        builder_sig = data.get("builder_signature")
+        return cls(
+            header=BlockHeader.from_dict(data["header"]),
+            transactions=tuple(transactions),
+            producer_signature=SignatureHex(
+                validate_signature(producer_sig, "producer_signature") if producer_sig else ""
+            ),
+            builder_signature=(
+                validate_signature(builder_sig, "builder_signature")
+                if builder_sig is not None
+                else None
+            ),
+        )

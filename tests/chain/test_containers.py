@@ -1,0 +1,93 @@
+"""Parsing and encoding of transactions, headers and blocks."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from chain.core import Block, Transaction
+from chain.core.containers import ACTION_TYPES, parse_action
+from chain.core.errors import MalformedInput, MalformedTransaction
+from tests.helpers.chain import ChainSim, transfer
+
+
+def test_transaction_round_trip(sim: ChainSim) -> None:
+    tx = transfer(sim.state, "alice", "bob", 5)
+    parsed = Transaction.from_dict(tx.to_dict())
+    assert parsed.id == tx.id and parsed.signature == tx.signature
+    assert parsed == tx
+
+
+def test_transaction_id_excludes_signature(sim: ChainSim) -> None:
+    tx = transfer(sim.state, "alice", "bob", 5)
+    assert tx.id == Transaction.from_dict({**tx.to_dict(), "signature": "00" * 64}).id
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(extra=1), "unknown field"),
+        (lambda d: d.pop("nonce"), "missing field"),
+        (lambda d: d.update(nonce=1.0), "nonce: expected an integer"),
+        (lambda d: d.update(nonce=True), "nonce: expected an integer"),
+        (lambda d: d.update(fee=-1), "fee"),
+        (lambda d: d.update(sender="Not Valid"), "sender"),
+        (lambda d: d.update(chain_id="xyz"), "chain_id"),
+        (lambda d: d.update(signature="ab"), "signature"),
+        (lambda d: d["action"].update(type="nope"), "unknown action"),
+        (lambda d: d["action"].update(amount=0), "amount"),
+        (lambda d: d["action"].update(amount="1.0 BPT"), "amount"),
+        (lambda d: d["action"].pop("to"), "missing field"),
+    ],
+)
+def test_malformed_transactions_name_the_field(sim: ChainSim, mutate, message: str) -> None:
+    data = copy.deepcopy(transfer(sim.state, "alice", "bob", 5).to_dict())
+    mutate(data)
+    with pytest.raises(MalformedTransaction, match=message):
+        Transaction.from_dict(data)
+
+
+def test_every_registered_action_round_trips(sim: ChainSim) -> None:
+    from chain.core.containers import (
+        CreateAccount,
+        RegisterProducer,
+        Stake,
+        Transfer,
+        Unjail,
+        Unstake,
+        Withdraw,
+    )
+
+    samples = [
+        Transfer("bob", 1, "hi"),
+        CreateAccount("newbie", "ab" * 32),
+        RegisterProducer("https://bp.example"),
+        Stake("alpha", 3),
+        Unstake("alpha", 3),
+        Withdraw(),
+        Unjail(),
+    ]
+    for action in samples:
+        assert parse_action(action.to_dict()) == action
+    assert {a.TYPE for a in samples} <= set(ACTION_TYPES)
+
+
+def test_block_round_trip(sim: ChainSim) -> None:
+    block = sim.produce(txs=[transfer(sim.state, "alice", "bob", 5)])
+    parsed = Block.from_dict(block.to_dict())
+    assert parsed.id == block.id
+    assert parsed.producer_signature == block.producer_signature
+    assert [t.id for t in parsed.transactions] == [t.id for t in block.transactions]
+
+
+def test_block_parse_errors_name_the_transaction(sim: ChainSim) -> None:
+    block = sim.make_block(1, [transfer(sim.state, "alice", "bob", 5)])
+    data = copy.deepcopy(block.to_dict())
+    data["transactions"][0]["nonce"] = "x"
+    with pytest.raises(MalformedInput, match=r"transactions\[0\]: nonce"):
+        Block.from_dict(data)
+    with pytest.raises(MalformedInput, match="more than 0"):
+        Block.from_dict(block.to_dict(), max_transactions=0)
+    with pytest.raises(MalformedInput, match="header"):
+        Block.from_dict({"header": {}, "transactions": []})

@@ -1,0 +1,65 @@
+"""Domain-separated ed25519 signatures."""
+
+from __future__ import annotations
+
+import pytest
+
+from chain.core.crypto import (
+    DOMAIN_BLOCK,
+    DOMAIN_CANDIDATE,
+    DOMAIN_TX,
+    PrivateKey,
+    compute_signing_digest,
+    verify_signature,
+)
+from chain.core.errors import MalformedInput
+from tests.helpers.chain import key_for
+
+
+def test_sign_and_verify() -> None:
+    key = key_for("alice")
+    sig = key.sign(DOMAIN_TX, b"payload")
+    assert len(sig) == 128
+    assert verify_signature(key.public_key, DOMAIN_TX, b"payload", sig)
+
+
+def test_signature_does_not_cross_domains() -> None:
+    key = key_for("alice")
+    sig = key.sign(DOMAIN_CANDIDATE, b"header")
+    assert not verify_signature(key.public_key, DOMAIN_BLOCK, b"header", sig)
+
+
+def test_signature_does_not_verify_other_payload_or_key() -> None:
+    key = key_for("alice")
+    sig = key.sign(DOMAIN_TX, b"payload")
+    assert not verify_signature(key.public_key, DOMAIN_TX, b"payload2", sig)
+    assert not verify_signature(key_for("bob").public_key, DOMAIN_TX, b"payload", sig)
+
+
+@pytest.mark.parametrize("bad", ["", "zz", "00" * 63, "0" * 129])
+def test_malformed_signatures_do_not_verify(bad: str) -> None:
+    assert not verify_signature(key_for("alice").public_key, DOMAIN_TX, b"p", bad)
+
+
+def test_malformed_public_key_does_not_verify() -> None:
+    sig = key_for("alice").sign(DOMAIN_TX, b"p")
+    assert not verify_signature("xyz", DOMAIN_TX, b"p", sig)
+
+
+def test_digest_layout_is_domain_nul_payload() -> None:
+    import hashlib
+
+    assert (
+        compute_signing_digest(DOMAIN_TX, b"abc") == hashlib.sha256(b"bppool/tx/v1\x00abc").digest()
+    )
+    with pytest.raises(ValueError):
+        compute_signing_digest(b"other/v1", b"abc")
+
+
+def test_private_key_round_trip_and_bad_seed() -> None:
+    key = key_for("alice")
+    assert PrivateKey.from_hex(key.seed_hex()).public_key == key.public_key
+    with pytest.raises(MalformedInput):
+        PrivateKey.from_hex("nothex")
+    with pytest.raises(MalformedInput):
+        PrivateKey(b"short")
