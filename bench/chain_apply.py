@@ -208,20 +208,12 @@ def main() -> None:
         checked.append(rate)
         ratios.append(rate / raw)
     cached = statistics.median(
-        apply_once(state, block, cached=True)
-        for state, block in fresh_transfer_blocks(args.txs, args.rounds)
+        apply_once(state, block, cached=True) for state, block in fresh_transfer_blocks(args.txs, args.rounds)
     )
-    print(
-        f"raw PyNaCl verify rate:                        "
-        f"{statistics.median(raws):>10,.0f} verifies/s"
-    )
-    print(
-        f"transfers applied/s, signatures checked:       {statistics.median(checked):>10,.0f} tx/s"
-    )
+    print(f"raw PyNaCl verify rate:                        {statistics.median(raws):>10,.0f} verifies/s")
+    print(f"transfers applied/s, signatures checked:       {statistics.median(checked):>10,.0f} tx/s")
     print(f"ratio checked / raw verify (target >= 0.75):   {statistics.median(ratios):>10.2f}")
-    print(
-        f"transfers applied/s, signatures cached:        {cached:>10,.0f} tx/s (target >= 40,000)"
-    )
+    print(f"transfers applied/s, signatures cached:        {cached:>10,.0f} tx/s (target >= 40,000)")
     print(f"ratio cached / 40,000 target:                  {cached / 40_000:>10.2f}")
     costs = {}
     for size in (int(s) for s in args.sizes.split(",")):

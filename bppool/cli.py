@@ -18,6 +18,10 @@ app = typer.Typer(
 )
 console = Console()
 
+from chain.cli import app as chain_app  # noqa: E402
+
+app.add_typer(chain_app, name="chain")
+
 
 @app.command()
 def version() -> None:

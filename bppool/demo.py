@@ -89,9 +89,7 @@ def run_chain_demo(
                 nonces[sender] += 1
                 txs.append(tx)
             jailed_before = {n for n, p in state.producers.items() if p.jailed}
-            built = build_block(
-                state, slot=slot, producer=producer, transactions=txs, sig_cache=cache
-            )
+            built = build_block(state, slot=slot, producer=producer, transactions=txs, sig_cache=cache)
             block = built.block.signed_by_producer(keys[producer])
             state_transition(state, block, cache)
             produced += 1

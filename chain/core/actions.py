@@ -69,9 +69,7 @@ def process_transfer(state: State, tx: Transaction, action: Transfer, ctx: Block
 
 
 @register_processor(CreateAccount)
-def process_create_account(
-    state: State, tx: Transaction, action: CreateAccount, ctx: BlockContext
-) -> None:
+def process_create_account(state: State, tx: Transaction, action: CreateAccount, ctx: BlockContext) -> None:
     """Create a new account; the creation fee goes to the block producer with the fees."""
     # Verify the name is free
     if action.name in state.accounts:
@@ -136,8 +134,7 @@ def process_unstake(state: State, tx: Transaction, action: Unstake, ctx: BlockCo
     current = get_delegation(state, action.producer, tx.sender)
     if current < action.amount:
         raise InsufficientStake(
-            f"{tx.sender} has {current} delegated to {action.producer}, "
-            f"cannot unstake {action.amount}"
+            f"{tx.sender} has {current} delegated to {action.producer}, cannot unstake {action.amount}"
         )
     set_delegation(state, action.producer, tx.sender, current - action.amount)
     add_unbonding_entry(state, tx.sender, action.producer, action.amount, ctx.slot)
@@ -177,9 +174,7 @@ def process_unjail(state: State, tx: Transaction, action: Unjail, ctx: BlockCont
         raise Tombstoned(f"{tx.sender} is tombstoned and can never be unjailed")
     # Verify the jail period is over
     if ctx.slot < producer.jailed_until:
-        raise StillJailed(
-            f"{tx.sender} is jailed until slot {producer.jailed_until} (now {ctx.slot})"
-        )
+        raise StillJailed(f"{tx.sender} is jailed until slot {producer.jailed_until} (now {ctx.slot})")
     state.producers.put(tx.sender, producer._replace(jailed=False, jailed_until=0))
 
 

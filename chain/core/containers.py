@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
+from .caching import cached
 from .codec import canonical_bytes_trusted, compute_id
 from .crypto import DOMAIN_BLOCK, DOMAIN_CANDIDATE, DOMAIN_TX, PrivateKey
 from .errors import MalformedInput, MalformedTransaction
@@ -63,6 +63,10 @@ class Action:
         """Parse the action's fields (``type`` already removed)."""
         raise NotImplementedError
 
+    def spend(self, params: Any) -> int:
+        """Liquid balance the action takes from its sender beyond the fee (for mempools)."""
+        return 0
+
 
 ACTION_TYPES: dict[str, type[Action]] = {}
 
@@ -92,9 +96,7 @@ def parse_action(data: Any) -> Action:
 def _fields(
     data: dict[str, Any], name: str, allowed: set[str], required: set[str] | None = None
 ) -> dict[str, Any]:
-    return validate_object(
-        data, f"action({name})", allowed, allowed if required is None else required
-    )
+    return validate_object(data, f"action({name})", allowed, allowed if required is None else required)
 
 
 @register_action
@@ -109,6 +111,9 @@ class Transfer(Action):
 
     def fields_dict(self) -> dict[str, Any]:
         return {"to": self.to, "amount": self.amount, "memo": self.memo}
+
+    def spend(self, params: Any) -> int:
+        return self.amount
 
     @classmethod
     def from_fields(cls, data: dict[str, Any]) -> Transfer:
@@ -131,6 +136,9 @@ class CreateAccount(Action):
 
     def fields_dict(self) -> dict[str, Any]:
         return {"name": self.name, "key": self.key}
+
+    def spend(self, params: Any) -> int:
+        return int(params.account_creation_fee)
 
     @classmethod
     def from_fields(cls, data: dict[str, Any]) -> CreateAccount:
@@ -169,6 +177,9 @@ class Stake(Action):
 
     def fields_dict(self) -> dict[str, Any]:
         return {"producer": self.producer, "amount": self.amount}
+
+    def spend(self, params: Any) -> int:
+        return self.amount
 
     @classmethod
     def from_fields(cls, data: dict[str, Any]) -> Stake:
@@ -276,12 +287,12 @@ class BlockHeader:
             "state_root": self.state_root,
         }
 
-    @cached_property
+    @cached
     def canonical(self) -> bytes:
         """The canonical bytes of the header (what producer and builder sign)."""
         return canonical_bytes_trusted(self.to_dict())
 
-    @cached_property
+    @cached
     def id(self) -> Hash32:
         """The block id: sha256 of the canonical header."""
         return compute_id(self.to_dict())
@@ -301,9 +312,7 @@ class BlockHeader:
             height=Height(validate_int(data["height"], f"{field}.height", maximum=MAX_SLOT)),
             slot=Slot(validate_int(data["slot"], f"{field}.slot", maximum=MAX_SLOT)),
             prev_id=validate_hash(data["prev_id"], f"{field}.prev_id"),
-            timestamp=Timestamp(
-                validate_int(data["timestamp"], f"{field}.timestamp", maximum=MAX_TIMESTAMP)
-            ),
+            timestamp=Timestamp(validate_int(data["timestamp"], f"{field}.timestamp", maximum=MAX_TIMESTAMP)),
             producer=validate_account_name(data["producer"], f"{field}.producer"),
             builder=validate_account_name(data["builder"], f"{field}.builder"),
             tx_root=validate_hash(data["tx_root"], f"{field}.tx_root"),
@@ -383,12 +392,12 @@ class Transaction:
             "action": self.action.to_dict(),
         }
 
-    @cached_property
+    @cached
     def body_bytes(self) -> bytes:
         """Canonical bytes of the body: what the sender signs."""
         return canonical_bytes_trusted(self.body())
 
-    @cached_property
+    @cached
     def id(self) -> Hash32:
         """The transaction id: sha256 of the canonical body (as in EOSIO, without signature)."""
         return Hash32(hashlib.sha256(self.body_bytes).hexdigest())
@@ -412,11 +421,7 @@ class Transaction:
         )
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Transaction)
-            and other.id == self.id
-            and other.signature == self.signature
-        )
+        return isinstance(other, Transaction) and other.id == self.id and other.signature == self.signature
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -431,9 +436,7 @@ class Transaction:
                 sender=validate_account_name(data["sender"], "sender"),
                 nonce=validate_int(data["nonce"], "nonce", maximum=2**53),
                 fee=validate_amount(data["fee"], "fee", allow_zero=True),
-                expiration=Timestamp(
-                    validate_int(data["expiration"], "expiration", maximum=MAX_TIMESTAMP)
-                ),
+                expiration=Timestamp(validate_int(data["expiration"], "expiration", maximum=MAX_TIMESTAMP)),
                 action=parse_action(data["action"]),
                 signature=validate_signature(data["signature"]),
             )
@@ -502,8 +505,10 @@ class Block:
         )
 
     @classmethod
-    def from_dict(cls, data: Any, *, max_transactions: int = 100_000) -> Block:
-        """Parse a wire block (or candidate)."""
+    def from_dict(
+        cls, data: Any, *, max_transactions: int = 100_000, tx_cache: TransactionCache | None = None
+    ) -> Block:
+        """Parse a wire block (or candidate); ``tx_cache`` skips re-parsing known transactions."""
         validate_object(
             data,
             "block",
@@ -517,10 +522,17 @@ class Block:
             raise MalformedInput(f"block.transactions: more than {max_transactions} transactions")
         transactions = []
         for i, tx in enumerate(txs):
+            known = tx_cache.get(tx) if tx_cache is not None else None
+            if known is not None:
+                transactions.append(known)
+                continue
             try:
-                transactions.append(Transaction.from_dict(tx))
+                parsed = Transaction.from_dict(tx)
             except MalformedInput as exc:
                 raise MalformedInput(f"block.transactions[{i}]: {exc.message}") from None
+            transactions.append(parsed)
+            if tx_cache is not None:
+                tx_cache.put(parsed, tx)
         producer_sig = data.get("producer_signature") or ""
         builder_sig = data.get("builder_signature")
         return cls(
@@ -530,8 +542,40 @@ class Block:
                 validate_signature(producer_sig, "producer_signature") if producer_sig else ""
             ),
             builder_signature=(
-                validate_signature(builder_sig, "builder_signature")
-                if builder_sig is not None
-                else None
+                validate_signature(builder_sig, "builder_signature") if builder_sig is not None else None
             ),
         )
+
+
+class TransactionCache:
+    """Parsed transactions by signature, so a block of known transactions decodes cheaply.
+
+    A hit requires the wire object to equal the one the cached transaction was parsed from,
+    so the cache can never substitute a different transaction. Bounded, oldest out first.
+    """
+
+    __slots__ = ("_entries", "capacity")
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._entries: dict[str, tuple[Transaction, dict[str, Any]]] = {}
+        self.capacity = capacity
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, wire: Any) -> Transaction | None:
+        """The parsed transaction for ``wire`` if it was seen before."""
+        if not isinstance(wire, dict):
+            return None
+        signature = wire.get("signature")
+        entry = self._entries.get(signature) if isinstance(signature, str) else None
+        if entry is None or entry[1] != wire:
+            return None
+        return entry[0]
+
+    def put(self, tx: Transaction, wire: dict[str, Any] | None = None) -> None:
+        """Remember ``tx`` (and the wire object it came from)."""
+        entries = self._entries
+        if len(entries) >= self.capacity:
+            del entries[next(iter(entries))]
+        entries[tx.signature] = (tx, wire if wire is not None else tx.to_dict())

@@ -22,6 +22,7 @@ from .errors import (
     KnownInvalid,
     UnknownParent,
     WrongHeight,
+    WrongParent,
 )
 from .sigcache import SignatureCache
 from .state import State, UndoLog
@@ -126,9 +127,7 @@ class Store:
                 raise ConflictsWithFinalized(
                     f"block at height {block.height} is at or below the LIB {self.finalized_height}"
                 )
-            raise UnknownParent(
-                f"parent {block.header.prev_id[:16]}… of block {block.height} is unknown"
-            )
+            raise UnknownParent(f"parent {block.header.prev_id[:16]}… of block {block.height} is unknown")
         # Verify the height follows the parent
         if block.height != parent.height + 1:
             raise WrongHeight(f"height {block.height} does not follow its parent's {parent.height}")
@@ -137,14 +136,29 @@ class Store:
         if producer is None or not verify_signature(
             producer.key, DOMAIN_BLOCK, block.header.canonical, block.producer_signature
         ):
-            raise BadProducerSignature(
-                f"producer signature does not verify for {block.header.producer}"
-            )
+            raise BadProducerSignature(f"producer signature does not verify for {block.header.producer}")
         self._nodes[block_id] = _Node(block, block.header.prev_id, block.height)
         parent.children.append(block_id)
         if not self._is_better(block_id):
             return OnBlockResult("stored", self.head_id)
         return self._switch_to(block_id)
+
+    def adopt(self, block: Block, undo: UndoLog) -> OnBlockResult:
+        """Take a block this process just built on the head with ``build_block(keep=True)``:
+        the head state already holds it, so it is recorded without applying it again."""
+        # Verify it extends the head and the state holds it
+        if block.header.prev_id != self.head_id or self.state.head_id != block.id:
+            self.state.undo(undo)
+            raise WrongParent("only a block built on the current head state can be adopted")
+        self._nodes[block.id] = _Node(block, block.header.prev_id, block.height)
+        self._nodes[self.head_id].children.append(block.id)
+        self._undo[block.id] = undo
+        lib_before = self.finalized_height
+        self.head_id = block.id
+        lib_changed = self.state.chain.lib_height != lib_before
+        if lib_changed:
+            self._finalize()
+        return OnBlockResult("applied", self.head_id, [block], [], lib_changed)
 
     # --- internals -------------------------------------------------------------------------
 

@@ -37,9 +37,7 @@ def decrease_balance(state: State, name: str, amount: int, *, what: str = "amoun
     """Debit ``amount`` from an account, or raise :class:`InsufficientBalance`."""
     account = get_account(state, name)
     if account.balance < amount:
-        raise InsufficientBalance(
-            f"{name} has {account.balance} but {what} needs {amount} (smallest units)"
-        )
+        raise InsufficientBalance(f"{name} has {account.balance} but {what} needs {amount} (smallest units)")
     state.accounts.put(name, Account(account.key, account.balance - amount, account.nonce))
 
 

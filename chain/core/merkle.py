@@ -78,9 +78,7 @@ def compute_merkle_proof(items: Sequence[bytes], index: int) -> list[str]:
     return path
 
 
-def verify_merkle_proof(
-    item: bytes, index: int, size: int, proof: Sequence[str], root: str
-) -> bool:
+def verify_merkle_proof(item: bytes, index: int, size: int, proof: Sequence[str], root: str) -> bool:
     """True when ``proof`` shows ``item`` at ``index`` of a list of ``size`` under ``root``."""
     if not 0 <= index < size:
         return False

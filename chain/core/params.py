@@ -164,9 +164,7 @@ class Genesis:
             "genesis_time": self.genesis_time,
             "symbol": self.symbol,
             "params": self.params.to_dict(),
-            "accounts": [
-                {"name": a.name, "key": a.key, "balance": a.balance} for a in self.accounts
-            ],
+            "accounts": [{"name": a.name, "key": a.key, "balance": a.balance} for a in self.accounts],
             "producers": [{"name": p.name, "stake": p.stake, "url": p.url} for p in self.producers],
         }
 
@@ -182,16 +180,12 @@ class Genesis:
             )
             accounts = []
             for i, a in enumerate(_list(data["accounts"], "accounts")):
-                validate_object(
-                    a, f"accounts[{i}]", {"name", "key", "balance"}, {"name", "key", "balance"}
-                )
+                validate_object(a, f"accounts[{i}]", {"name", "key", "balance"}, {"name", "key", "balance"})
                 accounts.append(
                     GenesisAccount(
                         name=validate_account_name(a["name"], f"accounts[{i}].name"),
                         key=validate_public_key(a["key"], f"accounts[{i}].key"),
-                        balance=validate_amount(
-                            a["balance"], f"accounts[{i}].balance", allow_zero=True
-                        ),
+                        balance=validate_amount(a["balance"], f"accounts[{i}].balance", allow_zero=True),
                     )
                 )
             producers = []
@@ -205,16 +199,12 @@ class Genesis:
                     )
                 )
             return cls(
-                genesis_time=Timestamp(
-                    validate_int(data["genesis_time"], "genesis_time", maximum=2**53)
-                ),
+                genesis_time=Timestamp(validate_int(data["genesis_time"], "genesis_time", maximum=2**53)),
                 accounts=tuple(accounts),
                 producers=tuple(producers),
                 params=ChainParams.from_dict(data.get("params", {})),
                 symbol=validate_str(data.get("symbol", DEFAULT_SYMBOL), "symbol", max_length=7),
-                network=validate_str(
-                    data.get("network", "bppool-devnet"), "network", max_length=64
-                ),
+                network=validate_str(data.get("network", "bppool-devnet"), "network", max_length=64),
             )
         except MalformedInput as exc:
             raise InvalidGenesis(exc.message) from None

@@ -45,16 +45,12 @@ def get_delegation(state: State, producer_name: str, delegator: str) -> int:
     return 0
 
 
-def add_unbonding_entry(
-    state: State, delegator: str, producer: str, amount: int, created_slot: int
-) -> int:
+def add_unbonding_entry(state: State, delegator: str, producer: str, amount: int, created_slot: int) -> int:
     """Start unbonding ``amount``; returns the slot at which it can be withdrawn."""
     completion = created_slot + state.params.unbonding_slots
     current = state.unbonding.rows.get(delegator)
     entries = current.entries if current else ()
-    state.unbonding.put(
-        delegator, Unbonding(entries + ((producer, amount, created_slot, completion),))
-    )
+    state.unbonding.put(delegator, Unbonding(entries + ((producer, amount, created_slot, completion),)))
     return completion
 
 
@@ -141,9 +137,7 @@ def process_missed_slot(state: State, name: str, slot: int) -> None:
         state.producers.put(name, producer._replace(missed_total=producer.missed_total + 1))
         return
     window, missed = compute_window_update(producer, True, state.params.liveness_window)
-    producer = producer._replace(
-        missed_total=producer.missed_total + 1, window=window, window_missed=missed
-    )
+    producer = producer._replace(missed_total=producer.missed_total + 1, window=window, window_missed=missed)
     state.producers.put(name, producer)
     if is_downtime(state, producer):
         params = state.params

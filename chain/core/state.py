@@ -163,9 +163,7 @@ UndoLog = list[JournalEntry]
 class State:
     """Everything the chain knows at one block: plain data touched by module functions."""
 
-    def __init__(
-        self, chain_id: Hash32, params: ChainParams, symbol: str, genesis_time: int
-    ) -> None:
+    def __init__(self, chain_id: Hash32, params: ChainParams, symbol: str, genesis_time: int) -> None:
         self.chain_id = chain_id
         self.params = params
         self.symbol = symbol
@@ -261,9 +259,7 @@ def compute_state_root(state: State) -> Hash32:
     changes = []
     for table, key in dirty:
         record = table.rows.get(key)
-        changes.append(
-            (table._prefix + key.encode(), None if record is None else dumps(list(record)))
-        )
+        changes.append((table._prefix + key.encode(), None if record is None else dumps(list(record))))
     dirty.clear()
     return state._tree.update(changes)
 

@@ -71,9 +71,7 @@ def compute_slot_at(genesis_time: int, slot_ms: int, now_ms: int) -> Slot:
 
 def compute_tx_root(transactions: Iterable[Transaction]) -> Hash32:
     """Merkle root over ``id || signature`` of each transaction, in block order."""
-    return compute_merkle_root(
-        [bytes.fromhex(tx.id) + bytes.fromhex(tx.signature) for tx in transactions]
-    )
+    return compute_merkle_root([bytes.fromhex(tx.id) + bytes.fromhex(tx.signature) for tx in transactions])
 
 
 # --- slots ---------------------------------------------------------------------------------
@@ -172,9 +170,7 @@ def process_transaction(
         raise TransactionExpired(f"transaction expired at {tx.expiration}")
     # Verify the expiration is within the maximum lifetime
     if tx.expiration - ctx.header.timestamp > params.max_tx_lifetime_ms:
-        raise ExpirationTooFar(
-            f"expiration is more than {params.max_tx_lifetime_ms} ms after the block time"
-        )
+        raise ExpirationTooFar(f"expiration is more than {params.max_tx_lifetime_ms} ms after the block time")
     # Verify the sender exists
     account = state.accounts.rows.get(tx.sender)
     if account is None:
@@ -195,9 +191,7 @@ def process_transaction(
     ctx.fees += tx.fee
 
 
-def preverify_signatures(
-    state: State, transactions: Iterable[Transaction], cache: SignatureCache
-) -> None:
+def preverify_signatures(state: State, transactions: Iterable[Transaction], cache: SignatureCache) -> None:
     """Verify, in one tight pass, the signatures of transactions whose sender already exists.
 
     Account keys never change once an account exists, so a verdict under the sender's key at
@@ -321,10 +315,12 @@ def state_transition(
 
 @dataclass
 class BuiltBlock:
-    """A block assembled from candidate transactions, with those that were left out."""
+    """A block assembled from candidate transactions, with those that were left out, and,
+    when built with ``keep=True``, the undo log of the block now applied to the state."""
 
     block: Block
     rejected: list[tuple[Transaction, InvalidTransaction]] = field(default_factory=list)
+    undo: UndoLog | None = None
 
 
 def build_block(
@@ -336,11 +332,19 @@ def build_block(
     transactions: Iterable[Transaction] = (),
     sig_cache: SignatureCache | None = None,
     max_transactions: int | None = None,
+    keep: bool = False,
 ) -> BuiltBlock:
     """Assemble an unsigned block for ``slot`` on top of ``state`` from ``transactions``
-    (in the given order), skipping the ones that fail. The state is left unchanged."""
+    (in the given order), skipping the ones that fail.
+
+    The state is left unchanged, unless ``keep``: then the block stays applied (exactly as
+    ``state_transition`` would leave it) and its undo log is returned, so a producer does not
+    apply its own block twice (see ``Store.adopt``).
+    """
     limit = state.params.max_block_transactions if max_transactions is None else max_transactions
     checkpoint = state.checkpoint()
+    lib_before = state.chain.lib_height
+    kept = False
     try:
         process_slots(state, slot)
         meta = state.chain
@@ -381,17 +385,23 @@ def build_block(
         process_production(state, provisional)
         process_schedule(state)
         root = compute_state_root(state)
+        header = BlockHeader(
+            chain_id=provisional.chain_id,
+            height=provisional.height,
+            slot=provisional.slot,
+            prev_id=provisional.prev_id,
+            timestamp=provisional.timestamp,
+            producer=provisional.producer,
+            builder=provisional.builder,
+            tx_root=compute_tx_root(included),
+            state_root=root,
+        )
+        block = Block(header=header, transactions=tuple(included))
+        if keep:
+            _record_block(state, block, lib_before)
+            kept = True
+            return BuiltBlock(block, rejected, state.take_journal(checkpoint))
     finally:
-        state.revert(checkpoint)
-    header = BlockHeader(
-        chain_id=provisional.chain_id,
-        height=provisional.height,
-        slot=provisional.slot,
-        prev_id=provisional.prev_id,
-        timestamp=provisional.timestamp,
-        producer=provisional.producer,
-        builder=provisional.builder,
-        tx_root=compute_tx_root(included),
-        state_root=root,
-    )
-    return BuiltBlock(Block(header=header, transactions=tuple(included)), rejected)
+        if not kept:
+            state.revert(checkpoint)
+    return BuiltBlock(block, rejected)

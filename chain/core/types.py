@@ -116,9 +116,7 @@ def validate_signature(value: object, field: str = "signature") -> SignatureHex:
     return SignatureHex(validate_hex(value, field, length=128))
 
 
-def validate_object(
-    value: object, field: str, allowed: set[str], required: set[str]
-) -> dict[str, Any]:
+def validate_object(value: object, field: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
     """Return ``value`` if it is a JSON object with only ``allowed`` keys and all ``required``."""
     if not isinstance(value, dict):
         raise MalformedInput(f"{field}: expected an object, got {type(value).__name__}")

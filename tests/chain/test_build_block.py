@@ -34,3 +34,31 @@ def test_build_for_another_producers_slot_is_refused(sim: ChainSim) -> None:
     with pytest.raises(WrongProducer, match="belongs to alpha"):
         build_block(sim.state, slot=1, producer="beta")
     assert sim.state.slot == 0
+
+
+def test_keep_leaves_exactly_what_state_transition_leaves() -> None:
+    from chain.core import Store, create_genesis_state
+    from tests.helpers.chain import make_genesis
+
+    genesis = make_genesis()
+    reference = ChainSim(genesis)
+    block = reference.produce(1, [transfer(reference.state, "alice", "bob", 5)])
+    state = create_genesis_state(genesis)
+    store = Store(state)
+    built = build_block(
+        state,
+        slot=1,
+        producer="alpha",
+        transactions=[transfer(state, "alice", "bob", 5)],
+        keep=True,
+    )
+    assert built.block.id == block.id and built.undo
+    assert compute_state_root(state) == compute_state_root(reference.state)
+    result = store.adopt(built.block.signed_by_producer(key_for("alpha")), built.undo)
+    assert result.status == "applied" and store.get_head() == block.id
+    assert state.head_id == block.id
+    # the adopted block can be undone like any other (a reorg)
+    other = ChainSim(genesis)
+    rival = other.produce(2)
+    store.on_block(rival)
+    assert store.get_head() in (block.id, rival.id)

@@ -14,18 +14,14 @@ from chain.core.errors import MalformedInput
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
     max_leaves=20,
 )
 
 
 @given(json_values)
 def test_canonical_bytes_match_reference_encoding(value: object) -> None:
-    reference = json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    reference = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert canonical_bytes(value) == reference
 
 
@@ -40,9 +36,7 @@ def test_key_order_does_not_change_id() -> None:
     assert compute_id({"b": 1, "a": [1, 2]}) == expected
 
 
-@pytest.mark.parametrize(
-    "value", [1.5, {"a": 0.0}, [float("nan")], {1: "int key"}, b"bytes", 2**64]
-)
+@pytest.mark.parametrize("value", [1.5, {"a": 0.0}, [float("nan")], {1: "int key"}, b"bytes", 2**64])
 def test_non_canonical_values_are_refused(value: object) -> None:
     assert not is_canonical_value(value)
     with pytest.raises(MalformedInput):

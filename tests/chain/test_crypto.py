@@ -49,9 +49,7 @@ def test_malformed_public_key_does_not_verify() -> None:
 def test_digest_layout_is_domain_nul_payload() -> None:
     import hashlib
 
-    assert (
-        compute_signing_digest(DOMAIN_TX, b"abc") == hashlib.sha256(b"bppool/tx/v1\x00abc").digest()
-    )
+    assert compute_signing_digest(DOMAIN_TX, b"abc") == hashlib.sha256(b"bppool/tx/v1\x00abc").digest()
     with pytest.raises(ValueError):
         compute_signing_digest(b"other/v1", b"abc")
 

@@ -63,11 +63,7 @@ def violations(path: Path) -> list[str]:
         for name in names:
             if name.split(".")[0] in FORBIDDEN_MODULES or name == "nacl.utils":
                 found.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in FORBIDDEN_CALLS
-        ):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
             found.append(f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.id}()")
         if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
             found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses .{node.attr}")
@@ -82,9 +78,7 @@ def test_core_module_is_pure(path: Path) -> None:
 def test_checker_catches_violations(tmp_path: Path) -> None:
     bad = ROOT / "chain" / "core" / "_hygiene_probe.py"
     try:
-        bad.write_text(
-            "import time\nfrom httpx import Client\nimport os\nx = os.environ\nopen('f')\n"
-        )
+        bad.write_text("import time\nfrom httpx import Client\nimport os\nx = os.environ\nopen('f')\n")
         found = violations(bad)
     finally:
         bad.unlink()

@@ -47,9 +47,7 @@ operations = st.one_of(
         st.sampled_from(EVERYONE + ["dave"]),
         amounts,
     ),
-    st.tuples(
-        st.just("stake"), st.sampled_from(EVERYONE), st.sampled_from(PRODUCERS + ["alice"]), amounts
-    ),
+    st.tuples(st.just("stake"), st.sampled_from(EVERYONE), st.sampled_from(PRODUCERS + ["alice"]), amounts),
     st.tuples(
         st.just("unstake"),
         st.sampled_from(EVERYONE),
@@ -81,9 +79,7 @@ def build_tx(sim: ChainSim, op: tuple, nonces: dict[str, int]):
         "register": lambda: RegisterProducer("https://x.example"),
         "unjail": lambda: Unjail(),
         "create": lambda: CreateAccount(target, key_for(target).public_key),
-        "evidence": lambda: DoubleProductionEvidence(
-            *double_sign(sim, target, max(1, sim.state.slot))
-        ),
+        "evidence": lambda: DoubleProductionEvidence(*double_sign(sim, target, max(1, sim.state.slot))),
     }[kind]()
     nonce = nonces.get(sender, sim.state.accounts[sender].nonce)
     nonces[sender] = nonce + 1
@@ -93,9 +89,7 @@ def build_tx(sim: ChainSim, op: tuple, nonces: dict[str, int]):
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(steps)
 def test_supply_conservation_and_deterministic_roots(plan) -> None:
-    genesis = make_genesis(
-        params=small_params(liveness_window=6, jail_slots=20, unbonding_slots=10)
-    )
+    genesis = make_genesis(params=small_params(liveness_window=6, jail_slots=20, unbonding_slots=10))
     sim = ChainSim(genesis)
     supply = genesis.initial_supply
     for skip, ops in plan:

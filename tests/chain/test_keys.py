@@ -38,9 +38,7 @@ def test_refuses_readable_by_others(tmp_path: Path) -> None:
         read_key_file(path)
 
 
-@pytest.mark.parametrize(
-    "content", ["not json", '{"account": "Bad Name", "private_key": "00"}', "{}"]
-)
+@pytest.mark.parametrize("content", ["not json", '{"account": "Bad Name", "private_key": "00"}', "{}"])
 def test_refuses_invalid_files(tmp_path: Path, content: str) -> None:
     path = tmp_path / "k.json"
     path.write_text(content)

@@ -16,9 +16,7 @@ def test_create_account_charges_the_creation_fee_to_the_producer(sim: ChainSim) 
     sim.produce(1, [tx])
     assert sim.state.accounts["dave"].balance == 0
     assert sim.state.accounts["alice"].balance == alice - fee - 10
-    assert (
-        sim.state.accounts["alpha"].balance == producer + fee + 10 + sim.state.params.block_reward
-    )
+    assert sim.state.accounts["alpha"].balance == producer + fee + 10 + sim.state.params.block_reward
     # the new account can receive and then send
     sim.produce(2, [transfer(sim.state, "alice", "dave", 100)])
     sim.produce(3, [transfer(sim.state, "dave", "bob", 50, fee=1)])

@@ -75,9 +75,7 @@ def test_invalid_evidence(sim: ChainSim, tamper, message: str) -> None:
 def test_evidence_is_used_once_and_must_be_recent(sim: ChainSim) -> None:
     first, second = double_sign(sim, "beta", 13)
     sim.produce(1, [make_tx(sim.state, "carol", DoubleProductionEvidence(first, second))])
-    exc = rejected_with(
-        sim.state, make_tx(sim.state, "carol", DoubleProductionEvidence(first, second))
-    )
+    exc = rejected_with(sim.state, make_tx(sim.state, "carol", DoubleProductionEvidence(first, second)))
     assert isinstance(exc, InvalidEvidence) and "already tombstoned" in exc.message
     first, second = double_sign(sim, "gamma", 2)
     exc = rejected_with(

@@ -29,9 +29,7 @@ def test_block_with_invalid_transaction_leaves_state_untouched(sim: ChainSim) ->
 
 def test_state_root_mismatch(sim: ChainSim) -> None:
     block = sim.make_block(1)
-    forged = Block(replace(block.header, state_root="00" * 32), ()).signed_by_producer(
-        key_for("alpha")
-    )
+    forged = Block(replace(block.header, state_root="00" * 32), ()).signed_by_producer(key_for("alpha"))
     with pytest.raises(StateRootMismatch, match="results in"):
         state_transition(sim.state, forged, sim.cache)
     assert sim.state.height == 0

@@ -12,9 +12,7 @@ def rejected_with(state: State, tx: Transaction, slot: int | None = None) -> Inv
     from chain.core.schedule import get_scheduled_producer
 
     slot = state.slot + 1 if slot is None else slot
-    built = build_block(
-        state, slot=slot, producer=get_scheduled_producer(state, slot), transactions=[tx]
-    )
+    built = build_block(state, slot=slot, producer=get_scheduled_producer(state, slot), transactions=[tx])
     assert not built.block.transactions, "transaction was accepted"
     return built.rejected[0][1]
 

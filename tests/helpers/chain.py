@@ -69,9 +69,7 @@ def make_tx(
         sender=sender,  # type: ignore[arg-type]
         nonce=nonce if nonce is not None else (account.nonce if account else 0),
         fee=fee,  # type: ignore[arg-type]
-        expiration=expiration
-        if expiration is not None
-        else compute_timestamp(state, state.slot) + 1_800_000,  # type: ignore[arg-type]
+        expiration=expiration if expiration is not None else compute_timestamp(state, state.slot) + 1_800_000,  # type: ignore[arg-type]
         action=action,
     ).sign(key or key_for(sender))
 
@@ -96,9 +94,7 @@ class ChainSim:
     def producer_at(self, slot: int) -> str:
         return get_scheduled_producer(self.state, slot)
 
-    def make_block(
-        self, slot: int, txs: Sequence[Transaction] = (), *, builder: str | None = None
-    ) -> Block:
+    def make_block(self, slot: int, txs: Sequence[Transaction] = (), *, builder: str | None = None) -> Block:
         """Build and sign (but do not apply) the block for ``slot``."""
         producer = self.producer_at(slot)
         built = build_block(
@@ -114,9 +110,7 @@ class ChainSim:
             block = block.signed_by_builder(key_for(builder))
         return block.signed_by_producer(key_for(producer))
 
-    def produce(
-        self, slot: int | None = None, txs: Sequence[Transaction] = (), **kw: object
-    ) -> Block:
+    def produce(self, slot: int | None = None, txs: Sequence[Transaction] = (), **kw: object) -> Block:
         """Build, sign and apply the block for ``slot`` (default: the next slot)."""
         slot = self.state.slot + 1 if slot is None else slot
         block = self.make_block(slot, txs, **kw)  # type: ignore[arg-type]

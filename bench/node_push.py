@@ -1,0 +1,307 @@
+"""Benchmark: transactions accepted per second by a chain node over HTTP on loopback.
+
+In one run:
+  1. a bare FastAPI endpoint that only reads the request body (same uvicorn, uvloop and
+     httptools stack), driven with the very same signed transaction bodies;
+  2. the node's ``/v1/chain/push_transaction`` (parse, checks, signature, trial apply,
+     mempool) while the node keeps producing blocks every slot;
+  3. the ratio node / bare (target >= 0.5);
+  4. end-to-end latency from push to inclusion in a block (p50 / p99), at a steady rate.
+
+The client is one process with many keep-alive connections and a minimal HTTP/1.1 client
+(a general-purpose Python client would cost as much per request as the server and hide it).
+Each sender's transactions travel on one connection, so nonces arrive in order. Server and
+client are pinned to different cores.
+
+Usage: ./dev bench node_push [--senders 1000] [--per-sender 10] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from starlette.responses import Response  # noqa: E402
+
+from chain.core import (  # noqa: E402
+    ChainParams,
+    Genesis,
+    GenesisAccount,
+    GenesisProducer,
+    PrivateKey,
+    Transaction,
+)
+from chain.core.containers import Transfer  # noqa: E402
+from chain.keys import write_key_file  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def name_for(i: int) -> str:
+    digits = "abcdefghijklmnopqrstuvwxyz12345"
+    out, i = "", i + 1
+    while i:
+        i, r = divmod(i, len(digits))
+        out = digits[r] + out
+    return "s" + out
+
+
+def key_for(name: str) -> PrivateKey:
+    return PrivateKey(hashlib.sha256(f"bench-node/{name}".encode()).digest())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the bare server ----------------------------------------------------------------------
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+
+    app = FastAPI()
+
+    @app.post("/v1/chain/push_transaction")
+    async def push(request: Request) -> Response:
+        await request.body()
+        return Response(b'{"ok":true}', status_code=202, media_type="application/json")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop", http="httptools")
+
+
+# --- a minimal keep-alive HTTP/1.1 client ------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer, f"127.0.0.1:{port}")
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def drive(port: int, lanes: list[list[bytes]]) -> tuple[float, dict[int, int]]:
+    """Send every lane's bodies in order on its own connection; (seconds, status counts)."""
+    statuses: dict[int, int] = {}
+    conns = [await Connection.open(port) for _ in lanes]
+
+    async def run(conn: Connection, bodies: list[bytes]) -> None:
+        for body in bodies:
+            status, _ = await conn.post("/v1/chain/push_transaction", body)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(run(c, lane) for c, lane in zip(conns, lanes, strict=True)))
+    elapsed = time.perf_counter() - start
+    for c in conns:
+        c.close()
+    return elapsed, statuses
+
+
+async def latency(port: int, txs: list[Transaction], rate: float) -> list[float]:
+    """Push ``txs`` at ``rate`` per second; milliseconds from push to inclusion, per tx."""
+    from chain.client import AsyncNodeClient
+
+    pushed: dict[str, float] = {}
+    included: dict[str, float] = {}
+    client = AsyncNodeClient(f"http://127.0.0.1:{port}")
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        async for event, data in client.head_stream(include_blocks=True):
+            if event != "head":
+                continue
+            now = time.perf_counter()
+            for block in data.get("blocks", []):
+                for tx in block["transactions"]:
+                    if tx["signature"] in pushed and tx["signature"] not in included:
+                        included[tx["signature"]] = now
+            if len(included) == len(txs):
+                done.set()
+                return
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.5)
+    conn = await Connection.open(port)
+    interval = 1 / rate
+    start = time.perf_counter()
+    for i, tx in enumerate(txs):
+        await asyncio.sleep(max(0.0, start + i * interval - time.perf_counter()))
+        pushed[tx.signature] = time.perf_counter()
+        status, body = await conn.post("/v1/chain/push_transaction", orjson.dumps(tx.to_dict()))
+        if status != 202:
+            raise SystemExit(f"latency push refused: {status} {body[:200]!r}")
+    try:
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        watcher.cancel()
+        conn.close()
+        await client.aclose()
+    return [(included[s] - pushed[s]) * 1000 for s in included]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def wait_ready(port: int, path: str = "/readyz") -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--senders", type=int, default=1000)
+    parser.add_argument("--per-sender", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--latency-txs", type=int, default=400)
+    parser.add_argument("--latency-rate", type=float, default=100.0)
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    server_cores = {cores[0]} if len(cores) > 1 else None
+    if len(cores) > 1:
+        os.sched_setaffinity(0, {cores[1]})
+
+    names = [name_for(i) for i in range(args.senders)]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        producer = key_for("alpha")
+        genesis = Genesis(
+            genesis_time=int(time.time() * 1000),  # type: ignore[arg-type]
+            accounts=(GenesisAccount("alpha", producer.public_key, 0),)  # type: ignore[arg-type]
+            + tuple(GenesisAccount(n, key_for(n).public_key, 10**12) for n in names),  # type: ignore[arg-type]
+            producers=(GenesisProducer("alpha", 1_0000),),  # type: ignore[arg-type]
+            params=ChainParams(max_block_transactions=5000),
+        )
+        (tmpdir / "genesis.json").write_text(json.dumps(genesis.to_dict()))
+        write_key_file(tmpdir / "alpha.json", "alpha", producer)
+        expiration = genesis.genesis_time + 3_000_000
+
+        def tx(sender: str, nonce: int, to: str) -> Transaction:
+            return Transaction(
+                chain_id=genesis.chain_id,
+                sender=sender,
+                nonce=nonce,
+                fee=1,  # type: ignore[arg-type]
+                expiration=expiration,
+                action=Transfer(to, 1),  # type: ignore[arg-type]
+            ).sign(key_for(sender))
+
+        print(f"signing {args.senders * args.per_sender:,} transactions ...", flush=True)
+        by_sender = {
+            n: [orjson.dumps(tx(n, k, names[0]).to_dict()) for k in range(args.per_sender)] for n in names
+        }
+        lanes: list[list[bytes]] = [[] for _ in range(args.connections)]
+        for i, n in enumerate(names):
+            lanes[i % args.connections].extend(by_sender[n])
+        total = sum(len(lane) for lane in lanes)
+        late = [
+            tx(names[1 + (i % (args.senders - 1))], args.per_sender, names[0])
+            for i in range(args.latency_txs)
+        ]
+
+        def start(cmd: list[str]) -> subprocess.Popen[bytes]:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if server_cores:
+                os.sched_setaffinity(proc.pid, server_cores)
+            return proc
+
+        bare_port = free_port()
+        bare = start([sys.executable, __file__, "--serve-bare", str(bare_port)])
+        try:
+            wait_ready(bare_port, "/docs")
+            bare_seconds, bare_statuses = asyncio.run(drive(bare_port, lanes))
+        finally:
+            bare.terminate()
+            bare.wait()
+        bare_rate = total / bare_seconds
+
+        node_port = free_port()
+        (tmpdir / "node.toml").write_text(
+            f'genesis = "{tmpdir / "genesis.json"}"\nkey_file = "{tmpdir / "alpha.json"}"\n'
+            f'data_dir = "{tmpdir / "node"}"\nport = {node_port}\nmempool_max = {total + 10_000}\n'
+            'log_level = "warning"\n'
+        )
+        node = start([sys.executable, "-m", "bppool", "chain", "node", "--config", str(tmpdir / "node.toml")])
+        try:
+            wait_ready(node_port)
+            node_seconds, node_statuses = asyncio.run(drive(node_port, lanes))
+            node_rate = total / node_seconds
+            time.sleep(2)
+            lat = asyncio.run(latency(node_port, late, args.latency_rate))
+        finally:
+            node.terminate()
+            node.wait()
+
+    print(f"transactions sent per run:                    {total:>10,} ({args.connections} connections)")
+    print(f"bare FastAPI endpoint (reads the body):       {bare_rate:>10,.0f} req/s  {bare_statuses}")
+    print(f"node push_transaction accepted:               {node_rate:>10,.0f} tx/s   {node_statuses}")
+    print(f"ratio node / bare (target >= 0.5):            {node_rate / bare_rate:>10.2f}")
+    print(
+        f"push to inclusion at {args.latency_rate:.0f} tx/s, p50:            {percentile(lat, 0.5):>10.1f} ms"
+    )
+    print(
+        f"push to inclusion at {args.latency_rate:.0f} tx/s, p99:            "
+        f"{percentile(lat, 0.99):>10.1f} ms"
+    )
+    print(f"  ({len(lat)} transactions; 500 ms slots, so ~250 ms is the expected median)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m bppool`` runs the CLI."""
+
+from bppool.cli import main
+
+main()

@@ -1,0 +1,463 @@
+"""``bppool chain ...``: set up a local network, run a node, and talk to one."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chain.client import NodeClient, NodeError
+from chain.core import (
+    ChainParams,
+    Genesis,
+    GenesisAccount,
+    GenesisProducer,
+    Transaction,
+    format_amount,
+    parse_amount,
+)
+from chain.core.containers import (
+    Action,
+    CreateAccount,
+    RegisterProducer,
+    Stake,
+    Transfer,
+    Unjail,
+    Unstake,
+    Withdraw,
+)
+from chain.core.errors import ChainError
+from chain.core.types import AccountName, Amount, PublicKey, Timestamp, validate_account_name
+from chain.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
+
+app = typer.Typer(
+    help="The bundled DPoS chain: local networks, nodes and transactions.", no_args_is_help=True
+)
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_URL = "http://127.0.0.1:8888"
+UrlOption = typer.Option(DEFAULT_URL, "--url", envvar="BPPOOL_NODE_URL", help="Node API base URL.")
+JsonOption = typer.Option(False, "--json", help="Print raw JSON (for scripts).")
+KeyOption = typer.Option(..., "--key", "-k", help="Key file of the sending account.", exists=False)
+FeeOption = typer.Option("0.0010 BPT", "--fee", help="Transaction fee.")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    console.print_json(orjson.dumps(data).decode())
+
+
+def _amount(text: str, what: str = "amount") -> int:
+    try:
+        return int(parse_amount(text))
+    except ChainError as exc:
+        fail(exc.message.replace("amount:", f"{what}:", 1))
+        raise AssertionError from None
+
+
+def _csv_names(text: str, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        try:
+            validate_account_name(name, what)
+        except ChainError as exc:
+            fail(exc.message)
+    return names
+
+
+# --- set-up ---------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Path = typer.Option(
+        Path("data/chain"), "--dir", help="Where to write genesis, keys and node configs."
+    ),
+    producers: str = typer.Option("alpha,beta,gamma", help="Comma-separated producer accounts."),
+    accounts: str = typer.Option("alice,bob,carol", help="Comma-separated funded user accounts."),
+    balance: str = typer.Option("1000000.0000 BPT", help="Liquid balance of every genesis account."),
+    stake: str = typer.Option("100000.0000 BPT", help="Self-stake of every genesis producer."),
+    base_port: int = typer.Option(8888, help="First node's API port; the others follow."),
+    start_delay: float = typer.Option(3.0, help="Seconds from now until the genesis time."),
+    liveness_window: int = typer.Option(100, help="Own slots in the liveness window."),
+    jail_slots: int = typer.Option(1200, help="Slots a downtime jail lasts."),
+    unbonding_slots: int = typer.Option(3_628_800, help="Slots before unstaked tokens can be withdrawn."),
+    slot_ms: int = typer.Option(500, help="Slot length in milliseconds."),
+    force: bool = typer.Option(False, help="Overwrite an existing genesis (never existing keys)."),
+) -> None:
+    """Create a genesis, key files (mode 0600) and one node config per producer."""
+    producer_names = _csv_names(producers, "producers")
+    account_names = [n for n in _csv_names(accounts, "accounts") if n not in producer_names]
+    if not producer_names:
+        fail("at least one producer is needed")
+    genesis_path = directory / "genesis.json"
+    if genesis_path.exists() and not force:
+        fail(f"{genesis_path} exists; pass --force to replace the genesis")
+    keys_dir = directory / "keys"
+    public: dict[str, str] = {}
+    for name in producer_names + account_names:
+        path = keys_dir / f"{name}.json"
+        if path.exists():
+            public[name] = read_key_file(path).public_key
+        else:
+            key = generate_private_key()
+            write_key_file(path, name, key)
+            public[name] = key.public_key
+    genesis_time = (int(time.time() * 1000 + start_delay * 1000) // 1000) * 1000
+    try:
+        params = ChainParams(
+            liveness_window=liveness_window,
+            jail_slots=jail_slots,
+            unbonding_slots=unbonding_slots,
+            slot_ms=slot_ms,
+        )
+        genesis = Genesis(
+            genesis_time=Timestamp(genesis_time),
+            accounts=tuple(
+                GenesisAccount(AccountName(n), PublicKey(public[n]), Amount(_amount(balance, "balance")))
+                for n in producer_names + account_names
+            ),
+            producers=tuple(
+                GenesisProducer(AccountName(n), Amount(_amount(stake, "stake"))) for n in producer_names
+            ),
+            params=params,
+        )
+    except ChainError as exc:
+        fail(exc.message)
+    directory.mkdir(parents=True, exist_ok=True)
+    genesis_path.write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
+    nodes_dir = directory / "nodes"
+    nodes_dir.mkdir(exist_ok=True)
+    urls = [f"http://127.0.0.1:{base_port + i}" for i in range(len(producer_names))]
+    table = Table(title=f"chain {genesis.chain_id[:16]}… (genesis in {start_delay:.0f} s)")
+    for column in ("node", "producer", "API", "config"):
+        table.add_column(column)
+    for i, name in enumerate(producer_names):
+        config = nodes_dir / f"{name}.toml"
+        peers = [u for j, u in enumerate(urls) if j != i]
+        config.write_text(
+            f'genesis = "{genesis_path.resolve()}"\n'
+            f'key_file = "{(keys_dir / f"{name}.json").resolve()}"\n'
+            f'data_dir = "{(directory / "data" / name).resolve()}"\n'
+            f"port = {base_port + i}\n"
+            f"peers = {json.dumps(peers)}\n"
+        )
+        table.add_row(str(i + 1), name, urls[i], str(config))
+    console.print(table)
+    console.print(f"accounts: {', '.join(producer_names + account_names)} (keys in {keys_dir})")
+    console.print(f"start each node with: [bold]bppool chain node --config {nodes_dir}/<producer>.toml[/]")
+
+
+@app.command()
+def node(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Node config (TOML)."),
+    port: int | None = typer.Option(None, help="Override the API port."),
+    host: str | None = typer.Option(None, help="Override the listen address."),
+    repair: bool = typer.Option(False, help="Delete a corrupted stored block and everything above it."),
+) -> None:
+    """Run a chain node (API, mempool, block store, production, peer sync)."""
+    import uvicorn
+
+    from chain.logs import configure_logging
+    from chain.node.api import create_app
+    from chain.node.blockstore import StoreError
+    from chain.node.config import NodeSettings
+    from chain.node.node import Node
+    from chain.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(NodeSettings, config, port=port, host=host)
+        configure_logging(settings.log_level)
+        node_ = Node(settings)
+        node_.open(repair=repair)
+    except (SettingsError, ChainError, KeyFileError, StoreError) as exc:
+        fail(str(exc), 2)
+    console.print(
+        f"chain node {node_.chain_id[:16]}… on http://{settings.host}:{settings.port} "
+        f"(producer: {node_.key.account if node_.key else 'none'}; peers: {len(settings.peers)})"
+    )
+    uvicorn.run(
+        create_app(node_),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@app.command()
+def keygen(
+    account: str = typer.Option(..., help="Account name the key is for."),
+    out: Path = typer.Option(..., help="Key file to write (mode 0600; never overwritten)."),
+) -> None:
+    """Create an ed25519 key file."""
+    try:
+        path = write_key_file(out, account, generate_private_key())
+        console.print(f"wrote {path} for {account}: public key [bold]{read_key_file(path).public_key}[/]")
+    except (KeyFileError, ChainError) as exc:
+        fail(str(exc), 2)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _client(url: str) -> NodeClient:
+    return NodeClient(url)
+
+
+def _call(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except NodeError as exc:
+        fail(f"{exc.code}: {exc.message}" if exc.code else exc.message)
+
+
+@app.command()
+def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
+    """Show the chain id, head and LIB."""
+    with _client(url) as client:
+        data = _call(client.get_info)
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(show_header=False)
+    for key in (
+        "chain_id",
+        "head_block_num",
+        "head_block_id",
+        "head_block_time",
+        "head_block_producer",
+        "last_irreversible_block_num",
+        "current_slot",
+        "mempool_size",
+        "producer_account",
+    ):
+        table.add_row(key, str(data.get(key)))
+    console.print(table)
+
+
+@app.command()
+def block(
+    ref: str = typer.Argument(..., help="Block number or id."),
+    url: str = UrlOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a block."""
+    with _client(url) as client:
+        data = _call(client.get_block, int(ref) if ref.isdigit() else ref)
+    if as_json:
+        _print_json(data)
+        return
+    header = data["header"]
+    console.print(
+        f"block [bold]{data['block_num']}[/] {data['id']}\n"
+        f"slot {header['slot']} at {data['timestamp_iso']} by {header['producer']}"
+        + (f" (built by {header['builder']})" if header["builder"] != header["producer"] else "")
+    )
+    table = Table("tx", "sender", "nonce", "fee", "action")
+    for tx in data["transactions"]:
+        action = {k: v for k, v in tx["action"].items() if k != "type"}
+        table.add_row(
+            tx["signature"][:12],
+            tx["sender"],
+            str(tx["nonce"]),
+            format_amount(tx["fee"]),
+            f"{tx['action']['type']} {json.dumps(action)}",
+        )
+    console.print(table)
+
+
+@app.command()
+def account(name: str = typer.Argument(...), url: str = UrlOption, as_json: bool = JsonOption) -> None:
+    """Show an account: balance, nonce, producer record, delegations, unbonding."""
+    with _client(url) as client:
+        data = _call(client.get_account, name)
+    if as_json:
+        _print_json(data)
+        return
+    console.print(
+        f"[bold]{data['account_name']}[/] balance {data['balance']}, nonce {data['nonce']}, key {data['key']}"
+    )
+    if data["producer"]:
+        p = data["producer"]
+        console.print(
+            f"producer: stake {p['total_stake_formatted']}, active {p['is_active']}, jailed {p['jailed']}"
+            f" (until slot {p['jailed_until']}), produced {p['produced_blocks']}, missed {p['missed_slots']}"
+        )
+    for d in data["delegated"]:
+        console.print(f"delegated {d['amount_formatted']} to {d['producer']}")
+    for u in data["unbonding"]:
+        console.print(
+            f"unbonding {format_amount(u['amount'])} from {u['producer']} until slot {u['completion_slot']}"
+        )
+
+
+@app.command()
+def producers(url: str = UrlOption, as_json: bool = JsonOption) -> None:
+    """List producers by stake and the active schedule."""
+    with _client(url) as client:
+        data = _call(client.get_producers)
+        schedule = _call(client.get_producer_schedule)
+    if as_json:
+        _print_json({"producers": data, "schedule": schedule})
+        return
+    table = Table("producer", "stake", "active", "jailed", "produced", "missed")
+    for row in data["rows"]:
+        table.add_row(
+            row["owner"],
+            row["total_stake_formatted"],
+            "yes" if row["is_active"] else "",
+            "tombstoned" if row["tombstoned"] else ("yes" if row["jailed"] else ""),
+            str(row["produced_blocks"]),
+            str(row["missed_slots"]),
+        )
+    console.print(table)
+    active = schedule["active"]
+    console.print(
+        f"schedule v{active['version']}: {', '.join(p['producer_name'] for p in active['producers'])}"
+    )
+    if schedule["pending"]:
+        pending = schedule["pending"]
+        console.print(
+            f"pending v{pending['version']}: {', '.join(p['producer_name'] for p in pending['producers'])}"
+            f" (irreversible: {pending['irreversible']})"
+        )
+
+
+# --- transactions ------------------------------------------------------------------------------
+
+
+def send_action(url: str, key_path: Path, action: Action, fee: str, as_json: bool) -> dict[str, Any]:
+    """Sign ``action`` with the key file's account and push it; prints the outcome."""
+    try:
+        keyfile = read_key_file(key_path)
+    except KeyFileError as exc:
+        fail(str(exc), 2)
+    with _client(url) as client:
+        info_ = _call(client.get_info)
+        acct = _call(client.get_account, keyfile.account)
+        if acct["key"] != keyfile.public_key:
+            fail(f"{key_path} holds a key that is not {keyfile.account}'s on this chain")
+        now = info_["genesis_time"] + info_["current_slot"] * info_["slot_ms"]
+        tx = Transaction(
+            chain_id=info_["chain_id"],
+            sender=AccountName(keyfile.account),
+            nonce=acct["nonce"] + acct["pending_transactions"],
+            fee=Amount(_amount(fee, "fee")),
+            expiration=Timestamp(now + 30 * 60 * 1000),
+            action=action,
+        ).sign(keyfile.key)
+        result = _call(client.push_transaction, tx)
+    if as_json:
+        _print_json(result)
+    else:
+        console.print(f"pushed [bold]{action.TYPE}[/] as {result['transaction_id']} (pending inclusion)")
+    return result  # type: ignore[no-any-return]
+
+
+def _name(text: str, what: str) -> AccountName:
+    try:
+        return validate_account_name(text, what)
+    except ChainError as exc:
+        fail(exc.message)
+        raise AssertionError from None
+
+
+@app.command()
+def transfer(
+    to: str = typer.Option(..., help="Recipient account."),
+    amount: str = typer.Option(..., help='Amount, e.g. "12.5000 BPT".'),
+    memo: str = typer.Option("", help="Memo."),
+    key: Path = KeyOption,
+    fee: str = FeeOption,
+    url: str = UrlOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Transfer tokens."""
+    send_action(url, key, Transfer(_name(to, "to"), Amount(_amount(amount)), memo), fee, as_json)
+
+
+@app.command("create-account")
+def create_account(
+    name: str = typer.Option(..., help="New account name."),
+    public_key: str = typer.Option(..., help="Its ed25519 public key (hex)."),
+    key: Path = KeyOption,
+    fee: str = FeeOption,
+    url: str = UrlOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an account (the sender pays the creation fee)."""
+    send_action(url, key, CreateAccount(_name(name, "name"), PublicKey(public_key.lower())), fee, as_json)
+
+
+@app.command("register-producer")
+def register_producer(
+    producer_url: str = typer.Option("", "--producer-url", help="Producer's public URL."),
+    key: Path = KeyOption,
+    fee: str = FeeOption,
+    url: str = UrlOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Register the key's account as a block producer."""
+    send_action(url, key, RegisterProducer(producer_url), fee, as_json)
+
+
+@app.command()
+def stake(
+    producer: str = typer.Option(..., help="Producer to delegate to (yourself for self-stake)."),
+    amount: str = typer.Option(..., help="Amount to stake."),
+    key: Path = KeyOption,
+    fee: str = FeeOption,
+    url: str = UrlOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Delegate stake to a producer."""
+    send_action(url, key, Stake(_name(producer, "producer"), Amount(_amount(amount))), fee, as_json)
+
+
+@app.command()
+def unstake(
+    producer: str = typer.Option(..., help="Producer to undelegate from."),
+    amount: str = typer.Option(..., help="Amount to unstake."),
+    key: Path = KeyOption,
+    fee: str = FeeOption,
+    url: str = UrlOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Start unbonding part of a delegation."""
+    send_action(url, key, Unstake(_name(producer, "producer"), Amount(_amount(amount))), fee, as_json)
+
+
+@app.command()
+def withdraw(
+    key: Path = KeyOption, fee: str = FeeOption, url: str = UrlOption, as_json: bool = JsonOption
+) -> None:
+    """Withdraw matured unbonding entries."""
+    send_action(url, key, Withdraw(), fee, as_json)
+
+
+@app.command()
+def unjail(
+    key: Path = KeyOption, fee: str = FeeOption, url: str = UrlOption, as_json: bool = JsonOption
+) -> None:
+    """Release your producer from jail after the jail period."""
+    send_action(url, key, Unjail(), fee, as_json)
+
+
+def main() -> None:  # pragma: no cover - convenience for python -m
+    app()
+    sys.exit(0)

@@ -1,0 +1,409 @@
+"""The node's HTTP API: EOSIO-style ``/v1/chain/*``, ``/v1/node/*``, metrics and health.
+
+Read endpoints accept a JSON body (POST, as EOSIO clients send) or query parameters (GET).
+Every error is ``{"error": {"code", "message"}}`` with a 4xx status naming the failed check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from chain.core import format_amount
+from chain.core.codec import decode_json
+from chain.core.errors import MalformedInput
+from chain.core.schedule import is_pending_irreversible
+from chain.core.types import is_valid_account_name
+from chain.node.node import SERVER_VERSION, Node, iso_time
+from chain.web import (
+    ApiError,
+    BodyLimitMiddleware,
+    FastRoutes,
+    JSONResponse,
+    install_error_handlers,
+)
+
+
+async def read_params(request: Request) -> dict[str, Any]:
+    """Query parameters merged with a JSON object body (EOSIO clients POST their arguments)."""
+    params: dict[str, Any] = dict(request.query_params)
+    body = await request.body()
+    if body.strip():
+        try:
+            data = decode_json(body)
+        except MalformedInput as exc:
+            raise ApiError(400, "malformed", exc.message) from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "malformed", "request body must be a JSON object")
+        params.update(data)
+    return params
+
+
+def require_account_name(params: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        if key in params:
+            name = params[key]
+            if not is_valid_account_name(name):
+                raise ApiError(400, "invalid_name", f"{key}: {name!r} is not a valid account name")
+            return str(name)
+    raise ApiError(400, "missing_field", f"missing field {keys[0]}")
+
+
+def int_param(
+    params: dict[str, Any], key: str, default: int, *, minimum: int = 0, maximum: int = 10_000
+) -> int:
+    raw = params.get(key, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, "malformed", f"{key}: expected an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ApiError(400, "malformed", f"{key}: {value} is outside [{minimum}, {maximum}]")
+    return value
+
+
+def get_node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+chain_router = APIRouter(prefix="/v1/chain", tags=["chain"])
+node_router = APIRouter(prefix="/v1/node", tags=["node"])
+ops_router = APIRouter(tags=["operations"])
+
+
+@chain_router.api_route("/get_info", methods=["GET", "POST"])
+async def get_info(request: Request) -> JSONResponse:
+    """Chain id, head and last irreversible block."""
+    node = get_node(request)
+    state = node.state
+    meta = state.chain
+    head = node.head_block
+    return JSONResponse(
+        {
+            "server_version": SERVER_VERSION,
+            "chain_id": node.chain_id,
+            "network": node.genesis.network,
+            "head_block_num": meta.height,
+            "head_block_id": state.head_id,
+            "head_block_time": iso_time(head.header.timestamp if head else node.genesis.genesis_time),
+            "head_block_slot": meta.slot,
+            "head_block_producer": head.header.producer if head else "",
+            "last_irreversible_block_num": meta.lib_height,
+            "last_irreversible_block_id": state.lib_id,
+            "genesis_time": node.genesis.genesis_time,
+            "slot_ms": node.params.slot_ms,
+            "symbol": state.symbol,
+            "current_slot": node.current_slot(),
+            "mempool_size": len(node.mempool),
+            "producer_account": node.key.account if node.key else None,
+        }
+    )
+
+
+@chain_router.api_route("/get_block", methods=["GET", "POST"])
+async def get_block(request: Request) -> Response:
+    """A block by number (canonical chain) or by id."""
+    node = get_node(request)
+    params = await read_params(request)
+    ref = params.get("block_num_or_id")
+    if ref is None:
+        raise ApiError(400, "missing_field", "missing field block_num_or_id")
+    ref_str = str(ref)
+    if ref_str.isdigit() and len(ref_str) < 20:
+        found = node.blockstore.get_canonical(int(ref_str))
+    elif len(ref_str) == 64:
+        found = node.blockstore.get(ref_str.lower())
+    else:
+        raise ApiError(400, "malformed", f"block_num_or_id: {ref!r} is neither a height nor a block id")
+    if found is None:
+        if ref_str == "0" or ref_str == node.chain_id:
+            raise ApiError(404, "not_found", "height 0 is the genesis; its id is the chain id")
+        raise ApiError(404, "not_found", f"no block {ref_str}")
+    block_id, data = found
+    block = orjson.loads(data)
+    header = block["header"]
+    block.update(
+        {
+            "id": block_id,
+            "block_num": header["height"],
+            "timestamp_iso": iso_time(header["timestamp"]),
+        }
+    )
+    return JSONResponse(block)
+
+
+@chain_router.api_route("/get_account", methods=["GET", "POST"])
+async def get_account(request: Request) -> JSONResponse:
+    """An account: key, balance, nonce, producer record, delegations and unbonding."""
+    node = get_node(request)
+    name = require_account_name(await read_params(request), "account_name", "account")
+    state = node.state
+    account = state.accounts.get(name)
+    if account is None:
+        raise ApiError(404, "unknown_account", f"account {name} does not exist")
+    producer = state.producers.get(name)
+    delegated = [
+        {"producer": p, "amount": amount, "amount_formatted": format_amount(amount, state.symbol)}
+        for p, record in sorted(state.producers.items())
+        for delegator, amount in record.delegations
+        if delegator == name
+    ]
+    unbonding = state.unbonding.get(name)
+    return JSONResponse(
+        {
+            "account_name": name,
+            "key": account.key,
+            "balance": format_amount(account.balance, state.symbol),
+            "balance_units": account.balance,
+            "nonce": account.nonce,
+            "pending_transactions": sum(1 for tx in node.mempool.pending() if tx.sender == name),
+            "producer": _producer_row(node, name) if producer else None,
+            "delegated": delegated,
+            "unbonding": [
+                {"producer": p, "amount": a, "created_slot": c, "completion_slot": done}
+                for p, a, c, done in (unbonding.entries if unbonding else ())
+            ],
+        }
+    )
+
+
+@chain_router.api_route("/get_currency_balance", methods=["GET", "POST"])
+async def get_currency_balance(request: Request) -> JSONResponse:
+    """An account's balance as EOSIO returns it: ``["12.3456 BPT"]``."""
+    node = get_node(request)
+    params = await read_params(request)
+    name = require_account_name(params, "account")
+    symbol = params.get("symbol", node.state.symbol)
+    if symbol != node.state.symbol:
+        return JSONResponse([])
+    account = node.state.accounts.get(name)
+    if account is None:
+        raise ApiError(404, "unknown_account", f"account {name} does not exist")
+    return JSONResponse([format_amount(account.balance, node.state.symbol)])
+
+
+def _producer_row(node: Node, name: str) -> dict[str, Any]:
+    state = node.state
+    p = state.producers[name]
+    return {
+        "owner": name,
+        "producer_key": state.accounts[name].key if name in state.accounts else "",
+        "url": p.url,
+        "total_stake": p.stake,
+        "total_stake_formatted": format_amount(p.stake, state.symbol),
+        "is_active": name in state.chain.schedule,
+        "jailed": p.jailed,
+        "jailed_until": p.jailed_until,
+        "tombstoned": p.tombstoned,
+        "produced_blocks": p.produced_total,
+        "missed_slots": p.missed_total,
+        "liveness_window_missed": p.window_missed,
+        "liveness_window_size": len(p.window),
+        "last_produced_height": p.last_produced_height,
+        "delegators": len(p.delegations),
+    }
+
+
+@chain_router.api_route("/get_producers", methods=["GET", "POST"])
+async def get_producers(request: Request) -> JSONResponse:
+    """Registered producers by stake (largest first)."""
+    node = get_node(request)
+    params = await read_params(request)
+    limit = int_param(params, "limit", 50, minimum=1, maximum=1000)
+    lower_bound = str(params.get("lower_bound", ""))
+    state = node.state
+    names = sorted(state.producers, key=lambda n: (-state.producers[n].stake, n))
+    if lower_bound:
+        names = [n for n in names if n >= lower_bound]
+    rows = [_producer_row(node, n) for n in names[:limit]]
+    return JSONResponse(
+        {
+            "rows": rows,
+            "total_producer_stake": sum(p.stake for p in state.producers.rows.values()),
+            "more": names[limit] if len(names) > limit else "",
+        }
+    )
+
+
+@chain_router.api_route("/get_producer_schedule", methods=["GET", "POST"])
+async def get_producer_schedule(request: Request) -> JSONResponse:
+    """The active schedule and the pending one (with whether it is irreversible yet)."""
+    node = get_node(request)
+    state = node.state
+    meta = state.chain
+
+    def producers(names: tuple[str, ...]) -> list[dict[str, str]]:
+        return [
+            {
+                "producer_name": n,
+                "block_signing_key": state.accounts[n].key if n in state.accounts else "",
+            }
+            for n in names
+        ]
+
+    pending = None
+    if meta.pending_schedule:
+        pending = {
+            "version": meta.schedule_version + 1,
+            "producers": producers(meta.pending_schedule),
+            "proposed_at_block": meta.pending_height,
+            "irreversible": is_pending_irreversible(meta),
+        }
+    return JSONResponse(
+        {
+            "active": {"version": meta.schedule_version, "producers": producers(meta.schedule)},
+            "pending": pending,
+            "proposed": None,
+            "repetitions": node.params.producer_repetitions,
+        }
+    )
+
+
+@chain_router.post("/push_transaction", status_code=202)
+async def push_transaction(request: Request) -> JSONResponse:
+    """Submit a signed transaction to the mempool (202: accepted, not yet in a block)."""
+    node = get_node(request)
+    body = await request.body()
+    try:
+        data = decode_json(body)
+    except MalformedInput as exc:
+        raise ApiError(400, "malformed", exc.message) from None
+    tx = node.submit_transaction(data)
+    return JSONResponse(
+        {
+            "transaction_id": tx.id,
+            "processed": {"status": "pending", "mempool_size": len(node.mempool)},
+        },
+        status_code=202,
+    )
+
+
+@node_router.post("/push_block")
+async def push_block(request: Request) -> JSONResponse:
+    """Submit a signed block (from a producer, the pool emitter or a peer)."""
+    node = get_node(request)
+    body = await request.body()
+    try:
+        data = decode_json(body)
+    except MalformedInput as exc:
+        raise ApiError(400, "malformed", exc.message) from None
+    block, result = await node.submit_block(data)
+    state = node.state
+    return JSONResponse(
+        {
+            "block_id": block.id,
+            "status": result.status,
+            "head_block_num": state.height,
+            "head_block_id": state.head_id,
+        }
+    )
+
+
+@node_router.get("/blocks")
+async def blocks(request: Request, from_height: int = 1, limit: int = 100) -> Response:
+    """Canonical blocks from ``from_height`` up (peer sync)."""
+    node = get_node(request)
+    if from_height < 1 or not 1 <= limit <= 1000:
+        raise ApiError(400, "malformed", "from_height must be >= 1 and limit in [1, 1000]")
+    datas = node.blockstore.canonical_range(from_height, limit)
+    return Response(b"[" + b",".join(datas) + b"]", media_type="application/json")
+
+
+@node_router.get("/mempool")
+async def mempool(request: Request, limit: int = 1000) -> JSONResponse:
+    """Pending transactions in the order a block would take them (highest fee first)."""
+    node = get_node(request)
+    if not 1 <= limit <= 100_000:
+        raise ApiError(400, "malformed", "limit must be in [1, 100000]")
+    return JSONResponse([tx.to_dict() for tx in node.mempool.select(node.state, limit)])
+
+
+@node_router.get("/head_stream", response_class=EventSourceResponse)
+async def head_stream(request: Request, include_blocks: bool = False) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: ``head`` on every head change, ``lib`` when the LIB moves."""
+    node = get_node(request)
+    state = node.state
+    yield ServerSentEvent(
+        event="hello",
+        raw_data=orjson.dumps(
+            {
+                "chain_id": node.chain_id,
+                "height": state.height,
+                "id": state.head_id,
+                "slot": state.slot,
+            }
+        ).decode(),
+    )
+    async for event, data in node.events.subscribe():
+        if event == "head" and not include_blocks:
+            data = {k: v for k, v in data.items() if k != "blocks"}
+        yield ServerSentEvent(event=event, raw_data=orjson.dumps(data).decode())
+
+
+@ops_router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    node = get_node(request)
+    return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@ops_router.get("/healthz")
+async def healthz() -> JSONResponse:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+@ops_router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the block store is loaded."""
+    node = get_node(request)
+    if not node.ready or node.store is None:
+        return JSONResponse({"ready": False}, status_code=503)
+    return JSONResponse({"ready": True, "head_block_num": node.state.height})
+
+
+def create_app(node: Node, *, repair: bool = False) -> FastAPI:
+    """The ASGI app around ``node``; its lifespan starts and stops the node."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await node.start(repair=repair)
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = FastAPI(
+        title="bppool chain node",
+        version=SERVER_VERSION,
+        description="EOSIO-style API of the bundled bppool chain.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.node = node
+    install_error_handlers(app)
+    app.include_router(chain_router)
+    app.include_router(node_router)
+    app.include_router(ops_router)
+    app.add_middleware(
+        FastRoutes,
+        routes={
+            ("POST", "/v1/chain/push_transaction"): push_transaction,
+            ("POST", "/v1/node/push_block"): push_block,
+        },
+    )
+    settings = node.settings
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_transaction_bytes,
+        overrides={"/v1/node/push_block": settings.max_block_bytes},
+    )
+    return app

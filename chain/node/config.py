@@ -1,0 +1,38 @@
+"""Node settings (``BPPOOL_NODE_*`` environment variables or a TOML file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NodeSettings(BaseSettings):
+    """Everything a chain node needs; every default works on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="BPPOOL_NODE_", extra="forbid")
+
+    genesis: Path = Field(Path("data/chain/genesis.json"), description="Genesis document (JSON).")
+    key_file: Path | None = Field(None, description="Producer key file; without one the node only follows.")
+    data_dir: Path = Field(Path("data/node"), description="Where the block store lives.")
+    database_url: str | None = Field(None, description="Block store URL (default: SQLite in data_dir).")
+    host: str = "127.0.0.1"
+    port: int = Field(8888, ge=0, le=65535)
+    peers: list[str] = Field(default_factory=list, description="Base URLs of peer nodes.")
+    mempool_max: int = Field(20_000, gt=0)
+    max_transaction_bytes: int = Field(64 * 1024, gt=0)
+    max_block_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    max_clock_skew_ms: int = Field(1_000, ge=0, description="Refuse blocks this far in the future.")
+    produce: bool = Field(True, description="Build blocks at this key's slots (needs key_file).")
+    produce_offset_ms: int = Field(0, ge=0, lt=500, description="Delay into an own slot before building.")
+    sync_interval_s: float = Field(1.0, gt=0)
+    log_level: str = "info"
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = self.data_dir / "chain.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"

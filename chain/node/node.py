@@ -1,0 +1,420 @@
+"""The chain node: the core state machine wrapped with storage, a clock, peers and events.
+
+* Start-up replays the block store through fork choice (integrity-checked, see
+  :mod:`chain.node.blockstore`), then catches up from peers.
+* Transactions enter the :class:`~chain.node.mempool.Mempool` and are gossiped to peers.
+* Blocks (pushed, produced or pulled) go through fork choice under one lock, are stored
+  durably before anyone is told about them, move the mempool, and are announced on the
+  head stream and gossiped to peers.
+* With a producer key, the node builds a block at each of its own slots, and never twice for
+  one slot: the last produced slot is stored before a block leaves the node (double
+  production would be slashed).
+* Unknown parents are pulled from peers; a periodic sync catches up a node that was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from chain.client import AsyncNodeClient, NodeError
+from chain.clock import Clock, SystemClock, monotonic_ms
+from chain.core import (
+    Block,
+    ChainError,
+    Genesis,
+    OnBlockResult,
+    SignatureCache,
+    State,
+    Store,
+    Transaction,
+    build_block,
+    compute_slot_at,
+    create_genesis_state,
+)
+from chain.core.errors import InvalidGenesis, UnknownParent
+from chain.core.schedule import get_scheduled_producer
+from chain.events import Broadcaster
+from chain.keys import KeyFile, read_key_file
+from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
+from chain.node.config import NodeSettings
+from chain.node.mempool import Mempool
+from chain.node.metrics import NodeMetrics
+from chain.web import ApiError
+
+log = logging.getLogger("bppool.node")
+
+SERVER_VERSION = "bppool-0.1.0"
+SYNC_BATCH = 200
+
+
+def load_genesis(path: Path) -> Genesis:
+    """Read and validate a genesis file."""
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise InvalidGenesis(
+            f"genesis file {path} does not exist (create one with: bppool chain init)"
+        ) from None
+    except orjson.JSONDecodeError as exc:
+        raise InvalidGenesis(f"genesis file {path} is not JSON: {exc}") from None
+    return Genesis.from_dict(data)
+
+
+def iso_time(ms: int) -> str:
+    """EOSIO's time format: ``2026-11-22T07:00:00.500``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+
+
+class Node:
+    """One chain node (single process, single worker: it owns its state)."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        *,
+        clock: Clock | None = None,
+        peer_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.genesis = load_genesis(settings.genesis)
+        self.chain_id = self.genesis.chain_id
+        self.params = self.genesis.params
+        self.key: KeyFile | None = read_key_file(settings.key_file) if settings.key_file else None
+        self.blockstore = BlockStore(settings.store_url)
+        self.sig_cache = SignatureCache()
+        self.mempool = Mempool(max_size=settings.mempool_max, sig_cache=self.sig_cache)
+        self.events = Broadcaster()
+        self.store: Store | None = None
+        self.head_block: Block | None = None
+        self.metrics = NodeMetrics(
+            lambda: self.store.state if self.store else None, lambda: len(self.mempool)
+        )
+        self.peers = [AsyncNodeClient(url, transport=peer_transport, timeout=2.0) for url in settings.peers]
+        self.last_produced_slot = 0
+        self.ready = False
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sync_now = asyncio.Event()
+
+    # --- state -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        if self.store is None:
+            raise ApiError(503, "not_ready", "the node is still loading its block store")
+        return self.store.state
+
+    def current_slot(self) -> int:
+        return compute_slot_at(self.genesis.genesis_time, self.params.slot_ms, self.clock.now_ms())
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def open(self, *, repair: bool = False) -> None:
+        """Open the block store and replay it (raises :class:`StoreCorrupted` unless repair)."""
+        self.blockstore.open(self.chain_id)
+        while True:
+            try:
+                self._replay()
+                break
+            except StoreCorrupted as exc:
+                if not repair:
+                    raise
+                removed = self.blockstore.repair(exc.height)
+                log.warning("repair: %s; removed %d block(s) from height %d", exc, removed, exc.height)
+        self.last_produced_slot = int(self.blockstore.get_meta("last_produced_slot") or 0)
+
+    def _replay(self) -> None:
+        store = Store(create_genesis_state(self.genesis), self.sig_cache)
+        invalid: list[str] = []
+        count = 0
+        for row, block in self.blockstore.iter_verified():
+            try:
+                result = store.on_block(block)
+            except ChainError as exc:
+                log.warning("replay: dropping stored block %s at %d: %s", row.id[:16], row.height, exc)
+                invalid.append(row.id)
+                continue
+            count += result.status != "duplicate"
+        self.blockstore.delete_blocks(invalid)
+        self.store = store
+        head = store.get_block(store.head_id)
+        self.head_block = head
+        # Stored marks follow every head change; refresh the unfinalized part after a replay
+        # that may have dropped invalid blocks.
+        self.blockstore.mark_canonical(list(store.canonical_chain()), [])
+        log.info("replayed %d block(s): head %d, LIB %d", count, store.head_height, store.lib_height)
+
+    async def start(self, *, repair: bool = False) -> None:
+        """Load the store (unless :meth:`open` ran already) and start the background loops."""
+        if self.store is None:
+            await asyncio.to_thread(self.open, repair=repair)
+        self.ready = True
+        if self.peers:
+            self._spawn(self._sync_loop())
+        if self.key is not None and self.settings.produce:
+            self._spawn(self._production_loop())
+        self._spawn(self._housekeeping_loop())
+
+    async def stop(self) -> None:
+        """Stop the loops, end the streams, close connections and the store."""
+        self.ready = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.events.close()
+        for peer in self.peers:
+            await peer.aclose()
+        self.blockstore.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- transactions ----------------------------------------------------------------------
+
+    def submit_transaction(self, data: Any, *, gossip: bool = True) -> Transaction:
+        """Admit a wire transaction to the mempool (raises on any failed check)."""
+        try:
+            tx = Transaction.from_dict(data)
+            self.mempool.add(tx, self.state, self.clock.now_ms())
+        except ChainError as exc:
+            self.metrics.transactions_received.labels(result=exc.code).inc()
+            raise
+        self.metrics.transactions_received.labels(result="accepted").inc()
+        if gossip and self.peers:
+            self._spawn(self._gossip_transaction(tx.to_dict()))
+        return tx
+
+    async def _gossip_transaction(self, data: dict[str, Any]) -> None:
+        for peer in self.peers:
+            try:
+                await peer.push_transaction(data)
+            except NodeError as exc:
+                if exc.status == 0:
+                    self.metrics.peer_errors.labels(peer=peer.base_url).inc()
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    async def submit_block(self, data: Any, *, gossip: bool = True) -> tuple[Block, OnBlockResult]:
+        """Take a wire block from outside (push or sync) through fork choice."""
+        try:
+            block = Block.from_dict(
+                data,
+                max_transactions=self.params.max_block_transactions,
+                tx_cache=self.mempool.tx_cache,
+            )
+        except ChainError as exc:
+            self.metrics.blocks_received.labels(result=exc.code).inc()
+            raise
+        # Verify the block is not from the future
+        now = self.clock.now_ms()
+        if block.header.timestamp > now + self.settings.max_clock_skew_ms:
+            self.metrics.blocks_received.labels(result="from_future").inc()
+            raise ApiError(
+                400,
+                "block_from_future",
+                f"block for slot {block.slot} is {block.header.timestamp - now} ms ahead of the node's clock",
+            )
+        async with self._lock:
+            try:
+                result = self._accept(block)
+            except UnknownParent:
+                self.metrics.blocks_received.labels(result="unknown_parent").inc()
+                self._sync_now.set()
+                raise
+            except ChainError as exc:
+                self.metrics.blocks_received.labels(result=exc.code).inc()
+                raise
+        self.metrics.blocks_received.labels(result=result.status).inc()
+        if gossip and result.status != "duplicate" and self.peers:
+            self._spawn(self._gossip_block(block))
+        return block, result
+
+    def _accept(self, block: Block, result: OnBlockResult | None = None) -> OnBlockResult:
+        """Fork choice (unless ``result`` says it ran), then storage, mempool, events and
+        metrics (call under the lock)."""
+        if self.store is None:
+            raise ApiError(503, "not_ready", "the node is still loading its block store")
+        started = monotonic_ms()
+        if result is None:
+            result = self.store.on_block(block)
+        if result.status == "duplicate":
+            return result
+        encoded = encode_block(block)
+        self.blockstore.save_block(
+            block,
+            encoded,
+            received_ms=self.clock.now_ms(),
+            applied=[b.id for b in result.applied],
+            reverted=[b.id for b in result.reverted],
+        )
+        if result.applied:
+            self.metrics.block_apply_seconds.observe((monotonic_ms() - started) / 1000)
+            self.metrics.transactions_applied.inc(sum(len(b.transactions) for b in result.applied))
+            if result.reverted:
+                self.metrics.reorgs.inc()
+            self.head_block = result.applied[-1]
+            state = self.store.state
+            self.mempool.on_head_change(state, result.applied, result.reverted, self.clock.now_ms())
+            self._publish_head(result, {block.id: encoded})
+        return result
+
+    def _publish_head(self, result: OnBlockResult, encoded: dict[str, bytes]) -> None:
+        state = self.state
+        meta = state.chain
+        head = self.head_block
+        payload = {
+            "height": meta.height,
+            "id": state.head_id,
+            "slot": meta.slot,
+            "producer": head.header.producer if head else "",
+            "builder": head.header.builder if head else "",
+            "lib_height": meta.lib_height,
+            "lib_id": state.lib_id,
+            "applied": [b.id for b in result.applied],
+            "reverted": [b.id for b in result.reverted],
+            "blocks": [orjson.Fragment(encoded.get(b.id) or encode_block(b)) for b in result.applied],
+        }
+        self.events.publish("head", payload)
+        if result.lib_changed:
+            self.events.publish("lib", {"height": meta.lib_height, "id": state.lib_id})
+
+    async def _gossip_block(self, block: Block) -> None:
+        data = encode_block(block)
+        for peer in self.peers:
+            try:
+                await peer.push_block(data)
+            except NodeError as exc:
+                if exc.status == 0:
+                    self.metrics.peer_errors.labels(peer=peer.base_url).inc()
+
+    # --- production ------------------------------------------------------------------------
+
+    async def _production_loop(self) -> None:
+        genesis_time, slot_ms = self.genesis.genesis_time, self.params.slot_ms
+        while True:
+            slot = self.current_slot() + 1
+            await self.clock.sleep_until_ms(genesis_time + slot * slot_ms + self.settings.produce_offset_ms)
+            try:
+                await self.produce(slot)
+            except Exception:  # keep producing at the next slot whatever went wrong
+                log.exception("producing slot %d failed", slot)
+
+    async def produce(self, slot: int) -> Block | None:
+        """Build, sign, store and announce this node's block for ``slot`` if it owns it."""
+        if self.key is None:
+            return None
+        async with self._lock:
+            state = self.state
+            # Never build on or behind the head's slot, nor twice for one slot.
+            if slot <= state.slot or slot <= self.last_produced_slot:
+                return None
+            if get_scheduled_producer(state, slot) != self.key.account:
+                return None
+            transactions = self.mempool.select(state, self.params.max_block_transactions)
+            started = monotonic_ms()
+            built = build_block(
+                state,
+                slot=slot,
+                producer=self.key.account,
+                transactions=transactions,
+                sig_cache=self.sig_cache,
+                keep=True,
+            )
+            undo = built.undo or []
+            try:
+                block = built.block.signed_by_producer(self.key.key)
+                self.last_produced_slot = slot
+                self.blockstore.set_meta("last_produced_slot", str(slot))
+            except BaseException:
+                state.undo(undo)
+                raise
+            self.mempool.remove(tx.id for tx, _ in built.rejected)
+            self._accept(block, self.store.adopt(block, undo) if self.store else None)
+            self.metrics.block_build_seconds.observe((monotonic_ms() - started) / 1000)
+        self.metrics.blocks_produced.inc()
+        log.info(
+            "produced block %d for slot %d with %d transaction(s)",
+            block.height,
+            slot,
+            len(block.transactions),
+        )
+        if self.peers:
+            self._spawn(self._gossip_block(block))
+        return block
+
+    # --- sync ------------------------------------------------------------------------------
+
+    async def _sync_loop(self) -> None:
+        while True:
+            try:
+                await self.sync_once()
+            except Exception:
+                log.exception("peer sync failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sync_now.wait(), self.settings.sync_interval_s)
+            self._sync_now.clear()
+
+    async def sync_once(self) -> int:
+        """Pull blocks from every peer that is ahead; returns how many were new."""
+        added = 0
+        for peer in self.peers:
+            try:
+                info = await peer.get_info()
+            except NodeError:
+                self.metrics.peer_errors.labels(peer=peer.base_url).inc()
+                continue
+            if info.get("chain_id") != self.chain_id:
+                log.warning("peer %s is on another chain; ignoring it", peer.base_url)
+                continue
+            state = self.state
+            ahead = info["head_block_num"] > state.height or (
+                info["head_block_num"] == state.height and info["head_block_id"] < state.head_id
+            )
+            if ahead:
+                added += await self._pull(peer, state.height + 1)
+        return added
+
+    async def _pull(self, peer: AsyncNodeClient, from_height: int) -> int:
+        added = 0
+        height = from_height
+        while True:
+            try:
+                blocks = await peer.blocks(height, SYNC_BATCH)
+            except NodeError:
+                self.metrics.peer_errors.labels(peer=peer.base_url).inc()
+                return added
+            for data in blocks:
+                try:
+                    _, result = await self.submit_block(data, gossip=False)
+                except UnknownParent:
+                    # We are on another branch: fetch the peer's chain from our LIB.
+                    lib = self.store.lib_height if self.store else 0
+                    if height > lib + 1:
+                        return added + await self._pull(peer, lib + 1)
+                    return added
+                except (ChainError, ApiError) as exc:
+                    log.warning("sync from %s: block refused: %s", peer.base_url, exc)
+                    return added
+                added += result.status != "duplicate"
+            if len(blocks) < SYNC_BATCH:
+                return added
+            height = blocks[-1]["header"]["height"] + 1
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.store is not None:
+                async with self._lock:
+                    self.mempool.on_head_change(self.state, [], [], self.clock.now_ms())

@@ -1,0 +1,232 @@
+"""HTTP plumbing shared by every bppool service: JSON errors, body limits, fast JSON.
+
+Every error a bppool service returns has one shape, whatever raised it:
+``{"error": {"code": "nonce_mismatch", "message": "nonce 5 but alice's next nonce is 3"}}``
+with a 4xx status for bad input. ``code`` is stable for scripts; ``message`` is for people.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chain.core.codec import decode_json
+from chain.core.errors import (
+    ChainError,
+    ConflictsWithFinalized,
+    DuplicateTransaction,
+    ForkChoiceError,
+    KnownInvalid,
+    MalformedInput,
+    UnknownParent,
+)
+
+log = logging.getLogger("bppool.web")
+
+
+class JSONResponse(Response):
+    """A JSON response encoded with orjson (fast, and integers stay integers)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable code and a human message."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    """A response in the project's error shape."""
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def status_for_chain_error(exc: ChainError) -> int:
+    """The HTTP status for a chain-core error: 409 for conflicts with what the node already
+    has (unknown parent, finalized history, duplicates), 503 when full, 400 otherwise."""
+    if isinstance(exc, (UnknownParent, ConflictsWithFinalized, KnownInvalid, ForkChoiceError)):
+        return 409
+    if isinstance(exc, DuplicateTransaction):
+        return 409
+    if exc.code == "mempool_full":
+        return 503
+    return 400
+
+
+def response_for_error(exc: Exception) -> Response | None:
+    """The JSON error response for a known error type, or ``None`` for anything else."""
+    if isinstance(exc, ApiError):
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+    if isinstance(exc, ChainError):
+        return error_response(status_for_chain_error(exc), exc.code, exc.message)
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to the project's JSON error shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(ChainError)
+    async def _chain_error(request: Request, exc: ChainError) -> Response:
+        return error_response(status_for_chain_error(exc), exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return error_response(exc.status_code, code, str(exc.detail))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class FastRoutes:
+    """Exact ``(method, path)`` dispatch in front of FastAPI for the hot write endpoints.
+
+    FastAPI's router tries every route's matcher and solves dependencies on each request,
+    which costs more than the work of a mempool insert. The hot endpoints are still declared
+    as FastAPI routes (same handler functions, so OpenAPI documents them); this middleware
+    just reaches them directly, with the same error mapping.
+    """
+
+    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Handler]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is not None:
+                request = Request(scope, receive)
+                try:
+                    response = await handler(request)
+                except Exception as exc:
+                    mapped = response_for_error(exc)
+                    if mapped is None:
+                        log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+                        mapped = error_response(500, "internal_error", "internal error; see the server log")
+                    response = mapped
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``limit`` bytes with a JSON 413, before reading them all.
+
+    ``overrides`` maps path prefixes to their own limits (a block is bigger than a vote).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, overrides: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.overrides = sorted((overrides or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.overrides:
+            if path.startswith(prefix):
+                return limit
+        return self.limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope.get("path", ""))
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await _send_413(send, limit)
+                    return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _send_413(send, limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = orjson.dumps(
+        {"error": {"code": "body_too_large", "message": f"request body exceeds {limit} bytes"}}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_json(request: Request) -> Any:
+    """The request body parsed as JSON, or a 400 naming the problem."""
+    body = await request.body()
+    if not body:
+        raise ApiError(400, "malformed", "request body is empty; expected JSON")
+    try:
+        return decode_json(body)
+    except MalformedInput as exc:
+        raise ApiError(400, "malformed", exc.message) from None
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400."""
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed", "request body must be a JSON object")
+    return data

@@ -1,0 +1,104 @@
+"""Real processes for end-to-end tests: started on loopback, always stopped by the test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BPPOOL = [sys.executable, "-m", "bppool"]
+
+
+def free_port_block(count: int, start: int = 20_000, end: int = 60_000) -> int:
+    """The first of ``count`` consecutive loopback ports that are all free now."""
+    port = start + (os.getpid() * 37) % (end - start - count)
+    while True:
+        sockets = []
+        try:
+            for i in range(count):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port + i))
+                sockets.append(s)
+            return port
+        except OSError:
+            port += count + 1
+        finally:
+            for s in sockets:
+                s.close()
+
+
+class Processes:
+    """Every process a test starts; :meth:`stop_all` ends them (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(
+        self, name: str, args: Sequence[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [*BPPOOL, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, timeout: float = 10) -> None:
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
+
+
+def get_json(url: str, path: str, **params: Any) -> Any:
+    response = httpx.get(url + path, params=params, timeout=3)
+    response.raise_for_status()
+    return response.json()
+
+
+def post_json(url: str, path: str, body: Any) -> Any:
+    response = httpx.post(url + path, json=body, timeout=5)
+    response.raise_for_status()
+    return response.json()
