@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script: the repository root, not this folder, comes first on the path.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import nacl.bindings  # noqa: E402
 import nacl.signing  # noqa: E402

@@ -29,13 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script: the repository root, not this folder, comes first on the path.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import httpx  # noqa: E402
 import orjson  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from starlette.responses import Response  # noqa: E402
 
+from bench._common import Connection, free_port, name_for, percentile, serve_bare, wait_ready  # noqa: E402
 from chain.core import (  # noqa: E402
     ChainParams,
     Genesis,
@@ -50,75 +49,8 @@ from chain.keys import write_key_file  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def name_for(i: int) -> str:
-    digits = "abcdefghijklmnopqrstuvwxyz12345"
-    out, i = "", i + 1
-    while i:
-        i, r = divmod(i, len(digits))
-        out = digits[r] + out
-    return "s" + out
-
-
 def key_for(name: str) -> PrivateKey:
     return PrivateKey(hashlib.sha256(f"bench-node/{name}".encode()).digest())
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# --- the bare server ----------------------------------------------------------------------
-
-
-def serve_bare(port: int) -> None:
-    import uvicorn
-
-    app = FastAPI()
-
-    @app.post("/v1/chain/push_transaction")
-    async def push(request: Request) -> Response:
-        await request.body()
-        return Response(b'{"ok":true}', status_code=202, media_type="application/json")
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop", http="httptools")
-
-
-# --- a minimal keep-alive HTTP/1.1 client ------------------------------------------------------
-
-
-class Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
-        self.reader, self.writer, self.host = reader, writer, host
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer, f"127.0.0.1:{port}")
-
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
-        status_line = await self.reader.readline()
-        status = int(status_line.split()[1])
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 async def drive(port: int, lanes: list[list[bytes]]) -> tuple[float, dict[int, int]]:
@@ -179,23 +111,6 @@ async def latency(port: int, txs: list[Transaction], rate: float) -> list[float]
         conn.close()
         await client.aclose()
     return [(included[s] - pushed[s]) * 1000 for s in included]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def wait_ready(port: int, path: str = "/readyz") -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"server on port {port} did not start")
 
 
 def main() -> None:

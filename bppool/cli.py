@@ -19,8 +19,10 @@ app = typer.Typer(
 console = Console()
 
 from chain.cli import app as chain_app  # noqa: E402
+from emitter.cli import app as emitter_app  # noqa: E402
 
 app.add_typer(chain_app, name="chain")
+app.add_typer(emitter_app, name="emitter")
 
 
 @app.command()

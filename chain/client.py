@@ -38,6 +38,7 @@ class Request:
     path: str
     body: bytes | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _json(data: Any) -> bytes:
@@ -82,12 +83,28 @@ class NodeRequests:
         return Request("POST", "/v1/node/push_block", body)
 
     @staticmethod
+    def prepare_block(body: bytes, headers: dict[str, str]) -> Request:
+        return Request("POST", "/v1/node/prepare_block", body, headers=headers)
+
+    @staticmethod
+    def commit_block(block_id: str, producer_signature: str) -> Request:
+        return Request(
+            "POST",
+            "/v1/node/commit_block",
+            _json({"block_id": block_id, "producer_signature": producer_signature}),
+        )
+
+    @staticmethod
     def blocks(from_height: int, limit: int = 100) -> Request:
         return Request("GET", "/v1/node/blocks", params={"from_height": from_height, "limit": limit})
 
     @staticmethod
     def mempool(limit: int = 1000) -> Request:
         return Request("GET", "/v1/node/mempool", params={"limit": limit})
+
+    @staticmethod
+    def mempool_updates(after_seq: int, limit: int = 5000) -> Request:
+        return Request("GET", "/v1/node/mempool/updates", params={"after_seq": after_seq, "limit": limit})
 
 
 def parse_response(response: httpx.Response) -> Any:
@@ -127,7 +144,7 @@ class NodeClient:
                 request.path,
                 content=request.body,
                 params=request.params or None,
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", **request.headers},
             )
         except httpx.HTTPError as exc:
             raise NodeError(0, "unreachable", f"cannot reach the node at {self.base_url}: {exc}") from None
@@ -192,7 +209,7 @@ class AsyncNodeClient:
                 request.path,
                 content=request.body,
                 params=request.params or None,
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", **request.headers},
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as exc:
@@ -220,8 +237,17 @@ class AsyncNodeClient:
     async def blocks(self, from_height: int, limit: int = 100) -> list[dict[str, Any]]:
         return await self.send(NodeRequests.blocks(from_height, limit))  # type: ignore[no-any-return]
 
+    async def prepare_block(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        return await self.send(NodeRequests.prepare_block(body, headers))  # type: ignore[no-any-return]
+
+    async def commit_block(self, block_id: str, producer_signature: str) -> dict[str, Any]:
+        return await self.send(NodeRequests.commit_block(block_id, producer_signature))  # type: ignore[no-any-return]
+
     async def mempool(self, limit: int = 1000) -> list[dict[str, Any]]:
         return await self.send(NodeRequests.mempool(limit))  # type: ignore[no-any-return]
+
+    async def mempool_updates(self, after_seq: int, limit: int = 5000) -> dict[str, Any]:
+        return await self.send(NodeRequests.mempool_updates(after_seq, limit))  # type: ignore[no-any-return]
 
     async def head_stream(self, *, include_blocks: bool = False) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent head events as ``(event, data)``; ends when the connection does."""

@@ -18,6 +18,7 @@ from .caching import cached
 from .codec import canonical_bytes_trusted, compute_id
 from .crypto import DOMAIN_BLOCK, DOMAIN_CANDIDATE, DOMAIN_TX, PrivateKey
 from .errors import MalformedInput, MalformedTransaction
+from .merkle import compute_leaf_hash
 from .types import (
     AccountName,
     Amount,
@@ -401,6 +402,11 @@ class Transaction:
     def id(self) -> Hash32:
         """The transaction id: sha256 of the canonical body (as in EOSIO, without signature)."""
         return Hash32(hashlib.sha256(self.body_bytes).hexdigest())
+
+    @cached
+    def leaf_hash(self) -> bytes:
+        """This transaction's leaf in a block's ``tx_root``: over ``id || signature``."""
+        return compute_leaf_hash(bytes.fromhex(self.id) + bytes.fromhex(self.signature))
 
     def to_dict(self) -> dict[str, Any]:
         """The signed transaction as a JSON-ready object."""

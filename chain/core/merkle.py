@@ -59,6 +59,18 @@ def compute_merkle_root(items: Sequence[bytes]) -> Hash32:
     return Hash32(_root([_leaf(x) for x in items]).hex())
 
 
+def compute_leaf_hash(item: bytes) -> bytes:
+    """The RFC 6962 hash of one leaf (``sha256(0x00 || item)``)."""
+    return _leaf(item)
+
+
+def compute_merkle_root_of_leaf_hashes(leaf_hashes: Sequence[bytes]) -> Hash32:
+    """The RFC 6962 root over leaves whose hashes are already known."""
+    if not leaf_hashes:
+        return Hash32(EMPTY_LIST_ROOT)
+    return Hash32(_root(list(leaf_hashes)).hex())
+
+
 def compute_merkle_proof(items: Sequence[bytes], index: int) -> list[str]:
     """The audit path (sibling hashes, leaf to root, as hex) for ``items[index]``."""
     if not 0 <= index < len(items):
@@ -179,20 +191,34 @@ class StateTree:
         for leaf_key, value in changes:
             index = crc(leaf_key) & mask
             head = len(leaf_key).to_bytes(2, "big") + leaf_key
-            n = len(head)
-            old = buckets.get(index, ())
-            # The length prefix makes a head match exactly one key.
-            kept = [e for e in old if e[:n] != head]
-            self.size += len(kept) - len(old)
-            if value is not None:
-                kept.append(head + sha(_VALUE_PREFIX + value).digest())
-                kept.sort()
+            entry = None if value is None else head + sha(_VALUE_PREFIX + value).digest()
+            old = buckets.get(index)
+            # Fast paths for the common buckets: empty, or holding just this key.
+            if old is None:
+                if entry is None:
+                    continue
+                buckets[index] = (entry,)
                 self.size += 1
+            elif len(old) == 1 and old[0].startswith(head):
+                if entry is None:
+                    del buckets[index]
+                    self.size -= 1
+                else:
+                    buckets[index] = (entry,)
+            else:
+                # The length prefix makes a head match exactly one key.
+                kept = [e for e in old if not e.startswith(head)]
+                self.size += len(kept) - len(old)
+                if entry is not None:
+                    kept.append(entry)
+                    kept.sort()
+                    self.size += 1
+                if kept:
+                    buckets[index] = tuple(kept)
+                else:
+                    del buckets[index]
+            if entry is not None:
                 hashed += 1
-            if kept:
-                buckets[index] = tuple(kept)
-            elif old:
-                del buckets[index]
             dirty.add(index)
         if not dirty:
             return self.root

@@ -211,6 +211,27 @@ class State:
         for table, key, old in reversed(log):
             table._restore(key, old)
 
+    def snapshot(self, log: UndoLog) -> UndoLog:
+        """The current values of every record ``log`` touches (to :meth:`restore` later).
+
+        With an applied block's undo log: ``undo(log)`` steps back to its parent state and
+        ``restore(snapshot)`` steps forward again, both in time proportional to the block's
+        writes (used to judge a second candidate for a slot already filled).
+        """
+        seen: set[tuple[int, str]] = set()
+        entries: UndoLog = []
+        for table, key, _ in log:
+            marker = (id(table), key)
+            if marker not in seen:
+                seen.add(marker)
+                entries.append((table, key, table.rows.get(key, _MISSING)))
+        return entries
+
+    def restore(self, entries: UndoLog) -> None:
+        """Put back values taken by :meth:`snapshot`."""
+        for table, key, value in entries:
+            table._restore(key, value)
+
     def clear_journal(self) -> None:
         """Forget the journal (after genesis, when nothing can be rolled back)."""
         self._journal.clear()

@@ -41,7 +41,7 @@ from .errors import (
     WrongTimestamp,
 )
 from .helpers import increase_balance, record_minted, set_meta
-from .merkle import compute_merkle_root
+from .merkle import compute_merkle_root_of_leaf_hashes
 from .registry import END_BLOCK_HOOKS, PROCESSORS, BlockContext
 from .schedule import (
     compute_desired_schedule,
@@ -70,8 +70,9 @@ def compute_slot_at(genesis_time: int, slot_ms: int, now_ms: int) -> Slot:
 
 
 def compute_tx_root(transactions: Iterable[Transaction]) -> Hash32:
-    """Merkle root over ``id || signature`` of each transaction, in block order."""
-    return compute_merkle_root([bytes.fromhex(tx.id) + bytes.fromhex(tx.signature) for tx in transactions])
+    """Merkle root over ``id || signature`` of each transaction, in block order (each
+    transaction's leaf hash is computed once and kept on it)."""
+    return compute_merkle_root_of_leaf_hashes([tx.leaf_hash for tx in transactions])
 
 
 # --- slots ---------------------------------------------------------------------------------

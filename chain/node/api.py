@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from chain.core import format_amount
+from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.schedule import is_pending_irreversible
@@ -307,6 +308,47 @@ async def push_block(request: Request) -> JSONResponse:
     )
 
 
+@node_router.post("/prepare_block")
+async def prepare_block(request: Request) -> JSONResponse:
+    """Validate a candidate of the slot's scheduled producer ahead of its signature (a request
+    signed by that producer, as the pool protocol signs requests)."""
+    node = get_node(request)
+    body = await request.body()
+    try:
+        data = decode_json(body)
+    except MalformedInput as exc:
+        raise ApiError(400, "malformed", exc.message) from None
+    block = await node.prepare_block(
+        data,
+        member=request.headers.get(HEADER_MEMBER),
+        timestamp=request.headers.get(HEADER_TIMESTAMP),
+        signature=request.headers.get(HEADER_SIGNATURE),
+        body=body,
+        path=request.url.path,
+    )
+    return JSONResponse({"block_id": block.id, "prepared": True})
+
+
+@node_router.post("/commit_block")
+async def commit_block(request: Request) -> JSONResponse:
+    """Accept a prepared block with its producer's signature: ``{block_id, producer_signature}``."""
+    node = get_node(request)
+    body = await read_params(request)
+    block_id, signature = body.get("block_id"), body.get("producer_signature")
+    if not isinstance(block_id, str) or not isinstance(signature, str):
+        raise ApiError(400, "malformed", "expected {block_id, producer_signature}")
+    block, result = await node.commit_block(block_id, signature)
+    state = node.state
+    return JSONResponse(
+        {
+            "block_id": block.id,
+            "status": result.status,
+            "head_block_num": state.height,
+            "head_block_id": state.head_id,
+        }
+    )
+
+
 @node_router.get("/blocks")
 async def blocks(request: Request, from_height: int = 1, limit: int = 100) -> Response:
     """Canonical blocks from ``from_height`` up (peer sync)."""
@@ -324,6 +366,20 @@ async def mempool(request: Request, limit: int = 1000) -> JSONResponse:
     if not 1 <= limit <= 100_000:
         raise ApiError(400, "malformed", "limit must be in [1, 100000]")
     return JSONResponse([tx.to_dict() for tx in node.mempool.select(node.state, limit)])
+
+
+@node_router.get("/mempool/updates")
+async def mempool_updates(request: Request, after_seq: int = 0, limit: int = 5000) -> JSONResponse:
+    """Pending transactions that arrived after ``after_seq``, oldest first, with the sequence
+    number to ask from next (followers mirror the mempool with this)."""
+    node = get_node(request)
+    if after_seq < 0 or not 1 <= limit <= 100_000:
+        raise ApiError(400, "malformed", "after_seq must be >= 0 and limit in [1, 100000]")
+    txs = node.mempool.updates(after_seq, limit)
+    last = node.mempool.seq_of(txs[-1].id) if txs else max(after_seq, 0)
+    if not txs and after_seq > node.mempool.last_seq:
+        last = node.mempool.last_seq  # the node restarted: start over
+    return JSONResponse({"last_seq": last, "transactions": [tx.to_dict() for tx in txs]})
 
 
 @node_router.get("/head_stream", response_class=EventSourceResponse)
@@ -404,6 +460,9 @@ def create_app(node: Node, *, repair: bool = False) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_transaction_bytes,
-        overrides={"/v1/node/push_block": settings.max_block_bytes},
+        overrides={
+            "/v1/node/push_block": settings.max_block_bytes,
+            "/v1/node/prepare_block": settings.max_block_bytes,
+        },
     )
     return app

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from sqlalchemy import delete, update
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import delete, insert, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, SQLModel, col, select
 
 from chain.core import Block
 from chain.core.codec import canonical_bytes_trusted
@@ -25,6 +25,7 @@ from chain.db import make_engine, run_migrations
 from chain.node.models import BlockRow, NodeMeta
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+BLOCK = SQLModel.metadata.tables["node_block"]
 VERSION_TABLE = "alembic_version_node"
 
 
@@ -96,39 +97,39 @@ class BlockStore:
         applied: list[str] | None = None,
         reverted: list[str] | None = None,
     ) -> None:
-        """Store a block and, in the same transaction, move the canonical marks."""
-        with Session(self.engine) as session:
-            if session.get(BlockRow, block.id) is None:
-                session.add(
-                    BlockRow(
-                        id=block.id,
-                        height=block.height,
-                        slot=block.slot,
-                        prev_id=block.header.prev_id,
-                        producer=block.header.producer,
-                        canonical=False,
-                        data=data,
-                        checksum=hashlib.sha256(data).hexdigest(),
-                        received_ms=received_ms,
-                    )
+        """Store a block and, in the same transaction, move the canonical marks (Core
+        statements: this is on the path of every block)."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(BLOCK.c.id).where(BLOCK.c.id == block.id)).first() is None:
+                conn.execute(
+                    insert(BLOCK),
+                    [
+                        {
+                            "id": block.id,
+                            "height": block.height,
+                            "slot": block.slot,
+                            "prev_id": block.header.prev_id,
+                            "producer": block.header.producer,
+                            "canonical": False,
+                            "data": data,
+                            "checksum": hashlib.sha256(data).hexdigest(),
+                            "received_ms": received_ms,
+                        }
+                    ],
                 )
-                session.flush()
-            self._mark(session, applied or [], reverted or [])
-            session.commit()
+            self._mark(conn, applied or [], reverted or [])
 
     def mark_canonical(self, applied: list[str], reverted: list[str]) -> None:
         """Move the canonical marks after a head change."""
-        with Session(self.engine) as session:
-            self._mark(session, applied, reverted)
-            session.commit()
+        with self.engine.begin() as conn:
+            self._mark(conn, applied, reverted)
 
     @staticmethod
-    def _mark(session: Session, applied: list[str], reverted: list[str]) -> None:
+    def _mark(conn: Connection, applied: list[str], reverted: list[str]) -> None:
         # Chunked: SQLite caps the number of bound parameters per statement.
         for ids, value in ((reverted, False), (applied, True)):
             for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                session.execute(update(BlockRow).where(col(BlockRow.id).in_(chunk)).values(canonical=value))
+                conn.execute(update(BLOCK).where(BLOCK.c.id.in_(ids[i : i + 500])).values(canonical=value))
 
     def count(self) -> int:
         with Session(self.engine) as session:

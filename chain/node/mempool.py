@@ -79,6 +79,9 @@ class Mempool:
         self._arrived: dict[str, int] = {}
         self._by_sender: dict[str, dict[int, str]] = {}
         self._trial: tuple[tuple[str, int], BlockHeader] | None = None
+        # Arrival sequence numbers, for followers that mirror the pool incrementally.
+        self._seq: dict[str, int] = {}
+        self.last_seq = 0
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -158,6 +161,8 @@ class Mempool:
     def _insert(self, tx: Transaction, now_ms: int) -> None:
         self._txs[tx.id] = tx
         self._arrived[tx.id] = now_ms
+        self.last_seq += 1
+        self._seq[tx.id] = self.last_seq
         self._by_sender.setdefault(tx.sender, {})[tx.nonce] = tx.id
         self.tx_cache.put(tx)
 
@@ -180,6 +185,7 @@ class Mempool:
             if tx is None:
                 continue
             self._arrived.pop(tx_id, None)
+            self._seq.pop(tx_id, None)
             by_nonce = self._by_sender.get(tx.sender)
             if by_nonce is not None:
                 by_nonce.pop(tx.nonce, None)
@@ -237,4 +243,12 @@ class Mempool:
 
     def pending(self) -> list[Transaction]:
         """Every pending transaction, in arrival order."""
-        return sorted(self._txs.values(), key=lambda t: self._arrived[t.id])
+        return sorted(self._txs.values(), key=lambda t: self._seq[t.id])
+
+    def updates(self, after_seq: int, limit: int) -> list[Transaction]:
+        """Pending transactions that arrived after sequence number ``after_seq`` (in order)."""
+        newer = sorted((seq, tx_id) for tx_id, seq in self._seq.items() if seq > after_seq)
+        return [self._txs[tx_id] for _, tx_id in newer[:limit]]
+
+    def seq_of(self, tx_id: str) -> int:
+        return self._seq.get(tx_id, 0)

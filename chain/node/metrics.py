@@ -113,6 +113,12 @@ class NodeMetrics:
             buckets=APPLY_BUCKETS,
             registry=r,
         )
+        self.block_prepare_seconds = Histogram(
+            "bppool_chain_block_prepare_seconds",
+            "Time to validate a producer's candidate ahead of its signature (two-step push).",
+            buckets=APPLY_BUCKETS,
+            registry=r,
+        )
         self.peer_errors = Counter(
             "bppool_chain_peer_errors", "Failed requests to peers.", ["peer"], registry=r
         )

@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,21 +41,38 @@ from chain.core import (
     build_block,
     compute_slot_at,
     create_genesis_state,
+    state_transition,
 )
-from chain.core.errors import InvalidGenesis, UnknownParent
+from chain.core.auth import verify_request
+from chain.core.crypto import DOMAIN_BLOCK, verify_signature
+from chain.core.errors import BadProducerSignature, InvalidGenesis, UnknownParent, WrongParent, WrongProducer
 from chain.core.schedule import get_scheduled_producer
+from chain.core.state import UndoLog, compute_state_root
+from chain.core.types import SignatureHex
 from chain.events import Broadcaster
 from chain.keys import KeyFile, read_key_file
 from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
 from chain.node.config import NodeSettings
 from chain.node.mempool import Mempool
 from chain.node.metrics import NodeMetrics
+from chain.runtime import tune_gc
 from chain.web import ApiError
 
 log = logging.getLogger("bppool.node")
 
 SERVER_VERSION = "bppool-0.1.0"
 SYNC_BATCH = 200
+MAX_PREPARED = 16
+
+
+@dataclass
+class Prepared:
+    """A candidate validated on the head state, waiting for its producer's signature."""
+
+    block: Block
+    head_id: str
+    undo: UndoLog
+    forward: UndoLog
 
 
 def load_genesis(path: Path) -> Genesis:
@@ -105,6 +124,7 @@ class Node:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sync_now = asyncio.Event()
+        self._prepared: dict[str, Prepared] = {}
 
     # --- state -----------------------------------------------------------------------------
 
@@ -158,6 +178,7 @@ class Node:
         """Load the store (unless :meth:`open` ran already) and start the background loops."""
         if self.store is None:
             await asyncio.to_thread(self.open, repair=repair)
+        tune_gc()
         self.ready = True
         if self.peers:
             self._spawn(self._sync_loop())
@@ -285,10 +306,123 @@ class Node:
             "applied": [b.id for b in result.applied],
             "reverted": [b.id for b in result.reverted],
             "blocks": [orjson.Fragment(encoded.get(b.id) or encode_block(b)) for b in result.applied],
+            # Wall-clock acceptance time, for latency measurements from other processes.
+            "accepted_unix_us": time.time_ns() // 1000,
         }
         self.events.publish("head", payload)
         if result.lib_changed:
             self.events.publish("lib", {"height": meta.lib_height, "id": state.lib_id})
+
+    # --- prepare and commit (the pool emitter's two-step push) ------------------------------
+
+    async def prepare_block(
+        self,
+        data: Any,
+        *,
+        member: str | None,
+        timestamp: str | None,
+        signature: str | None,
+        body: bytes,
+        path: str,
+    ) -> Block:
+        """Validate a candidate for the slot's scheduled producer now, so that its commit
+        (the producer's signature alone) needs no second validation.
+
+        Only the scheduled producer may ask (a request signed with its key): anyone else
+        could make the node validate blocks for nothing.
+        """
+        started = monotonic_ms()
+        block = Block.from_dict(
+            data, max_transactions=self.params.max_block_transactions, tx_cache=self.mempool.tx_cache
+        )
+        header = block.header
+        async with self._lock:
+            state = self.state
+            # Verify the requester is the block's producer, signing as the pool protocol does
+            producer = state.accounts.get(header.producer)
+            try:
+                ts = int(timestamp or "")
+            except ValueError:
+                ts = -1
+            if (
+                producer is None
+                or member != header.producer
+                or not signature
+                or abs(self.clock.now_ms() - ts) > 30_000
+                or not verify_request(
+                    producer.key,
+                    signature,
+                    chain_id=self.chain_id,
+                    pool=header.producer,
+                    method="POST",
+                    path=path,
+                    timestamp=ts,
+                    body=body,
+                )
+            ):
+                raise ApiError(
+                    401,
+                    "unauthenticated",
+                    "prepare_block needs a fresh request signed by the block's producer",
+                )
+            # Verify it builds on the head for a slot of that producer
+            if header.prev_id != state.head_id:
+                raise WrongParent(f"prev_id {header.prev_id[:16]}… is not the head {state.head_id[:16]}…")
+            if get_scheduled_producer(state, header.slot) != header.producer:
+                raise WrongProducer(f"slot {header.slot} does not belong to {header.producer}")
+            undo = state_transition(state, block, self.sig_cache, producer_signature=False)
+            forward = state.snapshot(undo)
+            state.undo(undo)
+            if len(self._prepared) >= MAX_PREPARED:
+                del self._prepared[next(iter(self._prepared))]
+            self._prepared[block.id] = Prepared(block, state.head_id, undo, forward)
+        self.metrics.block_prepare_seconds.observe((monotonic_ms() - started) / 1000)
+        return block
+
+    async def commit_block(self, block_id: str, producer_signature: str) -> tuple[Block, OnBlockResult]:
+        """Take a prepared block once its producer signed it: no second validation."""
+        async with self._lock:
+            prepared = self._prepared.get(block_id)
+            if prepared is None:
+                raise ApiError(
+                    409, "not_prepared", f"block {block_id[:16]}… was not prepared here; push it instead"
+                )
+            state = self.state
+            if state.head_id != prepared.head_id:
+                del self._prepared[block_id]
+                raise ApiError(
+                    409, "stale_prepare", "the head moved since the block was prepared; push it instead"
+                )
+            header = prepared.block.header
+            producer = state.accounts.get(header.producer)
+            # Verify the producer signed the header
+            if producer is None or not verify_signature(
+                producer.key, DOMAIN_BLOCK, header.canonical, producer_signature
+            ):
+                raise BadProducerSignature(f"producer signature does not verify for {header.producer}")
+            del self._prepared[block_id]
+            block = Block(
+                header,
+                prepared.block.transactions,
+                SignatureHex(producer_signature),
+                prepared.block.builder_signature,
+            )
+            state.restore(prepared.forward)
+            result = self._accept(block, self.store.adopt(block, prepared.undo) if self.store else None)
+            self._prepared.clear()  # every other candidate was prepared on the old head
+        self.metrics.blocks_received.labels(result="committed").inc()
+        if self.peers:
+            self._spawn(self._gossip_block(block))
+        self._spawn(self._warm_state_root())
+        return block, result
+
+    async def _warm_state_root(self) -> None:
+        # Restoring a prepared block marks its records for rehashing; do it now, off the
+        # request, rather than during the next block.
+        await asyncio.sleep(0)
+        async with self._lock:
+            if self.store is not None:
+                compute_state_root(self.store.state)
 
     async def _gossip_block(self, block: Block) -> None:
         data = encode_block(block)

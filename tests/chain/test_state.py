@@ -42,3 +42,20 @@ def test_uncommitted_table_is_outside_the_root(sim: ChainSim) -> None:
     root = compute_state_root(sim.state)
     sim.state.blocks.put("99", sim.state.blocks["0"])
     assert compute_state_root(sim.state) == root
+
+
+def test_snapshot_and_restore_step_over_a_block(sim: ChainSim) -> None:
+    from chain.core import state_transition
+    from tests.helpers.chain import transfer
+
+    sim.produce(1)
+    parent_root = compute_state_root(sim.state)
+    block = sim.make_block(2, [transfer(sim.state, "alice", "bob", 5)])
+    undo = state_transition(sim.state, block, sim.cache)
+    child_root = compute_state_root(sim.state)
+    forward = sim.state.snapshot(undo)
+    sim.state.undo(undo)
+    assert compute_state_root(sim.state) == parent_root
+    sim.state.restore(forward)
+    assert compute_state_root(sim.state) == child_root == compute_full_state_root(sim.state)
+    assert sim.state.head_id == block.id

@@ -1,0 +1,217 @@
+"""Follow a chain node from another process: a replica of its chain and of its mempool.
+
+The pool's emitter and each pool member keep one. The replica replays the node's canonical
+blocks, then applies every head the node announces on its head stream (blocks included), so
+the replica's head state is the node's. The mempool mirror pulls new transactions
+incrementally and verifies their signatures in the background into the shared
+:class:`~chain.core.SignatureCache`: a candidate built from known mempool transactions then
+costs only state application, however many of them it holds.
+
+Everything that reads or changes the replica state across an ``await`` holds :attr:`lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import httpx
+
+from chain.client import AsyncNodeClient, NodeError
+from chain.clock import Clock, SystemClock
+from chain.core import (
+    Block,
+    ChainError,
+    Genesis,
+    OnBlockResult,
+    SignatureCache,
+    State,
+    Store,
+    Transaction,
+    create_genesis_state,
+)
+from chain.core.errors import UnknownParent
+from chain.core.sigcache import verify_transaction_signature
+from chain.node.mempool import Mempool
+
+log = logging.getLogger("bppool.follower")
+
+SYNC_BATCH = 500
+HeadListener = Callable[[OnBlockResult], None]
+
+
+class ChainFollower:
+    """A replica of one node's chain state and mempool."""
+
+    def __init__(
+        self,
+        genesis: Genesis,
+        node_url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        mempool_max: int = 50_000,
+        mempool_poll_s: float = 0.05,
+    ) -> None:
+        self.genesis = genesis
+        self.node_url = node_url
+        self.client = AsyncNodeClient(node_url, transport=transport, timeout=5.0)
+        self.clock: Clock = clock or SystemClock()
+        self.sig_cache = SignatureCache()
+        self.mempool = Mempool(max_size=mempool_max, sig_cache=self.sig_cache)
+        self.store = Store(create_genesis_state(genesis), self.sig_cache)
+        self.lock = asyncio.Lock()
+        self.listeners: list[HeadListener] = []
+        self.connected = False
+        self.synced = asyncio.Event()
+        self.mempool_poll_s = mempool_poll_s
+        self._last_seq = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def state(self) -> State:
+        return self.store.state
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start following (returns at once; :attr:`synced` is set after the first catch-up)."""
+        self._spawn(self._follow_loop())
+        self._spawn(self._mempool_loop())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    def apply_block(self, block: Block) -> OnBlockResult:
+        """Feed one block to fork choice and tell the listeners (call under :attr:`lock`)."""
+        result = self.store.on_block(block)
+        if result.applied:
+            self._after_head_change(result)
+        return result
+
+    def adopt(self, block: Block, undo: list[Any]) -> OnBlockResult:
+        """Record a block built here on the head (``build_block(keep=True)`` or a validated
+        candidate) without applying it again (call under :attr:`lock`)."""
+        result = self.store.adopt(block, undo)
+        self._after_head_change(result)
+        return result
+
+    def _after_head_change(self, result: OnBlockResult) -> None:
+        self.mempool.on_head_change(self.state, result.applied, result.reverted, self.clock.now_ms())
+        for listener in list(self.listeners):
+            try:
+                listener(result)
+            except Exception:
+                log.exception("head listener failed")
+
+    def _decode(self, data: Any) -> Block:
+        return Block.from_dict(data, tx_cache=self.mempool.tx_cache)
+
+    async def sync(self) -> int:
+        """Pull the node's canonical blocks we do not have; returns how many were new."""
+        added = 0
+        height = self.state.height + 1
+        while True:
+            batch = await self.client.blocks(height, SYNC_BATCH)
+            async with self.lock:
+                for data in batch:
+                    try:
+                        result = self.apply_block(self._decode(data))
+                    except UnknownParent:
+                        # A branch we do not follow: take the node's chain from our LIB.
+                        lib = self.store.lib_height
+                        if height > lib + 1:
+                            height = lib + 1
+                            break
+                        raise
+                    added += result.status != "duplicate"
+                else:
+                    if len(batch) < SYNC_BATCH:
+                        return added
+                    height = batch[-1]["header"]["height"] + 1
+
+    async def _follow_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self.sync()
+                self.synced.set()
+                async for event, data in self.client.head_stream(include_blocks=True):
+                    self.connected = True
+                    backoff = 0.1
+                    if event == "hello" and data.get("height", 0) > self.state.height:
+                        await self.sync()
+                    elif event == "head":
+                        await self._on_head_event(data)
+            except asyncio.CancelledError:
+                raise
+            except (NodeError, httpx.HTTPError, ChainError, OSError) as exc:
+                log.warning("following %s: %s; retrying in %.1f s", self.node_url, exc, backoff)
+            self.connected = False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    async def _on_head_event(self, data: dict[str, Any]) -> None:
+        async with self.lock:
+            try:
+                for block in data.get("blocks", []):
+                    self.apply_block(self._decode(block))
+                return
+            except UnknownParent:
+                pass
+        await self.sync()
+
+    # --- mempool mirror --------------------------------------------------------------------
+
+    async def _mempool_loop(self) -> None:
+        while True:
+            try:
+                await self.poll_mempool()
+            except asyncio.CancelledError:
+                raise
+            except (NodeError, httpx.HTTPError) as exc:
+                log.debug("mempool poll failed: %s", exc)
+            await asyncio.sleep(self.mempool_poll_s)
+
+    async def poll_mempool(self) -> int:
+        """Fetch transactions new since the last poll, verify their signatures (cached) and
+        mirror them; returns how many were fetched."""
+        update = await self.client.mempool_updates(self._last_seq)
+        last_seq = int(update["last_seq"])
+        if last_seq < self._last_seq:
+            self._last_seq = 0  # the node restarted
+            return 0
+        self._last_seq = last_seq
+        txs = update["transactions"]
+        async with self.lock:
+            state = self.state
+            now = self.clock.now_ms()
+            for data in txs:
+                cached = self.mempool.tx_cache.get(data)
+                try:
+                    tx = cached or Transaction.from_dict(data)
+                except ChainError:
+                    continue
+                if cached is None:
+                    self.mempool.tx_cache.put(tx, data)
+                account = state.accounts.get(tx.sender)
+                if account is None:
+                    continue
+                with contextlib.suppress(ChainError):
+                    verify_transaction_signature(tx, account.key, self.sig_cache)
+                    _ = tx.leaf_hash  # computed now, off the path of the block that holds it
+                    self.mempool.add(tx, state, now)
+        return len(txs)

@@ -1,0 +1,1 @@
+"""The emitter's HTTP API."""

@@ -1,0 +1,35 @@
+"""The append-only event log (public: the DAC and auditors read it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from chain.web import ApiError, JSONResponse
+from emitter import crud
+from emitter.api.deps import EmitterDep
+
+router = APIRouter(prefix="/v1/pool", tags=["events"])
+
+
+@router.get("/events")
+async def events(
+    emitter: EmitterDep,
+    after_id: int = 0,
+    limit: int = 500,
+    kind: str | None = None,
+    member: str | None = None,
+    slot: int | None = None,
+) -> JSONResponse:
+    """Events with ``id > after_id`` in order; page with ``next_after_id``."""
+    if after_id < 0 or not 1 <= limit <= 10_000:
+        raise ApiError(400, "malformed", "after_id must be >= 0 and limit in [1, 10000]")
+    rows = crud.list_events(
+        emitter.engine, after_id=after_id, limit=limit, kind=kind, member=member, slot=slot
+    )
+    return JSONResponse({"events": rows, "next_after_id": rows[-1]["id"] if rows else after_id})
+
+
+@router.get("/evidence")
+async def evidence(emitter: EmitterDep, slot: int | None = None) -> JSONResponse:
+    """Candidates kept as evidence (equivocations)."""
+    return JSONResponse({"evidence": crud.list_evidence(emitter.engine, slot=slot)})

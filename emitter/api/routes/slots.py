@@ -1,0 +1,66 @@
+"""The slot feed (server-sent events and polling) and slot outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import APIRouter
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from chain.web import ApiError, JSONResponse
+from emitter import crud
+from emitter.api.deps import EmitterDep, MemberDep
+
+router = APIRouter(prefix="/v1/pool/slots", tags=["slots"])
+
+
+def _open_slot(emitter: EmitterDep) -> dict[str, object] | None:
+    run = emitter.run
+    if run is None or run.closed:
+        return None
+    return {
+        "slot": run.slot,
+        "height": run.height,
+        "prev_id": run.prev_id,
+        "slot_start_ms": run.start_ms,
+        "deadline_ms": run.cutoff_at_ms,
+        "pool": emitter.pool,
+        "emitted": run.emitted is not None,
+    }
+
+
+@router.get("/stream", response_class=EventSourceResponse)
+async def stream(emitter: EmitterDep, member: MemberDep) -> AsyncIterator[ServerSentEvent]:
+    """``slot_open`` the moment a pool slot opens (and again if it re-opens on a new
+    parent), ``slot_closed`` with its outcome. Signed request of an active member."""
+    current = _open_slot(emitter)
+    yield ServerSentEvent(
+        event="hello",
+        raw_data=orjson.dumps({"pool": emitter.pool, "member": member["account"], "open": current}).decode(),
+    )
+    async for event, data in emitter.feed.subscribe():
+        yield ServerSentEvent(event=event, raw_data=orjson.dumps(data).decode())
+
+
+@router.get("/current")
+async def current(emitter: EmitterDep, member: MemberDep) -> JSONResponse:
+    """The open pool slot (or null) and the next pool slots, for members that poll."""
+    return JSONResponse({"open": _open_slot(emitter), "next_pool_slots": emitter.next_pool_slots(12)})
+
+
+@router.get("")
+async def outcomes(emitter: EmitterDep, limit: int = 50, before_slot: int | None = None) -> JSONResponse:
+    """Recent slot outcomes, newest first."""
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "malformed", "limit must be in [1, 1000]")
+    return JSONResponse({"slots": crud.slot_outcomes(emitter.engine, limit=limit, before_slot=before_slot)})
+
+
+@router.get("/{slot}")
+async def detail(slot: int, emitter: EmitterDep) -> JSONResponse:
+    """One slot: outcome, winner, and every arrival with its offset and verdict."""
+    found = crud.slot_detail(emitter.engine, slot=slot)
+    if found is None:
+        raise ApiError(404, "not_found", f"no record of pool slot {slot}")
+    return JSONResponse(found)

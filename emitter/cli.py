@@ -1,0 +1,276 @@
+"""``bppool emitter ...``: run the pool service and administer its membership."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chain.keys import KeyFileError, read_key_file
+from producer_client import Client, PoolError
+
+app = typer.Typer(
+    help="The pool's block emitter: serve it, admit members, read its log.", no_args_is_help=True
+)
+console = Console()
+err = Console(stderr=True)
+
+UrlOption = typer.Option(
+    "http://127.0.0.1:8900", "--url", envvar="BPPOOL_EMITTER_URL", help="Pool service URL."
+)
+JsonOption = typer.Option(False, "--json", help="Print raw JSON (for scripts).")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except PoolError as exc:
+        fail(f"{exc.code}: {exc.message}")
+
+
+def _public_client(url: str) -> Client:
+    from chain.core import PrivateKey
+
+    # Public reads are unsigned; the key is never used.
+    return Client(url, account="reader", key=PrivateKey(b"\x01" * 32))
+
+
+@app.command()
+def serve(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Emitter config (TOML)."),
+    port: int | None = typer.Option(None, help="Override the port."),
+    host: str | None = typer.Option(None, help="Override the listen address."),
+) -> None:
+    """Run the pool service (emitter API, slot feed, intake, event log)."""
+    import uvicorn
+
+    from chain.core.errors import ChainError
+    from chain.logs import configure_logging
+    from chain.settings import SettingsError, load_settings
+    from emitter.config import EmitterSettings
+    from emitter.main import create_app
+    from emitter.service import Emitter
+
+    try:
+        settings = load_settings(EmitterSettings, config, port=port, host=host)
+        configure_logging(settings.log_level)
+        emitter = Emitter(settings)
+    except (SettingsError, ChainError, KeyFileError, ValueError, OSError) as exc:
+        fail(str(exc), 2)
+    console.print(
+        f"pool [bold]{emitter.pool}[/] emitter on http://{settings.host}:{settings.port} "
+        f"(strategy {emitter.strategy_name}, fallback {emitter.fallback}, node {settings.node_urls[0]})"
+    )
+    uvicorn.run(
+        create_app(emitter),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+def _admin(url: str, key: Path, account: str, action: str) -> None:
+    try:
+        keyfile = read_key_file(key)
+    except KeyFileError as exc:
+        fail(str(exc), 2)
+
+    async def go() -> dict[str, Any]:
+        async with Client(url, account=keyfile.account, key=keyfile.key) as client:
+            return await client.admin_member(account, action)
+
+    result = _run(go())
+    console.print(f"{result['account']} is now [bold]{result['status']}[/]")
+
+
+KeyOption = typer.Option(..., "--key", "-k", help="The pool producer's key file.")
+
+
+@app.command()
+def admit(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
+    """Admit an applicant (until the DAC decides admissions by vote)."""
+    _admin(url, key, account, "admit")
+
+
+@app.command()
+def suspend(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
+    """Suspend a member (its deliveries are refused until reinstated)."""
+    _admin(url, key, account, "suspend")
+
+
+@app.command()
+def reinstate(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
+    """Reinstate a suspended member."""
+    _admin(url, key, account, "reinstate")
+
+
+@app.command()
+def remove(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
+    """Remove a member."""
+    _admin(url, key, account, "remove")
+
+
+@app.command()
+def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
+    """Show the pool: strategy, fallback, timing, next pool slots."""
+
+    async def go() -> dict[str, Any]:
+        async with _public_client(url) as client:
+            return await client.info()
+
+    data = _run(go())
+    if as_json:
+        console.print_json(orjson.dumps(data).decode())
+        return
+    table = Table(show_header=False)
+    for key in (
+        "pool",
+        "chain_id",
+        "strategy",
+        "fallback",
+        "cutoff_ms",
+        "in_schedule",
+        "head_block_num",
+        "open_slot",
+        "next_pool_slots",
+        "members",
+        "constitution_hash",
+        "ready",
+    ):
+        table.add_row(
+            key, json.dumps(data.get(key)) if isinstance(data.get(key), list) else str(data.get(key))
+        )
+    console.print(table)
+
+
+@app.command()
+def members(url: str = UrlOption, as_json: bool = JsonOption) -> None:
+    """List members with their statistics."""
+
+    async def go() -> dict[str, Any]:
+        async with _public_client(url) as client:
+            return await client.members()
+
+    data = _run(go())
+    if as_json:
+        console.print_json(orjson.dumps(data).decode())
+        return
+    table = Table("member", "status", "deliveries", "valid", "wins", "mean offset (valid)", "rejections")
+    for m in data["members"]:
+        s = m["stats"]
+        offset = s.get("mean_valid_offset_ms")
+        table.add_row(
+            m["account"],
+            m["status"],
+            str(s["deliveries"]),
+            str(s["valid"]),
+            str(s["wins"]),
+            f"{offset} ms" if offset is not None else "",
+            ", ".join(f"{k} {v}" for k, v in sorted(s.get("rejections", {}).items())),
+        )
+    console.print(table)
+
+
+@app.command()
+def slots(
+    url: str = UrlOption,
+    limit: int = typer.Option(20, help="How many recent slots."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Recent pool slot outcomes."""
+
+    async def go() -> dict[str, Any]:
+        async with _public_client(url) as client:
+            return await client._request("GET", f"/v1/pool/slots?limit={limit}", signed=False)  # type: ignore[no-any-return]
+
+    data = _run(go())
+    if as_json:
+        console.print_json(orjson.dumps(data).decode())
+        return
+    table = Table("slot", "outcome", "winner", "arrivals", "valid", "reason")
+    for s in data["slots"]:
+        extra = s.get("data", {})
+        table.add_row(
+            str(s["slot"]),
+            s["verdict"],
+            s.get("member", ""),
+            str(extra.get("arrivals", "")),
+            str(extra.get("valid", "")),
+            s.get("reason", ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def slot(number: int, url: str = UrlOption, as_json: bool = JsonOption) -> None:
+    """One slot: outcome and every arrival with its offset and verdict."""
+
+    async def go() -> dict[str, Any]:
+        async with _public_client(url) as client:
+            return await client.slot_outcome(number)
+
+    data = _run(go())
+    if as_json:
+        console.print_json(orjson.dumps(data).decode())
+        return
+    console.print(
+        f"slot {data['slot']}: [bold]{data['outcome']}[/] winner {data['winner']} ({data['source']})"
+    )
+    table = Table("member", "offset", "verdict", "block", "reason")
+    for a in data["arrivals"]:
+        table.add_row(
+            a.get("member", ""),
+            f"{a.get('offset_ms', '')} ms",
+            a.get("verdict", ""),
+            (a.get("block_id") or "")[:16],
+            a.get("reason", ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def events(
+    url: str = UrlOption,
+    after_id: int = 0,
+    limit: int = 50,
+    kind: str | None = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Page through the append-only event log."""
+
+    async def go() -> dict[str, Any]:
+        async with _public_client(url) as client:
+            filters = {"kind": kind} if kind else {}
+            return await client.events(after_id, limit, **filters)
+
+    data = _run(go())
+    if as_json:
+        console.print_json(orjson.dumps(data).decode())
+        return
+    table = Table("id", "kind", "slot", "member", "verdict", "offset", "reason")
+    for e in data["events"]:
+        table.add_row(
+            str(e["id"]),
+            e["kind"],
+            str(e.get("slot", "")),
+            e.get("member", ""),
+            e.get("verdict", ""),
+            str(e.get("offset_ms", "")),
+            e.get("reason", ""),
+        )
+    console.print(table)
+    console.print(f"next page: --after-id {data['next_after_id']}")

@@ -1,0 +1,75 @@
+"""Emitter settings (``BPPOOL_EMITTER_*`` environment variables or a TOML file).
+
+The database URL is ``BPPOOL_DATABASE_URL`` (shared with the DAC, which lives in the same
+pool service); without one, a SQLite file under the data directory is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from emitter.core import FALLBACKS, STRATEGIES
+
+
+class EmitterSettings(BaseSettings):
+    """Everything the pool's block emitter needs; every default works on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="BPPOOL_EMITTER_", extra="forbid", populate_by_name=True)
+
+    genesis: Path = Field(Path("data/chain/genesis.json"), description="Genesis document of the chain.")
+    pool_key_file: Path = Field(
+        Path("data/chain/keys/pool.json"), description="The pool producer's key file."
+    )
+    node_urls: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8888"],
+        description="Chain nodes: the first is followed; blocks go to each in turn until one takes it.",
+    )
+    data_dir: Path = Path("data/emitter")
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("database_url", "BPPOOL_DATABASE_URL", "BPPOOL_EMITTER_DATABASE_URL"),
+        description="SQLAlchemy URL (default: SQLite emitter.db in data_dir).",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8900, ge=0, le=65535)
+    strategy: str = Field("first_delivered", description="first_delivered, best_fees or fair_rotation.")
+    fallback: str = Field("local", description="local, empty or none.")
+    cutoff_ms: int = Field(400, gt=0, description="Into the slot: no valid candidate by then -> fallback.")
+    grace_ms: int = Field(150, ge=0, description="fair_rotation: how long the turn member is waited for.")
+    constitution_file: Path | None = Field(None, description="The constitution text (default: built in).")
+    max_candidate_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    max_request_bytes: int = Field(64 * 1024, gt=0)
+    request_skew_s: int = Field(30, gt=0, description="Allowed clock skew of signed member requests.")
+    push_timeout_s: float = Field(2.0, gt=0)
+    log_level: str = "info"
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
+        return value
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback(cls, value: str) -> str:
+        if value not in FALLBACKS:
+            raise ValueError(f"unknown fallback {value!r}; choose one of {', '.join(FALLBACKS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _urls(self) -> EmitterSettings:
+        if not self.node_urls:
+            raise ValueError("node_urls: at least one chain node is needed")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = self.data_dir / "emitter.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"

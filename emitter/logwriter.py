@@ -1,0 +1,75 @@
+"""Group commit for the event log.
+
+Arrivals that do not emit anything are appended through here: every waiting request's events
+go to the database in one transaction, in a worker thread, and each request resumes once its
+events are committed. So an arrival is still durable before it is acknowledged, while many
+concurrent arrivals share one commit and the event loop keeps validating meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from emitter import crud
+from emitter.crud import EventRecord
+
+
+class EventWriter:
+    """Batches :class:`EventRecord` appends into shared transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pending: list[tuple[list[EventRecord], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._flush()
+
+    async def append(self, events: list[EventRecord]) -> None:
+        """Return once ``events`` are committed (raises if the commit failed)."""
+        if not events:
+            return
+        if self._task is None or self._task.done():
+            await asyncio.to_thread(crud.append_events, self.engine, events=events)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((events, future))
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(
+                crud.append_events, self.engine, events=[e for events, _ in batch for e in events]
+            )
+        except Exception as exc:  # every waiter learns its events were not written
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.batches += 1
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)

@@ -1,0 +1,73 @@
+"""The pool service app: ``create_app(settings)`` with a lifespan that runs the emitter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from chain.web import BodyLimitMiddleware, FastRoutes, JSONResponse, install_error_handlers
+from emitter.api.deps import get_emitter
+from emitter.api.routes import candidates, events, members, pool, slots
+from emitter.service import Emitter
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(get_emitter(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@ops.get("/healthz")
+async def healthz() -> JSONResponse:
+    """Liveness."""
+    return JSONResponse({"status": "ok"})
+
+
+@ops.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the replica caught up with the node and slots are being run."""
+    emitter = get_emitter(request)
+    body = {
+        "ready": emitter.ready,
+        "following": emitter.follower.connected,
+        "head_block_num": emitter.follower.state.height,
+    }
+    return JSONResponse(body, status_code=200 if emitter.ready else 503)
+
+
+def create_app(emitter: Emitter, *, start: bool = True) -> FastAPI:
+    """The pool service around ``emitter`` (its lifespan starts and stops it)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if start:
+            await emitter.start()
+        try:
+            yield
+        finally:
+            if start:
+                await emitter.stop()
+
+    app = FastAPI(
+        title="bppool pool service",
+        version="0.1.0",
+        description="The pool's block emitter: membership, slot feed, candidate intake, event log.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.emitter = emitter
+    install_error_handlers(app)
+    for router in (pool.router, members.router, slots.router, candidates.router, events.router, ops):
+        app.include_router(router)
+    app.add_middleware(FastRoutes, routes={("POST", "/v1/pool/candidates"): candidates.submit_candidate})
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=emitter.settings.max_request_bytes,
+        overrides={"/v1/pool/candidates": emitter.settings.max_candidate_bytes},
+    )
+    return app

@@ -1,0 +1,108 @@
+"""The emitter's Prometheus metrics (prefix ``bppool_emitter_``; base units; bounded labels).
+
+Member labels are bounded by the pool's size (at most 125 members); nothing is labelled by
+slot or block id. Histogram buckets sit around the 500 ms slot and the 400 ms cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from emitter.service import Emitter
+
+OFFSET_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0)
+FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5)
+
+
+class MembershipCollector(Collector):
+    def __init__(self, emitter: Emitter) -> None:
+        self.emitter = emitter
+
+    def collect(self) -> Iterator[Metric]:
+        members = GaugeMetricFamily("bppool_emitter_members", "Pool members by state.", labels=["state"])
+        counts = dict.fromkeys(("applied", "active", "suspended", "removed"), 0)
+        for member in self.emitter.members.values():
+            counts[member["status"]] = counts.get(member["status"], 0) + 1
+        for state, count in sorted(counts.items()):
+            members.add_metric([state], count)
+        yield members
+        following = GaugeMetricFamily(
+            "bppool_emitter_following", "1 while the emitter follows its node's head stream."
+        )
+        following.add_metric([], 1 if self.emitter.follower.connected else 0)
+        yield following
+        ready = GaugeMetricFamily("bppool_emitter_ready", "1 once the replica caught up and slots are run.")
+        ready.add_metric([], 1 if self.emitter.ready else 0)
+        yield ready
+        in_schedule = GaugeMetricFamily(
+            "bppool_emitter_in_schedule", "1 when the pool producer is in the active schedule."
+        )
+        chain_state = self.emitter.follower.state
+        in_schedule.add_metric([], 1 if self.emitter.pool in chain_state.chain.schedule else 0)
+        yield in_schedule
+
+
+class EmitterMetrics:
+    def __init__(self, emitter: Emitter) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.candidates = Counter(
+            "bppool_emitter_candidates_received",
+            "Candidate deliveries by member and result (selected, valid or the rejection).",
+            ["member", "result"],
+            registry=r,
+        )
+        self.arrival_offset = Histogram(
+            "bppool_emitter_arrival_offset_seconds",
+            "Arrival time of candidates after their slot opened.",
+            buckets=OFFSET_BUCKETS,
+            registry=r,
+        )
+        self.slot_outcomes = Counter(
+            "bppool_emitter_slot_outcomes",
+            "Pool slots by outcome (emitted, fallback, missed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.validation_seconds = Histogram(
+            "bppool_emitter_validation_seconds",
+            "Time from a candidate's arrival to its verdict (emission included when selected).",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.emit_seconds = Histogram(
+            "bppool_emitter_emit_seconds",
+            "Time from the selected candidate's arrival to a node accepting the emitted block.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.wins = Counter(
+            "bppool_emitter_wins", "Emitted blocks built by each member.", ["member"], registry=r
+        )
+        self.deliveries = Counter(
+            "bppool_emitter_block_deliveries",
+            "Emitted blocks handed to a node, by method (commit of a prepared block, or push).",
+            ["method"],
+            registry=r,
+        )
+        self.push_failures = Counter(
+            "bppool_emitter_push_failures", "Failed pushes of emitted blocks, by node.", ["node"], registry=r
+        )
+        self.requests_rejected = Counter(
+            "bppool_emitter_requests_rejected",
+            "Member requests refused before intake, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.head_height = Gauge("bppool_emitter_head_height", "Height of the replica's head.", registry=r)
+        self.pool_slot = Gauge("bppool_emitter_pool_slot", "The last pool slot opened.", registry=r)
+        self.last_emission = Gauge(
+            "bppool_emitter_last_emission_timestamp_seconds", "When the last block was emitted.", registry=r
+        )
+        r.register(MembershipCollector(emitter))
