@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -20,9 +21,11 @@ console = Console()
 
 from chain.cli import app as chain_app  # noqa: E402
 from emitter.cli import app as emitter_app  # noqa: E402
+from producer_client.cli import app as producer_app  # noqa: E402
 
 app.add_typer(chain_app, name="chain")
 app.add_typer(emitter_app, name="emitter")
+app.add_typer(producer_app, name="producer")
 
 
 @app.command()
@@ -33,13 +36,43 @@ def version() -> None:
 
 @app.command()
 def devnet(
-    slots: int = typer.Option(150, help="Slots to run before stopping."),
-    delay: float = typer.Option(0.02, help="Seconds to pause between slots (for watching)."),
+    slots: int | None = typer.Option(None, help="Run this many pool slots, print a summary and stop."),
+    members: int = typer.Option(5, min=1, max=125, help="Pool members to start."),
+    strategy: str = typer.Option("first_delivered", help="first_delivered, best_fees or fair_rotation."),
+    database_url: str | None = typer.Option(
+        None, help="Pool service database (default: SQLite in the data dir)."
+    ),
+    data_dir: Path | None = typer.Option(
+        None, help="An empty directory for keys, data and logs (default: temporary)."
+    ),
+    keep_data: bool = typer.Option(False, help="Keep the temporary data directory afterwards."),
+    kill_member_at: int | None = typer.Option(
+        None, help="Stop the first member after this many pool slots (to watch the pool carry on)."
+    ),
+    tx_rate: float = typer.Option(20.0, min=0.1, help="Transfers per second the traffic generator sends."),
 ) -> None:
-    """Run a local network with no configuration (for now: the in-process chain demo)."""
-    from bppool.demo import run_chain_demo
+    """Run a whole local pool with no configuration: a chain node, the pool service and N
+    members as real processes on loopback. Ctrl-C stops everything cleanly."""
+    from bppool.devnet import Devnet, run_devnet
+    from emitter.core import STRATEGIES
 
-    run_chain_demo(slots=slots, delay=delay, console=console)
+    if strategy not in STRATEGIES:
+        console.print(f"[red]error:[/] unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        raise typer.Exit(2)
+    code = run_devnet(
+        Devnet(
+            members=members,
+            slots=slots,
+            strategy=strategy,
+            database_url=database_url,
+            data_dir=data_dir,
+            keep_data=keep_data,
+            kill_member_at=kill_member_at,
+            tx_rate=tx_rate,
+            console=console,
+        )
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -186,7 +186,7 @@ def node(
         fail(str(exc), 2)
     console.print(
         f"chain node {node_.chain_id[:16]}… on http://{settings.host}:{settings.port} "
-        f"(producer: {node_.key.account if node_.key else 'none'}; peers: {len(settings.peers)})"
+        f"(producers: {', '.join(sorted(node_.keys)) or 'none'}; peers: {len(settings.peers)})"
     )
     uvicorn.run(
         create_app(node_),
@@ -197,6 +197,17 @@ def node(
         loop="uvloop",
         http="httptools",
     )
+
+
+@app.command()
+def demo(
+    slots: int = typer.Option(150, help="Slots to run."),
+    delay: float = typer.Option(0.02, help="Seconds to pause between slots (for watching)."),
+) -> None:
+    """Run the chain state machine in one process: three producers, one goes offline and is jailed."""
+    from bppool.demo import run_chain_demo
+
+    run_chain_demo(slots=slots, delay=delay, console=console)
 
 
 @app.command()
@@ -244,7 +255,7 @@ def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
         "last_irreversible_block_num",
         "current_slot",
         "mempool_size",
-        "producer_account",
+        "producer_accounts",
     ):
         table.add_row(key, str(data.get(key)))
     console.print(table)

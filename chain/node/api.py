@@ -104,7 +104,7 @@ async def get_info(request: Request) -> JSONResponse:
             "symbol": state.symbol,
             "current_slot": node.current_slot(),
             "mempool_size": len(node.mempool),
-            "producer_account": node.key.account if node.key else None,
+            "producer_accounts": sorted(node.keys),
         }
     )
 

@@ -15,6 +15,10 @@ class NodeSettings(BaseSettings):
 
     genesis: Path = Field(Path("data/chain/genesis.json"), description="Genesis document (JSON).")
     key_file: Path | None = Field(None, description="Producer key file; without one the node only follows.")
+    key_files: list[Path] = Field(
+        default_factory=list,
+        description="More producer key files (a node may produce for several producers).",
+    )
     data_dir: Path = Field(Path("data/node"), description="Where the block store lives.")
     database_url: str | None = Field(None, description="Block store URL (default: SQLite in data_dir).")
     host: str = "127.0.0.1"

@@ -108,7 +108,8 @@ class Node:
         self.genesis = load_genesis(settings.genesis)
         self.chain_id = self.genesis.chain_id
         self.params = self.genesis.params
-        self.key: KeyFile | None = read_key_file(settings.key_file) if settings.key_file else None
+        paths = ([settings.key_file] if settings.key_file else []) + list(settings.key_files)
+        self.keys: dict[str, KeyFile] = {k.account: k for k in (read_key_file(p) for p in paths)}
         self.blockstore = BlockStore(settings.store_url)
         self.sig_cache = SignatureCache()
         self.mempool = Mempool(max_size=settings.mempool_max, sig_cache=self.sig_cache)
@@ -182,7 +183,7 @@ class Node:
         self.ready = True
         if self.peers:
             self._spawn(self._sync_loop())
-        if self.key is not None and self.settings.produce:
+        if self.keys and self.settings.produce:
             self._spawn(self._production_loop())
         self._spawn(self._housekeeping_loop())
 
@@ -447,28 +448,29 @@ class Node:
 
     async def produce(self, slot: int) -> Block | None:
         """Build, sign, store and announce this node's block for ``slot`` if it owns it."""
-        if self.key is None:
+        if not self.keys:
             return None
         async with self._lock:
             state = self.state
             # Never build on or behind the head's slot, nor twice for one slot.
             if slot <= state.slot or slot <= self.last_produced_slot:
                 return None
-            if get_scheduled_producer(state, slot) != self.key.account:
+            keyfile = self.keys.get(get_scheduled_producer(state, slot))
+            if keyfile is None:
                 return None
             transactions = self.mempool.select(state, self.params.max_block_transactions)
             started = monotonic_ms()
             built = build_block(
                 state,
                 slot=slot,
-                producer=self.key.account,
+                producer=keyfile.account,
                 transactions=transactions,
                 sig_cache=self.sig_cache,
                 keep=True,
             )
             undo = built.undo or []
             try:
-                block = built.block.signed_by_producer(self.key.key)
+                block = built.block.signed_by_producer(keyfile.key)
                 self.last_produced_slot = slot
                 self.blockstore.set_meta("last_produced_slot", str(slot))
             except BaseException:

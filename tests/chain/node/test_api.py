@@ -29,7 +29,7 @@ async def test_get_info_at_genesis(harness: NodeHarness) -> None:
     assert info["chain_id"] == harness.network.genesis.chain_id
     assert info["head_block_num"] == 0 and info["head_block_id"] == info["chain_id"]
     assert info["last_irreversible_block_num"] == 0
-    assert info["producer_account"] == "alpha"
+    assert info["producer_accounts"] == ["alpha"]
     r = await harness.client.get("/v1/chain/get_info")
     assert r.json()["chain_id"] == info["chain_id"]
 
@@ -286,3 +286,20 @@ async def test_head_stream_over_http(harness: NodeHarness) -> None:
         await client.aclose()
     assert received[0][0] == "hello" and received[-1][0] == "head"
     assert received[-1][1]["blocks"][0]["header"]["height"] == 1
+
+
+async def test_one_node_produces_for_several_producers(tmp_path: Path) -> None:
+    network = make_network(tmp_path / "net", producers=("alpha", "beta"))
+    h = await start_harness(
+        network, tmp_path / "n", key_file=network.key_path("alpha"), key_files=[network.key_path("beta")]
+    )
+    try:
+        await h.produce(1)  # alpha's slot
+        h.clock.at_slot(12)
+        block = await h.node.produce(12)  # beta's slot
+        assert block is not None and block.header.producer == "beta"
+        info = (await post(h, "/v1/chain/get_info")).json()
+        assert info["producer_accounts"] == ["alpha", "beta"]
+    finally:
+        await h.client.aclose()
+        await h.node.stop()

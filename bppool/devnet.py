@@ -1,0 +1,451 @@
+"""``bppool devnet``: a whole local pool on one machine, with no configuration.
+
+As real processes on free loopback ports: one chain node producing for two solo producers,
+the pool service (emitter) holding the pool producer's key, and N pool members with
+different simulated latencies and a small failure rate. Keys are generated at run time
+(mode 0600). Everyone is funded at genesis; members apply and are admitted. A small
+generator sends transfers so blocks carry transactions. A live view shows each pool slot:
+who delivered first and at what offset, misses, fallbacks, head and LIB, wins per member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from chain.client import AsyncNodeClient, NodeError
+from chain.core import ChainParams, Genesis, GenesisAccount, GenesisProducer, Transaction, format_amount
+from chain.core.containers import Transfer
+from chain.core.types import AccountName, Amount, PublicKey, Timestamp
+from chain.keys import KeyFile, generate_private_key, write_key_file
+from producer_client import Client, PoolError
+
+POOL = "pool"
+SOLOS = ("soloa", "solob")
+USERS = ("usera", "userb", "userc", "userd")
+BALANCE = 1_000_000_0000
+STAKE = 100_000_0000
+
+
+def member_names(count: int) -> list[str]:
+    """``member1`` … ``member5``, ``member11`` …: account names allow digits 1-5 only."""
+    names = []
+    for i in range(1, count + 1):
+        digits, n = "", i
+        while n:
+            n, r = divmod(n - 1, 5)
+            digits = "12345"[r] + digits
+        names.append(f"member{digits}")
+    return names
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    url: str
+    metrics_url: str
+    docs_url: str | None
+    process: subprocess.Popen[bytes] | None = None
+    stopped: bool = False
+
+
+@dataclass
+class Devnet:
+    """One devnet run."""
+
+    members: int = 5
+    slots: int | None = None
+    strategy: str = "first_delivered"
+    database_url: str | None = None
+    data_dir: Path | None = None
+    keep_data: bool = False
+    kill_member_at: int | None = None
+    tx_rate: float = 20.0
+    console: Console = field(default_factory=Console)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    keys: dict[str, KeyFile] = field(default_factory=dict)
+    killed: str | None = None
+    failed: str | None = None
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Keys, genesis and configs in the data directory."""
+        if self.data_dir is None:
+            self.root = Path(tempfile.mkdtemp(prefix="bppool-devnet-"))
+            self.own_dir = True
+        else:
+            self.root = self.data_dir.resolve()
+            if self.root.exists() and any(self.root.iterdir()):
+                raise SystemExit(f"{self.root} is not empty; give bppool devnet an empty --data-dir")
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.own_dir = False
+        (self.root / "logs").mkdir()
+        self.member_names = member_names(self.members)
+        everyone = [POOL, *SOLOS, *self.member_names, *USERS]
+        for name in everyone:
+            key = generate_private_key()
+            write_key_file(self.root / "keys" / f"{name}.json", name, key)
+            self.keys[name] = KeyFile(name, key)
+        self.genesis = Genesis(
+            genesis_time=Timestamp(int(time.time() * 1000) // 1000 * 1000 + 4000),
+            accounts=tuple(
+                GenesisAccount(AccountName(n), PublicKey(self.keys[n].public_key), Amount(BALANCE))
+                for n in everyone
+            ),
+            producers=tuple(GenesisProducer(AccountName(n), Amount(STAKE)) for n in (POOL, *SOLOS)),
+            params=ChainParams(),
+            network="bppool-devnet",
+        )
+        genesis_path = self.root / "genesis.json"
+        genesis_path.write_text(json.dumps(self.genesis.to_dict(), indent=2))
+        node_port, emitter_port = free_port(), free_port()
+        node_url, emitter_url = f"http://127.0.0.1:{node_port}", f"http://127.0.0.1:{emitter_port}"
+        self.node_url, self.emitter_url = node_url, emitter_url
+        (self.root / "node.toml").write_text(
+            f'genesis = "{genesis_path}"\ndata_dir = "{self.root / "node"}"\nport = {node_port}\n'
+            f"key_files = {json.dumps([str(self.root / 'keys' / f'{s}.json') for s in SOLOS])}\n"
+            'log_level = "info"\n'
+        )
+        db = f'database_url = "{self.database_url}"\n' if self.database_url else ""
+        (self.root / "emitter.toml").write_text(
+            f'genesis = "{genesis_path}"\npool_key_file = "{self.root / "keys" / "pool.json"}"\n'
+            f'node_urls = ["{node_url}"]\ndata_dir = "{self.root / "emitter"}"\nport = {emitter_port}\n'
+            f'strategy = "{self.strategy}"\n{db}log_level = "info"\n'
+        )
+        self.procs["node"] = Proc(
+            "node",
+            ["chain", "node", "--config", str(self.root / "node.toml")],
+            node_url,
+            f"{node_url}/metrics",
+            f"{node_url}/docs",
+        )
+        self.procs["emitter"] = Proc(
+            "emitter",
+            ["emitter", "serve", "--config", str(self.root / "emitter.toml")],
+            emitter_url,
+            f"{emitter_url}/metrics",
+            f"{emitter_url}/docs",
+        )
+        for i, name in enumerate(self.member_names):
+            port = free_port()
+            config = self.root / f"{name}.toml"
+            # Overlapping latency profiles: the fastest member does not always win.
+            config.write_text(
+                f'key_file = "{self.root / "keys" / f"{name}.json"}"\ngenesis = "{genesis_path}"\n'
+                f'emitter_url = "{emitter_url}"\nnode_url = "{node_url}"\nmetrics_port = {port}\n'
+                f"delay_ms = {5 + 8 * i}\njitter_ms = 40\nfailure_rate = 0.05\n"
+                f'endpoint = "devnet://{name}"\nlog_level = "info"\n'
+            )
+            self.procs[name] = Proc(
+                name,
+                ["producer", "run", "--config", str(config)],
+                f"http://127.0.0.1:{port}",
+                f"http://127.0.0.1:{port}/metrics",
+                None,
+            )
+
+    def start_process(self, proc: Proc) -> None:
+        log = open(self.root / "logs" / f"{proc.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        proc.process = subprocess.Popen(
+            [sys.executable, "-m", "bppool", *proc.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the devnet, which stops the children in order
+        )
+        log.close()
+
+    def stop_process(self, proc: Proc, timeout: float = 10.0) -> None:
+        proc.stopped = True
+        process = proc.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+    def stop_all(self) -> None:
+        # Members first, then the pool service, then the chain.
+        for name in [*self.member_names, "emitter", "node"]:
+            if name in self.procs:
+                self.stop_process(self.procs[name])
+
+    def check_processes(self) -> None:
+        for proc in self.procs.values():
+            if proc.process is not None and not proc.stopped and proc.process.poll() is not None:
+                tail = (self.root / "logs" / f"{proc.name}.log").read_text(errors="replace")[-2000:]
+                self.failed = f"{proc.name} exited with code {proc.process.returncode}:\n{tail}"
+                raise RuntimeError(self.failed)
+
+    # --- run -------------------------------------------------------------------------------
+
+    async def wait_ready(self, url: str, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as http:
+            while time.monotonic() < deadline:
+                self.check_processes()
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{url}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"{what} did not become ready in {timeout:.0f} s")
+
+    async def admit_members(self) -> None:
+        admin = Client(self.emitter_url, account=POOL, key=self.keys[POOL].key)
+        pending = set(self.member_names)
+        deadline = time.monotonic() + 60
+        try:
+            while pending and time.monotonic() < deadline:
+                self.check_processes()
+                listed = {m["account"]: m["status"] for m in (await admin.members())["members"]}
+                for name in sorted(pending):
+                    if listed.get(name) == "applied":
+                        await admin.admin_member(name, "admit")
+                        pending.discard(name)
+                    elif listed.get(name) == "active":
+                        pending.discard(name)
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.aclose()
+        if pending:
+            raise RuntimeError(f"members never applied: {', '.join(sorted(pending))}")
+
+    async def traffic(self) -> None:
+        """Transfers between the user accounts, so blocks carry transactions."""
+        node = AsyncNodeClient(self.node_url)
+        nonces = dict.fromkeys(USERS, 0)
+        rng = random.Random()
+        try:
+            while True:
+                await asyncio.sleep(1 / self.tx_rate)
+                sender, to = rng.sample(USERS, 2)
+                tx = Transaction(
+                    chain_id=self.genesis.chain_id,
+                    sender=AccountName(sender),
+                    nonce=nonces[sender],
+                    fee=Amount(rng.randint(1, 100)),
+                    expiration=Timestamp(int(time.time() * 1000) + 120_000),
+                    action=Transfer(AccountName(to), Amount(rng.randint(1, 10_0000))),
+                ).sign(self.keys[sender].key)
+                try:
+                    await node.push_transaction(tx)
+                    nonces[sender] += 1
+                except NodeError as exc:
+                    if exc.code == "nonce_mismatch":
+                        account = await node.get_account(sender)
+                        nonces[sender] = account["nonce"] + account["pending_transactions"]
+        finally:
+            await node.aclose()
+
+    async def snapshot(self, http: httpx.AsyncClient) -> dict[str, Any]:
+        info = (await http.post(f"{self.node_url}/v1/chain/get_info", content=b"{}")).json()
+        slots = (await http.get(f"{self.emitter_url}/v1/pool/slots", params={"limit": 1000})).json()["slots"]
+        members = (await http.get(f"{self.emitter_url}/v1/pool/members")).json()["members"]
+        latest = slots[0] if slots else None
+        detail = None
+        if latest is not None:
+            detail = (await http.get(f"{self.emitter_url}/v1/pool/slots/{latest['slot']}")).json()
+        return {"info": info, "slots": slots, "members": members, "detail": detail}
+
+    def view(self, snap: dict[str, Any], started: float) -> Group:
+        info, slots, members = snap["info"], snap["slots"], snap["members"]
+        outcomes = {k: sum(1 for s in slots if s["verdict"] == k) for k in ("emitted", "fallback", "missed")}
+        target = f"/{self.slots}" if self.slots else ""
+        head = Table.grid(padding=(0, 2))
+        head.add_row(
+            f"slot [bold]{info['current_slot']}[/]",
+            f"head [bold]{info['head_block_num']}[/] by {info['head_block_producer']}",
+            f"LIB [bold]{info['last_irreversible_block_num']}[/]",
+            f"pool slots [bold]{len(slots)}{target}[/]",
+            f"emitted {outcomes['emitted']} · fallback {outcomes['fallback']} · missed {outcomes['missed']}",
+            f"{time.monotonic() - started:.0f} s",
+        )
+        recent = Table(
+            "pool slot", "outcome", "winner", "first delivery", "arrivals", title="recent pool slots"
+        )
+        firsts = self._first_deliveries(snap)
+        for s in slots[:8]:
+            extra = s.get("data", {})
+            recent.add_row(
+                str(s["slot"]),
+                s["verdict"],
+                s.get("member", "—"),
+                firsts.get(s["slot"], ""),
+                str(extra.get("arrivals", "")),
+            )
+        board = Table("member", "status", "wins", "valid", "rejected", "mean offset", title="members")
+        for m in members:
+            st = m["stats"]
+            rejected = sum(st.get("rejections", {}).values())
+            mark = " (killed)" if m["account"] == self.killed else ""
+            board.add_row(
+                m["account"] + mark,
+                m["status"],
+                str(st.get("wins", 0)),
+                str(st.get("valid", 0)),
+                str(rejected),
+                f"{st.get('mean_valid_offset_ms') or '—'} ms",
+            )
+        return Group(Panel(head, title="bppool devnet"), recent, board)
+
+    def _first_deliveries(self, snap: dict[str, Any]) -> dict[int, str]:
+        detail = snap["detail"]
+        if not detail or not detail.get("arrivals"):
+            return self._firsts
+        first = min(detail["arrivals"], key=lambda a: a.get("offset_ms", 1 << 30))
+        self._firsts[detail["slot"]] = (
+            f"{first['member']} at {first.get('offset_ms')} ms ({first['verdict']})"
+        )
+        return self._firsts
+
+    async def run(self) -> dict[str, Any]:
+        """Start everything, run until the slot count (or forever), return the summary."""
+        self._firsts: dict[int, str] = {}
+        started = time.monotonic()
+        for name in ("node", "emitter"):
+            self.start_process(self.procs[name])
+        await self.wait_ready(self.node_url, "the chain node")
+        await self.wait_ready(self.emitter_url, "the pool service")
+        for name in self.member_names:
+            self.start_process(self.procs[name])
+        await self.admit_members()
+        self.print_urls()
+        traffic = asyncio.create_task(self.traffic())
+        snap: dict[str, Any] = {}
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                with Live(console=self.console, refresh_per_second=4, transient=False) as live:
+                    while True:
+                        self.check_processes()
+                        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                            snap = await self.snapshot(http)
+                            live.update(self.view(snap, started))
+                        done = len(snap.get("slots", []))
+                        if (
+                            self.kill_member_at is not None
+                            and self.killed is None
+                            and done >= self.kill_member_at
+                        ):
+                            self.killed = self.member_names[0]
+                            self.stop_process(self.procs[self.killed])
+                            self.console.log(f"killed member {self.killed} after {done} pool slots")
+                        if self.slots is not None and done >= self.slots:
+                            break
+                        await asyncio.sleep(0.25)
+        finally:
+            traffic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await traffic
+        return await self.summary(snap)
+
+    def print_urls(self) -> None:
+        self.console.print(f"[bold]devnet[/] in {self.root} (logs in {self.root / 'logs'})")
+        for proc in self.procs.values():
+            docs = f"  docs {proc.docs_url}" if proc.docs_url else ""
+            self.console.print(f"  {proc.name:<10} metrics {proc.metrics_url}{docs}", soft_wrap=True)
+
+    async def summary(self, snap: dict[str, Any]) -> dict[str, Any]:
+        slots = snap.get("slots", [])
+        summary = {
+            "data_dir": str(self.root),
+            "node_url": self.node_url,
+            "emitter_url": self.emitter_url,
+            "chain_id": self.genesis.chain_id,
+            "pool_slots": [
+                {
+                    "slot": s["slot"],
+                    "outcome": s["verdict"],
+                    "winner": s.get("member"),
+                    "block_id": s.get("block_id"),
+                }
+                for s in sorted(slots, key=lambda s: s["slot"])
+            ],
+            "members": {m["account"]: m["stats"] for m in snap.get("members", [])},
+            "killed": self.killed,
+            "head": snap.get("info", {}).get("head_block_num"),
+            "lib": snap.get("info", {}).get("last_irreversible_block_num"),
+        }
+        (self.root / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+    def print_summary(self, summary: dict[str, Any]) -> None:
+        slots = summary["pool_slots"]
+        winners: dict[str, int] = {}
+        for s in slots:
+            if s["outcome"] == "emitted" and s["winner"]:
+                winners[s["winner"]] = winners.get(s["winner"], 0) + 1
+        counts = {k: sum(1 for s in slots if s["outcome"] == k) for k in ("emitted", "fallback", "missed")}
+        self.console.print(
+            f"[bold]{len(slots)}[/] pool slots: {counts['emitted']} emitted from members, "
+            f"{counts['fallback']} by fallback, {counts['missed']} missed; "
+            f"head {summary['head']}, LIB {summary['lib']}"
+        )
+        ranked = sorted(winners.items(), key=lambda kv: (-kv[1], kv[0]))
+        self.console.print("blocks built per member: " + (", ".join(f"{m} {n}" for m, n in ranked) or "none"))
+        if self.keep_data or not self.own_dir or self.failed:
+            self.console.print(f"summary: {self.root / 'summary.json'}; logs: {self.root / 'logs'}")
+        else:
+            self.console.print("data removed (keep it with --keep-data or --data-dir)")
+
+    def cleanup(self) -> None:
+        if self.own_dir and not self.keep_data and self.failed is None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def run_devnet(devnet: Devnet) -> int:
+    """Run a devnet to completion (or Ctrl-C); 0 on success."""
+    devnet.prepare()
+    code = 0
+    summary: dict[str, Any] | None = None
+    try:
+        summary = asyncio.run(devnet.run())
+    except KeyboardInterrupt:
+        devnet.console.print("[yellow]stopping the devnet[/]")
+    except (RuntimeError, PoolError, NodeError) as exc:
+        devnet.console.print(f"[red]devnet failed:[/] {exc}")
+        devnet.failed = devnet.failed or str(exc)
+        code = 1
+    finally:
+        devnet.stop_all()
+    if summary is not None:
+        devnet.print_summary(summary)
+    elif code == 0:
+        devnet.console.print(f"logs: {devnet.root / 'logs'}")
+    if devnet.failed:
+        devnet.console.print(f"data and logs kept in {devnet.root}")
+    devnet.cleanup()
+    return code
+
+
+__all__ = ["Devnet", "format_amount", "member_names", "run_devnet"]

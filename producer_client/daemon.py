@@ -1,0 +1,214 @@
+"""The member daemon: listen to the pool's slot feed, build, deliver as fast as possible.
+
+Per slot it logs one line (``slot 1234: selected, delivered 18 ms after open``) and counts
+delivery latency, wins and rejections by reason on its own ``/metrics``. It reconnects to the
+feed with exponential backoff (0.2 s up to 5 s) when the pool service goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from chain.clock import Clock, SystemClock, monotonic_ms
+from chain.core import Block
+from chain.core.types import Hash32
+from chain.follower import ChainFollower
+from chain.keys import read_key_file
+from chain.node.node import load_genesis
+from producer_client.builder import CandidateError, build_candidate
+from producer_client.client import Client, PoolError
+from producer_client.config import ProducerSettings
+
+log = logging.getLogger("bppool.producer")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 1.0)
+
+
+class ProducerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.delivery_seconds = Histogram(
+            "bppool_producer_delivery_seconds",
+            "From the slot opening to the pool's answer to our candidate.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.build_seconds = Histogram(
+            "bppool_producer_build_seconds",
+            "Time to build and sign a candidate.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "bppool_producer_deliveries", "Candidates delivered, by result.", ["result"], registry=r
+        )
+        self.wins = Counter("bppool_producer_wins", "Our candidates the pool emitted.", registry=r)
+        self.rejections = Counter(
+            "bppool_producer_rejections", "Candidates refused, by reason.", ["reason"], registry=r
+        )
+        self.skipped = Counter(
+            "bppool_producer_slots_skipped", "Slots not delivered, by cause.", ["cause"], registry=r
+        )
+        self.connected = Gauge(
+            "bppool_producer_connected", "1 while subscribed to the slot feed.", registry=r
+        )
+
+
+class ProducerDaemon:
+    """One pool member."""
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        keyfile = read_key_file(settings.key_file)
+        self.account = keyfile.account
+        self.key = keyfile.key
+        self.genesis = load_genesis(settings.genesis)
+        self.follower = ChainFollower(self.genesis, settings.node_url, transport=transport, clock=self.clock)
+        self.client = Client(
+            settings.emitter_url, account=self.account, key=self.key, clock=self.clock, transport=transport
+        )
+        self.metrics = ProducerMetrics()
+        self.rng = rng or random.Random()
+        self.pool: str | None = None
+        self.results: list[tuple[int, str]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def start(self) -> None:
+        await self.follower.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.follower.stop()
+        await self.client.aclose()
+
+    async def ensure_member(self) -> str:
+        """This member's status, applying first when allowed and needed."""
+        try:
+            me = await self.client.me()
+            return str(me["status"])
+        except PoolError as exc:
+            if exc.code != "unknown_member" or not self.settings.auto_apply:
+                raise
+        result = await self.client.apply(self.settings.endpoint)
+        log.info("applied to the pool as %s: %s", self.account, result["status"])
+        return str(result["status"])
+
+    async def run(self) -> None:
+        """Follow the chain and the slot feed until cancelled."""
+        await self.start()
+        await self.follower.synced.wait()
+        backoff = 0.2
+        while True:
+            try:
+                info = await self.client.info()
+                self.pool = info["pool"]
+                status = await self.ensure_member()
+                if status != "active":
+                    log.info("member %s is %s; waiting to be admitted", self.account, status)
+                    await asyncio.sleep(1.0)
+                    continue
+                async for event, data in self.client.slot_feed():
+                    self.metrics.connected.set(1)
+                    backoff = 0.2
+                    if event == "slot_open":
+                        self._spawn(self.deliver(data))
+            except asyncio.CancelledError:
+                raise
+            except (PoolError, httpx.HTTPError, OSError) as exc:
+                log.warning("slot feed: %s; reconnecting in %.1f s", exc, backoff)
+            self.metrics.connected.set(0)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def deliver(self, opened: dict[str, Any]) -> str:
+        """Build and deliver our candidate for an opened slot; returns the outcome."""
+        slot = int(opened["slot"])
+        started = monotonic_ms()
+        settings = self.settings
+        if self.rng.random() < settings.failure_rate:
+            if self.rng.random() < 0.5:
+                self.metrics.skipped.labels(cause="simulated_failure").inc()
+                return self._report(slot, "skipped (simulated failure)", started)
+            mode = "garbage"
+        else:
+            mode = "honest"
+        # The replica must hold the slot's parent before we build on it.
+        for _ in range(100):
+            if self.follower.state.head_id == opened["prev_id"]:
+                break
+            await asyncio.sleep(0.002)
+        async with self.follower.lock:
+            state = self.follower.state
+            if state.head_id != opened["prev_id"]:
+                self.metrics.skipped.labels(cause="behind").inc()
+                return self._report(slot, "skipped (our node is behind the pool's head)", started)
+            build_started = monotonic_ms()
+            try:
+                candidate = build_candidate(
+                    state,
+                    slot=slot,
+                    pool=str(opened["pool"]),
+                    builder=self.account,
+                    key=self.key,
+                    transactions=self.follower.mempool.select(state, settings.max_transactions),
+                    sig_cache=self.follower.sig_cache,
+                    max_transactions=settings.max_transactions,
+                )
+            except CandidateError as exc:
+                self.metrics.skipped.labels(cause="build_failed").inc()
+                return self._report(slot, f"skipped ({exc})", started)
+            self.metrics.build_seconds.observe((monotonic_ms() - build_started) / 1000)
+        block = candidate.block
+        if mode == "garbage":
+            # A deliberately broken candidate (the devnet's failure simulation).
+            block = Block(replace(block.header, state_root="00" * 32), block.transactions).signed_by_builder(
+                self.key
+            )
+        delay = settings.delay_ms + (self.rng.randint(0, settings.jitter_ms) if settings.jitter_ms else 0)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        try:
+            result = await self.client.submit_candidate(block)
+        except PoolError as exc:
+            self.metrics.deliveries.labels(result="rejected").inc()
+            self.metrics.rejections.labels(reason=exc.code).inc()
+            return self._report(slot, f"rejected {exc.code}: {exc.message}", started)
+        self.metrics.delivery_seconds.observe((monotonic_ms() - started) / 1000)
+        if result["selected"]:
+            self.metrics.wins.inc()
+            self.metrics.deliveries.labels(result="selected").inc()
+            outcome = f"selected, {len(block.transactions)} txs, offset {result['offset_ms']} ms"
+        else:
+            self.metrics.deliveries.labels(result="valid").inc()
+            outcome = f"valid, not selected, offset {result['offset_ms']} ms"
+        return self._report(slot, outcome, started)
+
+    def _report(self, slot: int, outcome: str, started: float) -> str:
+        log.info("slot %d: %s (%.0f ms after open)", slot, outcome, monotonic_ms() - started)
+        self.results.append((slot, outcome))
+        del self.results[:-1000]
+        return outcome

@@ -1,0 +1,89 @@
+"""``bppool devnet`` end to end: real processes, a member killed mid-run, a clean stop."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.procs import BPPOOL
+
+pytestmark = pytest.mark.e2e
+
+SLOTS, KILL_AT = 60, 30
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def test_devnet_fills_every_pool_slot_and_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "devnet"
+    result = subprocess.run(
+        [
+            *BPPOOL,
+            "devnet",
+            "--slots",
+            str(SLOTS),
+            "--members",
+            "4",
+            "--kill-member-at",
+            str(KILL_AT),
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "pool slots" in result.stdout
+
+    summary = json.loads((data / "summary.json").read_text())
+    slots = summary["pool_slots"]
+    assert len(slots) >= SLOTS
+    numbers = [s["slot"] for s in slots]
+    assert len(numbers) == len(set(numbers))
+
+    # Every pool slot between the first and the last ran by the emitter has an outcome
+    # (the schedule is pool, soloa, solob: the pool owns slots 0-11 of every 36).
+    owned = [n for n in range(numbers[0], numbers[-1] + 1) if n % 36 < 12]
+    assert numbers == owned
+
+    # Exactly one canonical block per emitted slot, by the pool; none for a recorded miss.
+    db = sqlite3.connect(data / "node" / "chain.db")
+    rows = db.execute("SELECT slot, id, producer FROM node_block WHERE canonical = 1").fetchall()
+    by_slot: dict[int, list[tuple[str, str]]] = {}
+    for slot, block_id, producer in rows:
+        by_slot.setdefault(slot, []).append((block_id, producer))
+    for s in slots:
+        blocks = by_slot.get(s["slot"], [])
+        if s["outcome"] == "missed":
+            assert blocks == [], s
+        else:
+            assert blocks == [(s["block_id"], "pool")], s
+
+    # Several members built pool blocks, and the pool kept filling after one was killed.
+    winners = {s["winner"] for s in slots if s["outcome"] == "emitted"}
+    assert len(winners) >= 3, winners
+    killed = summary["killed"]
+    assert killed == "member1"
+    later = [s for s in slots if s["slot"] > numbers[KILL_AT]]
+    assert later and all(s["outcome"] in ("emitted", "fallback") for s in later)
+    assert killed not in {s["winner"] for s in later}
+
+    # Every process is gone.
+    assert processes_mentioning(str(data)) == []
