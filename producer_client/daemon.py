@@ -185,9 +185,8 @@ class ProducerDaemon:
         block = candidate.block
         if mode == "garbage":
             # A deliberately broken candidate (the devnet's failure simulation).
-            block = Block(replace(block.header, state_root="00" * 32), block.transactions).signed_by_builder(
-                self.key
-            )
+            broken = replace(block.header, state_root=Hash32("00" * 32))
+            block = Block(broken, block.transactions).signed_by_builder(self.key)
         delay = settings.delay_ms + (self.rng.randint(0, settings.jitter_ms) if settings.jitter_ms else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
