@@ -21,11 +21,13 @@ console = Console()
 
 from chain.cli import app as chain_app  # noqa: E402
 from emitter.cli import app as emitter_app  # noqa: E402
+from pool_dac.cli import app as dac_app  # noqa: E402
 from producer_client.cli import app as producer_app  # noqa: E402
 
 app.add_typer(chain_app, name="chain")
 app.add_typer(emitter_app, name="emitter")
 app.add_typer(producer_app, name="producer")
+app.add_typer(dac_app, name="dac")
 
 
 @app.command()
@@ -50,6 +52,7 @@ def devnet(
         None, help="Stop the first member after this many pool slots (to watch the pool carry on)."
     ),
     tx_rate: float = typer.Option(20.0, min=0.1, help="Transfers per second the traffic generator sends."),
+    dac: bool = typer.Option(True, help="Run the pool's DAC (governance, statements and payouts)."),
 ) -> None:
     """Run a whole local pool with no configuration: a chain node, the pool service and N
     members as real processes on loopback. Ctrl-C stops everything cleanly."""
@@ -69,6 +72,7 @@ def devnet(
             keep_data=keep_data,
             kill_member_at=kill_member_at,
             tx_rate=tx_rate,
+            dac=dac,
             console=console,
         )
     )

@@ -6,6 +6,10 @@ different simulated latencies and a small failure rate. Keys are generated at ru
 (mode 0600). Everyone is funded at genesis; members apply and are admitted. A small
 generator sends transfers so blocks carry transactions. A live view shows each pool slot:
 who delivered first and at what offset, misses, fallbacks, head and LIB, wins per member.
+
+The pool's DAC runs inside the pool service: the members are its founders (admitted without a
+vote), epochs are short (``DAC_EPOCH_SLOTS`` chain slots) so statements and payouts show up
+within a minute, and votes are quick (``DAC_VOTING_S`` seconds, ``DAC_TIMELOCK_S`` timelock).
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ SOLOS = ("soloa", "solob")
 USERS = ("usera", "userb", "userc", "userd")
 BALANCE = 1_000_000_0000
 STAKE = 100_000_0000
+DAC_EPOCH_SLOTS = 72
+DAC_VOTING_S = 10
+DAC_TIMELOCK_S = 2
 
 
 def member_names(count: int) -> list[str]:
@@ -87,6 +94,8 @@ class Devnet:
     keep_data: bool = False
     kill_member_at: int | None = None
     tx_rate: float = 20.0
+    dac: bool = True
+    dac_settings: dict[str, Any] = field(default_factory=dict)
     console: Console = field(default_factory=Console)
     procs: dict[str, Proc] = field(default_factory=dict)
     keys: dict[str, KeyFile] = field(default_factory=dict)
@@ -137,7 +146,7 @@ class Devnet:
         (self.root / "emitter.toml").write_text(
             f'genesis = "{genesis_path}"\npool_key_file = "{self.root / "keys" / "pool.json"}"\n'
             f'node_urls = ["{node_url}"]\ndata_dir = "{self.root / "emitter"}"\nport = {emitter_port}\n'
-            f'strategy = "{self.strategy}"\n{db}log_level = "info"\n'
+            f'strategy = "{self.strategy}"\n{db}log_level = "info"\n\n{self.dac_table()}'
         )
         self.procs["node"] = Proc(
             "node",
@@ -170,6 +179,28 @@ class Devnet:
                 f"http://127.0.0.1:{port}/metrics",
                 None,
             )
+
+    def dac_table(self) -> str:
+        """The ``[extensions.dac]`` table of the pool service's config."""
+        settings: dict[str, Any] = {
+            "enabled": self.dac,
+            "bootstrap_members": self.member_names,
+            "bootstrap_parameters": {
+                "epoch_slots": DAC_EPOCH_SLOTS,
+                "voting_period_s": DAC_VOTING_S,
+                "timelock_s": DAC_TIMELOCK_S,
+                "strategy": self.strategy,
+                "arbitrator": POOL,
+            },
+            **self.dac_settings,
+        }
+        lines = ["[extensions.dac]"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items() if not isinstance(v, dict | None)]
+        for key, value in settings.items():
+            if isinstance(value, dict):
+                lines.append(f"[extensions.dac.{key}]")
+                lines += [f"{k} = {json.dumps(v)}" for k, v in value.items()]
+        return "\n".join(lines) + "\n"
 
     def start_process(self, proc: Proc) -> None:
         log = open(self.root / "logs" / f"{proc.name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -230,7 +261,7 @@ class Devnet:
                 self.check_processes()
                 listed = {m["account"]: m["status"] for m in (await admin.members())["members"]}
                 for name in sorted(pending):
-                    if listed.get(name) == "applied":
+                    if listed.get(name) == "applied" and not self.dac:  # the DAC admits founders itself
                         await admin.admin_member(name, "admit")
                         pending.discard(name)
                     elif listed.get(name) == "active":
@@ -276,7 +307,13 @@ class Devnet:
         detail = None
         if latest is not None:
             detail = (await http.get(f"{self.emitter_url}/v1/pool/slots/{latest['slot']}")).json()
-        return {"info": info, "slots": slots, "members": members, "detail": detail}
+        dac = None
+        if self.dac:
+            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                response = await http.get(f"{self.emitter_url}/v1/dac/epochs", params={"limit": 1000})
+                if response.status_code == 200:
+                    dac = response.json()
+        return {"info": info, "slots": slots, "members": members, "detail": detail, "dac": dac}
 
     def view(self, snap: dict[str, Any], started: float) -> Group:
         info, slots, members = snap["info"], snap["slots"], snap["members"]
@@ -317,7 +354,32 @@ class Devnet:
                 str(rejected),
                 f"{st.get('mean_valid_offset_ms') or '—'} ms",
             )
-        return Group(Panel(head, title="bppool devnet"), recent, board)
+        parts: list[Any] = [Panel(head, title="bppool devnet"), recent, board]
+        if snap.get("dac"):
+            parts.append(self.dac_view(snap["dac"]))
+        return Group(*parts)
+
+    @staticmethod
+    def dac_view(dac: dict[str, Any]) -> Table:
+        epochs = dac["epochs"]
+        following = dac["next"]
+        table = Table(
+            "epoch",
+            "slots",
+            "earnings",
+            "treasury",
+            "status",
+            title=f"DAC epochs (next: {following['epoch']} closes after slot {following['end_slot']})",
+        )
+        for e in epochs[:4]:
+            table.add_row(
+                str(e["epoch"]),
+                f"{e['start_slot']}-{e['end_slot'] - 1}",
+                format_amount(e["earnings"]),
+                format_amount(e["treasury"]),
+                e["status"],
+            )
+        return table
 
     def _first_deliveries(self, snap: dict[str, Any]) -> dict[int, str]:
         detail = snap["detail"]
@@ -329,10 +391,8 @@ class Devnet:
         )
         return self._firsts
 
-    async def run(self) -> dict[str, Any]:
-        """Start everything, run until the slot count (or forever), return the summary."""
-        self._firsts: dict[int, str] = {}
-        started = time.monotonic()
+    async def start(self) -> None:
+        """Start the chain node, the pool service and the members; admit the members."""
         for name in ("node", "emitter"):
             self.start_process(self.procs[name])
         await self.wait_ready(self.node_url, "the chain node")
@@ -340,6 +400,12 @@ class Devnet:
         for name in self.member_names:
             self.start_process(self.procs[name])
         await self.admit_members()
+
+    async def run(self) -> dict[str, Any]:
+        """Start everything, run until the slot count (or forever), return the summary."""
+        self._firsts: dict[int, str] = {}
+        started = time.monotonic()
+        await self.start()
         self.print_urls()
         traffic = asyncio.create_task(self.traffic())
         snap: dict[str, Any] = {}
@@ -393,6 +459,7 @@ class Devnet:
             ],
             "members": {m["account"]: m["stats"] for m in snap.get("members", [])},
             "killed": self.killed,
+            "dac_epochs": sorted((snap.get("dac") or {}).get("epochs", []), key=lambda e: e["epoch"]),
             "head": snap.get("info", {}).get("head_block_num"),
             "lib": snap.get("info", {}).get("last_irreversible_block_num"),
         }
@@ -401,6 +468,7 @@ class Devnet:
 
     def print_summary(self, summary: dict[str, Any]) -> None:
         slots = summary["pool_slots"]
+        self.console.print()
         winners: dict[str, int] = {}
         for s in slots:
             if s["outcome"] == "emitted" and s["winner"]:
@@ -413,6 +481,14 @@ class Devnet:
         )
         ranked = sorted(winners.items(), key=lambda kv: (-kv[1], kv[0]))
         self.console.print("blocks built per member: " + (", ".join(f"{m} {n}" for m, n in ranked) or "none"))
+        epochs = summary.get("dac_epochs", [])
+        if epochs:
+            paid = sum(1 for e in epochs if e["status"] == "paid")
+            earned = sum(e["earnings"] for e in epochs)
+            self.console.print(
+                f"DAC: {len(epochs)} epochs closed with signed statements ({paid} paid out), "
+                f"earnings {format_amount(earned)}"
+            )
         if self.keep_data or not self.own_dir or self.failed:
             self.console.print(f"summary: {self.root / 'summary.json'}; logs: {self.root / 'logs'}")
         else:

@@ -205,7 +205,7 @@ def demo(
     delay: float = typer.Option(0.02, help="Seconds to pause between slots (for watching)."),
 ) -> None:
     """Run the chain state machine in one process: three producers, one goes offline and is jailed."""
-    from bppool.demo import run_chain_demo
+    from chain.demo import run_chain_demo
 
     run_chain_demo(slots=slots, delay=delay, console=console)
 

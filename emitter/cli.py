@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from chain.core.auth import request_headers
 from chain.keys import KeyFileError, read_key_file
-from producer_client import Client, PoolError
 
 app = typer.Typer(
     help="The pool's block emitter: serve it, admit members, read its log.", no_args_is_help=True
@@ -32,18 +33,45 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _run(coro: Any) -> Any:
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            error = response.json()["error"]
+            fail(f"{error['code']}: {error['message']}")
+        except (ValueError, KeyError, TypeError):
+            fail(f"HTTP {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+def _get(url: str, path: str, **params: Any) -> Any:
+    """A public read of the pool service."""
     try:
-        return asyncio.run(coro)
-    except PoolError as exc:
-        fail(f"{exc.code}: {exc.message}")
+        return _answer(httpx.get(url.rstrip("/") + path, params=params, timeout=10))
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the pool service at {url}: {exc}")
 
 
-def _public_client(url: str) -> Client:
-    from chain.core import PrivateKey
-
-    # Public reads are unsigned; the key is never used.
-    return Client(url, account="reader", key=PrivateKey(b"\x01" * 32))
+def _signed_post(url: str, key_path: Path, path: str) -> Any:
+    """A POST signed with a key file, as the pool protocol signs member requests."""
+    try:
+        keyfile = read_key_file(key_path)
+    except KeyFileError as exc:
+        fail(str(exc), 2)
+    info = _get(url, "/v1/pool/info")
+    headers = request_headers(
+        keyfile.key,
+        keyfile.account,
+        chain_id=info["chain_id"],
+        pool=info["pool"],
+        method="POST",
+        path=path,
+        timestamp=int(time.time() * 1000),
+        body=b"",
+    )
+    try:
+        return _answer(httpx.post(url.rstrip("/") + path, headers=headers, timeout=10))
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the pool service at {url}: {exc}")
 
 
 @app.command()
@@ -84,16 +112,7 @@ def serve(
 
 
 def _admin(url: str, key: Path, account: str, action: str) -> None:
-    try:
-        keyfile = read_key_file(key)
-    except KeyFileError as exc:
-        fail(str(exc), 2)
-
-    async def go() -> dict[str, Any]:
-        async with Client(url, account=keyfile.account, key=keyfile.key) as client:
-            return await client.admin_member(account, action)
-
-    result = _run(go())
+    result = _signed_post(url, key, f"/v1/pool/admin/members/{account}/{action}")
     console.print(f"{result['account']} is now [bold]{result['status']}[/]")
 
 
@@ -128,11 +147,7 @@ def remove(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
 def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Show the pool: strategy, fallback, timing, next pool slots."""
 
-    async def go() -> dict[str, Any]:
-        async with _public_client(url) as client:
-            return await client.info()
-
-    data = _run(go())
+    data = _get(url, "/v1/pool/info")
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -161,11 +176,7 @@ def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 def members(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """List members with their statistics."""
 
-    async def go() -> dict[str, Any]:
-        async with _public_client(url) as client:
-            return await client.members()
-
-    data = _run(go())
+    data = _get(url, "/v1/pool/members")
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -193,11 +204,7 @@ def slots(
 ) -> None:
     """Recent pool slot outcomes."""
 
-    async def go() -> dict[str, Any]:
-        async with _public_client(url) as client:
-            return await client._request("GET", f"/v1/pool/slots?limit={limit}", signed=False)  # type: ignore[no-any-return]
-
-    data = _run(go())
+    data = _get(url, "/v1/pool/slots", limit=limit)
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -219,11 +226,7 @@ def slots(
 def slot(number: int, url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """One slot: outcome and every arrival with its offset and verdict."""
 
-    async def go() -> dict[str, Any]:
-        async with _public_client(url) as client:
-            return await client.slot_outcome(number)
-
-    data = _run(go())
+    data = _get(url, f"/v1/pool/slots/{number}")
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -252,12 +255,7 @@ def events(
 ) -> None:
     """Page through the append-only event log."""
 
-    async def go() -> dict[str, Any]:
-        async with _public_client(url) as client:
-            filters = {"kind": kind} if kind else {}
-            return await client.events(after_id, limit, **filters)
-
-    data = _run(go())
+    data = _get(url, "/v1/pool/events", after_id=after_id, limit=limit, **({"kind": kind} if kind else {}))
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return

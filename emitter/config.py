@@ -7,6 +7,7 @@ pool service); without one, a SQLite file under the data directory is used.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,10 @@ class EmitterSettings(BaseSettings):
     request_skew_s: int = Field(30, gt=0, description="Allowed clock skew of signed member requests.")
     push_timeout_s: float = Field(2.0, gt=0)
     log_level: str = "info"
+    extensions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings of pool-service extensions by name (e.g. [extensions.dac]).",
+    )
 
     @field_validator("strategy")
     @classmethod

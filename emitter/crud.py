@@ -114,6 +114,12 @@ def get_emission(engine: Engine, *, slot: int) -> dict[str, Any] | None:
         return dict(row) if row else None
 
 
+def get_emission_by_block(engine: Engine, *, block_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(EMISSION).where(EMISSION.c.block_id == block_id)).mappings().first()
+        return dict(row) if row else None
+
+
 def mark_accepted(engine: Engine, *, slot: int, node_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(EMISSION).where(EMISSION.c.slot == slot).values(accepted_by=node_url))
@@ -127,9 +133,15 @@ def list_events(
     kind: str | None = None,
     member: str | None = None,
     slot: int | None = None,
+    slot_from: int | None = None,
+    slot_to: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Events with id > ``after_id`` in order, optionally filtered."""
+    """Events with id > ``after_id`` in order, optionally filtered (``slot_to`` exclusive)."""
     query = select(EVENT).where(EVENT.c.id > after_id)
+    if slot_from is not None:
+        query = query.where(EVENT.c.slot >= slot_from)
+    if slot_to is not None:
+        query = query.where(EVENT.c.slot < slot_to)
     if kind:
         query = query.where(EVENT.c.kind == kind)
     if member:
@@ -211,6 +223,15 @@ def set_member_status(
             return None
         conn.execute(insert(EVENT), [event.row()])
         return dict(conn.execute(select(MEMBER).where(MEMBER.c.account == account)).mappings().one())
+
+
+def set_member_constitution(engine: Engine, *, account: str, constitution_hash: str, now_ms: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(MEMBER)
+            .where(MEMBER.c.account == account)
+            .values(constitution_hash=constitution_hash, updated_ms=now_ms)
+        )
 
 
 def add_member(engine: Engine, *, row: dict[str, Any], event: EventRecord) -> None:

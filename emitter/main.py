@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import entry_points
 
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -40,8 +41,24 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if emitter.ready else 503)
 
 
-def create_app(emitter: Emitter, *, start: bool = True) -> FastAPI:
-    """The pool service around ``emitter`` (its lifespan starts and stops it)."""
+EXTENSION_GROUP = "bppool.pool_extensions"
+
+
+def load_extensions(app: FastAPI, emitter: Emitter) -> list[str]:
+    """Install every pool-service extension registered under the ``bppool.pool_extensions``
+    entry-point group (the DAC is one): each gets the app and the emitter, and may mount
+    routers and attach itself to the emitter's life cycle."""
+    names = []
+    for entry in sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name):
+        install = entry.load()
+        install(app, emitter)
+        names.append(entry.name)
+    return names
+
+
+def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True) -> FastAPI:
+    """The pool service around ``emitter`` (its lifespan starts and stops it), with the
+    registered extensions unless ``extensions`` is false."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +79,7 @@ def create_app(emitter: Emitter, *, start: bool = True) -> FastAPI:
     )
     app.state.emitter = emitter
     install_error_handlers(app)
+    app.state.extensions = load_extensions(app, emitter) if extensions else []
     for router in (pool.router, members.router, slots.router, candidates.router, events.router, ops):
         app.include_router(router)
     app.add_middleware(FastRoutes, routes={("POST", "/v1/pool/candidates"): candidates.submit_candidate})

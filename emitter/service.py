@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from emitter.config import EmitterSettings
 from emitter.core import FALLBACKS, STRATEGIES, Arrival, SlotView
 from emitter.crud import AlreadyEmitted, EventRecord
 from emitter.decoding import CandidateDecoder
+from emitter.eventlog import EventLogReader
 from emitter.logwriter import EventWriter
 from emitter.metrics import EmitterMetrics
 
@@ -181,6 +182,11 @@ class Emitter:
         self.constitution_hash = hashlib.sha256(self.constitution_text.encode()).hexdigest()
         self.strategy_name = settings.strategy
         self.fallback = settings.fallback
+        self.event_log = EventLogReader(self.engine)
+        # Extensions (the DAC) attach here: started and stopped with the emitter.
+        self.extensions: list[Any] = []
+        self.application_hooks: list[Callable[[str], None]] = []
+        self.admission_by_vote = False
         self.members: dict[str, dict[str, Any]] = {}
         self.run: SlotRun | None = None
         self.last_closed_slot = 0
@@ -206,11 +212,15 @@ class Emitter:
         self.writer.start()
         await self.raw_pool.fill()
         await self.follower.start()
+        for extension in self.extensions:
+            await extension.start()
         self._spawn(self._slot_loop())
         tune_gc()
 
     async def stop(self) -> None:
         self.ready = False
+        for extension in reversed(self.extensions):
+            await extension.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -561,10 +571,14 @@ class Emitter:
         await self._push(data, slot, started_ms)
 
     async def _push(self, data: bytes, slot: int, started_ms: float | None) -> None:
-        """Push to the nodes in turn until one takes the block (or it is too late)."""
-        deadline = self.slot_start(slot) + 3 * self.params.slot_ms
+        """Push to the nodes in turn until one takes the block: at least once, and for three
+        slots from now even when we are late. A node missing one of our earlier blocks
+        (``unknown_parent``) first gets those from the emission records."""
+        deadline = max(self.slot_start(slot), self.clock.now_ms()) + 3 * self.params.slot_ms
         backoff = 0.02
-        while self.clock.now_ms() < deadline:
+        first = True
+        while first or self.clock.now_ms() < deadline:
+            first = False
             for client in self.pushers:
                 try:
                     result = await client.push_block(data)
@@ -573,6 +587,7 @@ class Emitter:
                         self.metrics.push_failures.labels(node=client.base_url).inc()
                         continue
                     if exc.code == "unknown_parent":
+                        await self._push_ancestors(client, data)
                         continue
                     self.metrics.push_failures.labels(node=client.base_url).inc()
                     log.error("node %s refused the block for slot %d: %s", client.base_url, slot, exc)
@@ -592,6 +607,20 @@ class Emitter:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 0.2)
         log.error("slot %d: no node took the block before the deadline", slot)
+
+    async def _push_ancestors(self, client: AsyncNodeClient, data: bytes, depth: int = 12) -> None:
+        """Push the recorded emissions the node lacks below ``data``'s block, oldest first."""
+        missing: list[bytes] = []
+        prev_id = orjson.loads(data)["header"]["prev_id"]
+        while len(missing) < depth:
+            recorded = crud.get_emission_by_block(self.engine, block_id=prev_id)
+            if recorded is None:
+                break
+            missing.append(bytes(recorded["data"]))
+            prev_id = orjson.loads(recorded["data"])["header"]["prev_id"]
+        for block in reversed(missing):
+            with contextlib.suppress(NodeError):
+                await client.push_block(block)
 
     async def _fallback(self, run: SlotRun) -> None:
         if self.fallback == "none":
@@ -1063,6 +1092,8 @@ class Emitter:
             )
             row["status"] = "applied"
         self.reload_members()
+        for hook in self.application_hooks:
+            hook(application.account)
         return {"account": row["account"], "status": self.members[row["account"]]["status"]}
 
     def set_status(self, account: str, action: str, *, by: str = "admin") -> dict[str, Any]:
@@ -1073,6 +1104,10 @@ class Emitter:
         member = self.members.get(account)
         if member is None:
             raise ApiError(404, "unknown_member", f"{account} has not applied to pool {self.pool}")
+        if action == "admit" and self.admission_by_vote and by not in ("dac", "bootstrap"):
+            raise ApiError(
+                403, "admission_by_vote", "admission is decided by a DAC vote: propose admit_member"
+            )
         if action in ("admit", "reinstate") and member["constitution_hash"] != self.constitution_hash:
             raise ApiError(
                 409, "stale_constitution", f"{account} must sign the latest constitution before admission"
@@ -1093,6 +1128,19 @@ class Emitter:
         )
         self.reload_members()
         return {"account": account, "status": row["status"] if row else targets[action]}
+
+    def set_constitution(self, text: str) -> str:
+        """Adopt a new constitution text (an amendment); returns its hash."""
+        self.constitution_text = text
+        self.constitution_hash = hashlib.sha256(text.encode()).hexdigest()
+        return self.constitution_hash
+
+    def set_member_constitution(self, account: str, constitution_hash: str) -> None:
+        """Record that a member signed a constitution version."""
+        crud.set_member_constitution(
+            self.engine, account=account, constitution_hash=constitution_hash, now_ms=self.clock.now_ms()
+        )
+        self.reload_members()
 
     def set_parameter(self, name: str, value: str) -> None:
         """Change a governed parameter (strategy or fallback) for the next decisions."""

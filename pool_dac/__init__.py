@@ -1,1 +1,1 @@
-"""pool_dac package."""
+"""The pool's DAC: constitution, governance by signed votes, arbitration, rewards and payouts."""

@@ -18,6 +18,7 @@ from chain.clock import Clock, SystemClock
 from chain.core import Block, PrivateKey
 from chain.core.auth import Application, request_headers
 from chain.core.codec import canonical_bytes_trusted
+from chain.core.messages import Ballot, ConstitutionSignature, Ruling
 
 __all__ = ["Client", "PoolError"]
 
@@ -188,6 +189,64 @@ class Client:
                 _parse(source.response)
             async for sse in source.aiter_sse():
                 yield sse.event, orjson.loads(sse.data)
+
+    # --- the DAC ---------------------------------------------------------------------------
+
+    async def dac_get(self, path: str) -> Any:
+        """A public DAC read: ``dac_get("/epochs/3/statement")``."""
+        return await self._request("GET", f"/v1/dac{path}", signed=False)
+
+    async def dac_sign_constitution(self) -> dict[str, Any]:
+        """Sign the pool's latest constitution."""
+        pool, chain_id = await self._identity()
+        current = await self.dac_get("/constitution")
+        message = ConstitutionSignature(
+            chain_id, pool, self.account, current["version"], current["hash"], self.clock.now_ms()
+        ).signed(self.key)
+        return await self._request("POST", "/v1/dac/constitution/sign", orjson.dumps(message.to_dict()))  # type: ignore[no-any-return]
+
+    async def dac_propose(self, kind: str, payload: dict[str, Any], description: str = "") -> dict[str, Any]:
+        body = orjson.dumps({"kind": kind, "payload": payload, "description": description})
+        return await self._request("POST", "/v1/dac/proposals", body)  # type: ignore[no-any-return]
+
+    async def dac_vote(self, proposal_id: int, choice: str) -> dict[str, Any]:
+        """Cast a signed ballot (``yes``, ``no`` or ``abstain``)."""
+        pool, chain_id = await self._identity()
+        ballot = Ballot(chain_id, pool, proposal_id, self.account, choice, self.clock.now_ms()).signed(
+            self.key
+        )
+        path = f"/v1/dac/proposals/{proposal_id}/ballots"
+        return await self._request("POST", path, orjson.dumps(ballot.to_dict()))  # type: ignore[no-any-return]
+
+    async def dac_cancel(self, proposal_id: int) -> dict[str, Any]:
+        return await self._request("POST", f"/v1/dac/proposals/{proposal_id}/cancel")  # type: ignore[no-any-return]
+
+    async def dac_dispute(
+        self, against: str, epoch: int, evidence: list[int], description: str = ""
+    ) -> dict[str, Any]:
+        body = orjson.dumps(
+            {"against": against, "epoch": epoch, "evidence": evidence, "description": description}
+        )
+        return await self._request("POST", "/v1/dac/disputes", body)  # type: ignore[no-any-return]
+
+    async def dac_rule(
+        self, dispute_id: int, decision: str, epoch: int, penalty_bps: int = 0, reason: str = ""
+    ) -> dict[str, Any]:
+        """Rule on a dispute (this client must be the elected arbitrator)."""
+        pool, chain_id = await self._identity()
+        ruling = Ruling(
+            chain_id,
+            pool,
+            dispute_id,
+            self.account,
+            decision,
+            penalty_bps,
+            epoch,
+            reason,
+            self.clock.now_ms(),
+        ).signed(self.key)
+        path = f"/v1/dac/disputes/{dispute_id}/ruling"
+        return await self._request("POST", path, orjson.dumps(ruling.to_dict()))  # type: ignore[no-any-return]
 
     # --- pool admin (with the pool's key) --------------------------------------------------
 

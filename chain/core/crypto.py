@@ -27,6 +27,7 @@ DOMAIN_REQUEST: Final = b"bppool/request/v1"
 DOMAIN_STATEMENT: Final = b"bppool/statement/v1"
 DOMAIN_APPLICATION: Final = b"bppool/application/v1"
 DOMAIN_RULING: Final = b"bppool/ruling/v1"
+DOMAIN_CONSTITUTION: Final = b"bppool/constitution/v1"
 
 DOMAINS: Final = frozenset(
     {
@@ -38,6 +39,7 @@ DOMAINS: Final = frozenset(
         DOMAIN_STATEMENT,
         DOMAIN_APPLICATION,
         DOMAIN_RULING,
+        DOMAIN_CONSTITUTION,
     }
 )
 

@@ -42,6 +42,7 @@ from .errors import (
 )
 from .helpers import increase_balance, record_minted, set_meta
 from .merkle import compute_merkle_root_of_leaf_hashes
+from .params import ChainParams
 from .registry import END_BLOCK_HOOKS, PROCESSORS, BlockContext
 from .schedule import (
     compute_desired_schedule,
@@ -73,6 +74,13 @@ def compute_tx_root(transactions: Iterable[Transaction]) -> Hash32:
     """Merkle root over ``id || signature`` of each transaction, in block order (each
     transaction's leaf hash is computed once and kept on it)."""
     return compute_merkle_root_of_leaf_hashes([tx.leaf_hash for tx in transactions])
+
+
+def compute_producer_income(block: Block, params: ChainParams) -> int:
+    """What a block pays its producer: the block reward, every transaction fee and every
+    account creation fee (``process_block_rewards`` and ``process_create_account``)."""
+    creations = sum(1 for tx in block.transactions if tx.action.TYPE == "create_account")
+    return params.block_reward + block.total_fees + creations * params.account_creation_fee
 
 
 # --- slots ---------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ async def get_info(request: Request) -> JSONResponse:
             "current_slot": node.current_slot(),
             "mempool_size": len(node.mempool),
             "producer_accounts": sorted(node.keys),
+            "params": node.params.to_dict(),
         }
     )
 

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from bppool.demo import run_chain_demo
+from chain.demo import run_chain_demo
 
 
 def test_demo_jails_the_offline_producer() -> None:

@@ -25,3 +25,21 @@ def test_member_built_block_pays_the_producer_not_the_builder(sim: ChainSim) -> 
     sim.produce(1, [transfer(sim.state, "bob", "carol", 1, fee=5)], builder="alice")
     assert sim.state.accounts["alice"].balance == alice
     assert sim.state.accounts["alpha"].balance == alpha + sim.state.params.block_reward + 5
+
+
+def test_producer_income_matches_the_balance_change(sim: ChainSim) -> None:
+    from chain.core.containers import CreateAccount
+    from chain.core.transition import compute_producer_income
+    from tests.helpers.chain import key_for, make_tx
+
+    before = sim.state.accounts["alpha"].balance
+    block = sim.produce(
+        1,
+        [
+            transfer(sim.state, "alice", "bob", 5, fee=13),
+            make_tx(sim.state, "bob", CreateAccount("dave", key_for("dave").public_key), fee=4),
+        ],
+    )
+    income = compute_producer_income(block, sim.state.params)
+    assert income == sim.state.params.block_reward + 17 + sim.state.params.account_creation_fee
+    assert sim.state.accounts["alpha"].balance - before == income

@@ -49,6 +49,7 @@ class PoolHarness:
     database_url: str
     members: dict[str, Client] = field(default_factory=dict)
     admin: Client | None = None
+    app: object = None
 
     @property
     def cutoff(self) -> int:
@@ -105,6 +106,7 @@ async def start_pool(
     node: Node | None = None,
     node_url: str | None = None,
     admit: bool = True,
+    dac: dict | None = None,
     **emitter_settings: object,
 ) -> PoolHarness:
     clock = clock or FakeClock(GENESIS_TIME + 100)
@@ -116,12 +118,14 @@ async def start_pool(
         pool_key_file=network.key_path("pool"),
         node_urls=[node_url],
         database_url=database_url,
+        extensions={"dac": dac} if dac is not None else {},
         **emitter_settings,  # type: ignore[arg-type]
     )
     emitter = Emitter(settings, clock=clock)
+    app = create_emitter_app(emitter, start=False, extensions=dac is not None)
     await emitter.start()
     stack.push_async_callback(emitter.stop)
-    emitter_url = await stack.enter_async_context(serve_app(create_emitter_app(emitter, start=False)))
+    emitter_url = await stack.enter_async_context(serve_app(app))
     await eventually(lambda: emitter.ready, what="the emitter to follow the node")
     h = PoolHarness(clock, network, node, node_url or "", emitter, emitter_url, database_url)
     h.admin = Client(emitter_url, account="pool", key=key_for("pool"), clock=clock)
@@ -133,7 +137,9 @@ async def start_pool(
     if admit:
         for name in MEMBERS:
             await h.members[name].apply(f"https://{name}.example")
-            await h.admin.admin_member(name, "admit")
+            if dac is None:
+                await h.admin.admin_member(name, "admit")
+    h.app = app
     return h
 
 

@@ -392,3 +392,30 @@ async def test_identical_content_is_judged_once_but_each_builder_signature_is_ch
     with pytest.raises(PoolError) as info:
         await pool.members["carol"].submit_candidate(forged)
     assert info.value.code == "bad_builder_signature"
+
+
+async def test_a_node_missing_earlier_pool_blocks_gets_them_from_the_emission_records(
+    pool: PoolHarness, tmp_path: Path
+) -> None:
+    """A node that never saw slot 1's block answers ``unknown_parent`` to slot 2's: the emitter
+    pushes the recorded ancestors first, then the block, and the node ends on the pool's chain."""
+    from chain.client import AsyncNodeClient
+
+    for slot, member in ((1, "alice"), (2, "bob")):
+        await pool.open_slot(slot)
+        assert (await pool.members[member].submit_candidate(pool.candidate(member)))["selected"]
+        await pool.node_has_slot(slot)
+        await pool.close_slot(slot)
+    second = crud.get_emission(pool.emitter.engine, slot=2)
+    assert second is not None
+    async with AsyncExitStack() as stack:
+        fresh, fresh_url = await start_node(stack, tmp_path / "fresh", pool.clock, pool.network)
+        client = AsyncNodeClient(fresh_url)
+        stack.push_async_callback(client.aclose)
+        saved = pool.emitter.pushers
+        pool.emitter.pushers = [client]
+        try:
+            await pool.emitter._push(bytes(second["data"]), 2, None)
+        finally:
+            pool.emitter.pushers = saved
+        assert fresh.state.slot == 2 and fresh.state.head_id == pool.node.state.head_id

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 
 def asgi_client(pool: PoolHarness, account: str) -> Client:
-    transport = httpx.ASGITransport(app=create_app(pool.emitter, start=False))
+    transport = httpx.ASGITransport(app=create_app(pool.emitter, start=False, extensions=False))
     return Client("http://pool", account=account, key=key_for(account), clock=pool.clock, transport=transport)
 
 

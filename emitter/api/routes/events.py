@@ -19,12 +19,27 @@ async def events(
     kind: str | None = None,
     member: str | None = None,
     slot: int | None = None,
+    slot_from: int | None = None,
+    slot_to: int | None = None,
 ) -> JSONResponse:
-    """Events with ``id > after_id`` in order; page with ``next_after_id``."""
+    """Events with ``id > after_id`` in order; page with ``next_after_id``.
+
+    Filters: ``kind``, ``member``, ``slot`` (exact), ``slot_from`` (inclusive) and ``slot_to``
+    (exclusive) for a range of slots such as an epoch.
+    """
     if after_id < 0 or not 1 <= limit <= 10_000:
         raise ApiError(400, "malformed", "after_id must be >= 0 and limit in [1, 10000]")
+    if slot_from is not None and slot_to is not None and slot_to < slot_from:
+        raise ApiError(400, "malformed", "slot_to must be >= slot_from")
     rows = crud.list_events(
-        emitter.engine, after_id=after_id, limit=limit, kind=kind, member=member, slot=slot
+        emitter.engine,
+        after_id=after_id,
+        limit=limit,
+        kind=kind,
+        member=member,
+        slot=slot,
+        slot_from=slot_from,
+        slot_to=slot_to,
     )
     return JSONResponse({"events": rows, "next_after_id": rows[-1]["id"] if rows else after_id})
 

@@ -1,0 +1,54 @@
+"""The emitter's event log, read through the narrow interface the DAC and auditors use.
+
+Aggregates over ``pool_event`` only: per-member arrival counts by verdict and the number of
+pool slots in a slot range, and which event ids exist. Nothing here touches the emitter's
+internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from emitter.crud import EVENT, VALID_VERDICTS, list_events
+
+
+class EventLogReader:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def member_metrics(self, start_slot: int, end_slot: int) -> tuple[int, dict[str, dict[str, int]]]:
+        """``(pool slots, {member: {deliveries, valid, wins}})`` for slots in [start, end)."""
+        in_range = (EVENT.c.slot >= start_slot) & (EVENT.c.slot < end_slot)
+        with self.engine.connect() as conn:
+            pool_slots = conn.execute(
+                select(func.count()).select_from(EVENT).where((EVENT.c.kind == "slot") & in_range)
+            ).scalar_one()
+            rows = conn.execute(
+                select(EVENT.c.member, EVENT.c.verdict, func.count())
+                .where((EVENT.c.kind == "arrival") & in_range)
+                .group_by(EVENT.c.member, EVENT.c.verdict)
+            ).all()
+        metrics: dict[str, dict[str, int]] = {}
+        for member, verdict, count in rows:
+            entry = metrics.setdefault(member, {"deliveries": 0, "valid": 0, "wins": 0})
+            entry["deliveries"] += count
+            if verdict in VALID_VERDICTS:
+                entry["valid"] += count
+            if verdict == "selected":
+                entry["wins"] += count
+        return int(pool_slots), metrics
+
+    def existing_event_ids(self, ids: Iterable[int]) -> set[int]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            found = conn.execute(select(EVENT.c.id).where(EVENT.c.id.in_(wanted))).scalars().all()
+        return {int(i) for i in found}
+
+    def events(self, **filters: Any) -> list[dict[str, Any]]:
+        return list_events(self.engine, **filters)
