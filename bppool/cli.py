@@ -20,6 +20,7 @@ app = typer.Typer(
 console = Console()
 
 from chain.cli import app as chain_app  # noqa: E402
+from chain.runner.cli import app as runner_app  # noqa: E402
 from emitter.cli import app as emitter_app  # noqa: E402
 from pool_dac.cli import app as dac_app  # noqa: E402
 from producer_client.cli import app as producer_app  # noqa: E402
@@ -28,6 +29,7 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(emitter_app, name="emitter")
 app.add_typer(producer_app, name="producer")
 app.add_typer(dac_app, name="dac")
+app.add_typer(runner_app, name="runner")
 
 
 @app.command()

@@ -95,6 +95,8 @@ def init(
     jail_slots: int = typer.Option(1200, help="Slots a downtime jail lasts."),
     unbonding_slots: int = typer.Option(3_628_800, help="Slots before unstaked tokens can be withdrawn."),
     slot_ms: int = typer.Option(500, help="Slot length in milliseconds."),
+    execution_timeout_slots: int = typer.Option(120, help="Slots a runner has to submit a result."),
+    verification_timeout_slots: int = typer.Option(120, help="Slots verifiers have to give verdicts."),
     force: bool = typer.Option(False, help="Overwrite an existing genesis (never existing keys)."),
 ) -> None:
     """Create a genesis, key files (mode 0600) and one node config per producer."""
@@ -122,6 +124,8 @@ def init(
             jail_slots=jail_slots,
             unbonding_slots=unbonding_slots,
             slot_ms=slot_ms,
+            execution_timeout_slots=execution_timeout_slots,
+            verification_timeout_slots=verification_timeout_slots,
         )
         genesis = Genesis(
             genesis_time=Timestamp(genesis_time),

@@ -106,6 +106,29 @@ class NodeRequests:
     def mempool_updates(after_seq: int, limit: int = 5000) -> Request:
         return Request("GET", "/v1/node/mempool/updates", params={"after_seq": after_seq, "limit": limit})
 
+    @staticmethod
+    def executions(**filters: Any) -> Request:
+        """``/v1/executions/executions`` filtered by status, runner, verifier, service, ..."""
+        return Request(
+            "GET", "/v1/executions/executions", params={k: v for k, v in filters.items() if v is not None}
+        )
+
+    @staticmethod
+    def execution(execution_id: str) -> Request:
+        return Request("GET", f"/v1/executions/executions/{execution_id}")
+
+    @staticmethod
+    def services() -> Request:
+        return Request("GET", "/v1/executions/services")
+
+    @staticmethod
+    def service(service_id: str) -> Request:
+        return Request("GET", f"/v1/executions/services/{service_id}")
+
+    @staticmethod
+    def process(process_id: str) -> Request:
+        return Request("GET", f"/v1/executions/processes/{process_id}")
+
 
 def parse_response(response: httpx.Response) -> Any:
     """The JSON body of a successful answer, or :class:`NodeError` with the node's reason."""
@@ -180,6 +203,21 @@ class NodeClient:
     def mempool(self, limit: int = 1000) -> list[dict[str, Any]]:
         return self.send(NodeRequests.mempool(limit))  # type: ignore[no-any-return]
 
+    def executions(self, **filters: Any) -> list[dict[str, Any]]:
+        return self.send(NodeRequests.executions(**filters))["executions"]  # type: ignore[no-any-return]
+
+    def execution(self, execution_id: str) -> dict[str, Any]:
+        return self.send(NodeRequests.execution(execution_id))  # type: ignore[no-any-return]
+
+    def services(self) -> list[dict[str, Any]]:
+        return self.send(NodeRequests.services())["services"]  # type: ignore[no-any-return]
+
+    def service(self, service_id: str) -> dict[str, Any]:
+        return self.send(NodeRequests.service(service_id))  # type: ignore[no-any-return]
+
+    def process(self, process_id: str) -> dict[str, Any]:
+        return self.send(NodeRequests.process(process_id))  # type: ignore[no-any-return]
+
 
 class AsyncNodeClient:
     """Asynchronous client (services: the emitter, members, peers, runners)."""
@@ -248,6 +286,15 @@ class AsyncNodeClient:
 
     async def mempool_updates(self, after_seq: int, limit: int = 5000) -> dict[str, Any]:
         return await self.send(NodeRequests.mempool_updates(after_seq, limit))  # type: ignore[no-any-return]
+
+    async def executions(self, **filters: Any) -> list[dict[str, Any]]:
+        return (await self.send(NodeRequests.executions(**filters)))["executions"]  # type: ignore[no-any-return]
+
+    async def execution(self, execution_id: str) -> dict[str, Any]:
+        return await self.send(NodeRequests.execution(execution_id))  # type: ignore[no-any-return]
+
+    async def service(self, service_id: str) -> dict[str, Any]:
+        return await self.send(NodeRequests.service(service_id))  # type: ignore[no-any-return]
 
     async def head_stream(self, *, include_blocks: bool = False) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent head events as ``(event, data)``; ends when the connection does."""

@@ -144,30 +144,13 @@ def run(
 
 
 async def _serve(daemon: Any, settings: Any) -> None:
-    tasks = [asyncio.create_task(daemon.run())]
-    server = None
-    if settings.metrics_port:
-        import uvicorn
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import JSONResponse, Response
-        from starlette.routing import Route
+    from chain.daemon import run_with_metrics
 
-        async def metrics(request: Request) -> Response:
-            return Response(generate_latest(daemon.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-        async def healthz(request: Request) -> Response:
-            return JSONResponse({"status": "ok", "account": daemon.account})
-
-        web = Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz)])
-        server = uvicorn.Server(
-            uvicorn.Config(web, host=settings.metrics_host, port=settings.metrics_port, log_level="warning")
-        )
-        tasks.append(asyncio.create_task(server.serve()))
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        if server is not None:
-            server.should_exit = True
-        await daemon.stop()
+    await run_with_metrics(
+        daemon.run(),
+        registry=daemon.metrics.registry,
+        host=settings.metrics_host,
+        port=settings.metrics_port,
+        health=lambda: {"account": daemon.account},
+        stop=daemon.stop,
+    )

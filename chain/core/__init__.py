@@ -4,6 +4,7 @@ Time, seeds and keys are arguments. Services (the node, the emitter, the runner)
 """
 
 from . import actions as _actions  # noqa: F401  (registers the core action processors)
+from . import executions as _executions  # noqa: F401  (registers the execution actions)
 from .containers import (
     ACTION_TYPES,
     Action,

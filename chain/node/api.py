@@ -22,6 +22,7 @@ from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.schedule import is_pending_irreversible
 from chain.core.types import is_valid_account_name
+from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node, iso_time
 from chain.web import (
     ApiError,
@@ -166,7 +167,8 @@ async def get_account(request: Request) -> JSONResponse:
             "balance": format_amount(account.balance, state.symbol),
             "balance_units": account.balance,
             "nonce": account.nonce,
-            "pending_transactions": sum(1 for tx in node.mempool.pending() if tx.sender == name),
+            "pending_transactions": node.mempool.pending_count(name),
+            "next_nonce": node.mempool.next_nonce(name, account.nonce),
             "producer": _producer_row(node, name) if producer else None,
             "delegated": delegated,
             "unbonding": [
@@ -449,6 +451,7 @@ def create_app(node: Node, *, repair: bool = False) -> FastAPI:
     install_error_handlers(app)
     app.include_router(chain_router)
     app.include_router(node_router)
+    app.include_router(executions_router)
     app.include_router(ops_router)
     app.add_middleware(
         FastRoutes,

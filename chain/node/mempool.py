@@ -131,7 +131,7 @@ class Mempool:
             raise DuplicateTransaction(
                 f"a transaction with nonce {tx.nonce} from {tx.sender} is already pending"
             )
-        expected = account.nonce + len(pending)
+        expected = self.next_nonce(tx.sender, account.nonce)
         if tx.nonce != expected:
             raise NonceMismatch(f"nonce {tx.nonce} leaves a gap: {tx.sender}'s next nonce is {expected}")
         # Verify the sender can pay this and everything it has pending
@@ -144,12 +144,28 @@ class Mempool:
         # Verify the signature (once: the verdict is cached for block application)
         verify_transaction_signature(tx, account.key, self.sig_cache)
         # Verify the action would apply now (when nothing from the sender is pending before it)
-        if not pending:
+        if tx.nonce == account.nonce:
             trial_apply(state, tx, self._trial_header(state, now_ms), self.sig_cache)
         # Make room when full
         if len(self._txs) >= self.max_size:
             self._evict_for(tx)
         self._insert(tx, now_ms)
+
+    def next_nonce(self, sender: str, account_nonce: int) -> int:
+        """The nonce ``sender``'s next transaction must carry: the lowest one from the
+        account's nonce up that is not pending. Usually that is the account's nonce plus its
+        pending count; when a pending transaction was dropped (it failed in a block), it is
+        the nonce it left free, so the sender can fill the gap and unblock the ones after it.
+        """
+        pending = self._by_sender.get(sender)
+        nonce = account_nonce
+        if pending:
+            while nonce in pending:
+                nonce += 1
+        return nonce
+
+    def pending_count(self, sender: str) -> int:
+        return len(self._by_sender.get(sender, ()))
 
     def _trial_header(self, state: State, now_ms: int) -> BlockHeader:
         # One header per head and second: building it costs more than the trial itself.

@@ -77,6 +77,26 @@ class StateCollector(Collector):
         )
         supply.add_metric([], meta.minted)
         yield supply
+        yield from execution_metrics(state)
+
+
+def execution_metrics(state: State) -> Iterator[Metric]:
+    """Open executions by state and registered runners (read from the head state)."""
+    from chain.core.executions import OPEN_STATES, executions, open_executions, runners
+
+    table = executions(state).rows
+    open_by_state = dict.fromkeys(OPEN_STATES, 0)
+    for execution_id in open_executions(state).rows:
+        open_by_state[table[execution_id].status] += 1
+    gauge = GaugeMetricFamily(
+        "bppool_chain_executions_open", "Executions waiting for a result or for verdicts.", labels=["state"]
+    )
+    for name, count in open_by_state.items():
+        gauge.add_metric([name], count)
+    yield gauge
+    registered = GaugeMetricFamily("bppool_chain_runners", "Runner registrations (service, account).")
+    registered.add_metric([], len(runners(state).rows))
+    yield registered
 
 
 class NodeMetrics:

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from chain.client import NodeError
+
 BPPOOL = [sys.executable, "-m", "bppool"]
 
 
@@ -86,7 +88,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
             value = predicate()
             if value:
                 return value
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
+        except (httpx.HTTPError, NodeError, KeyError, ValueError) as exc:
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")

@@ -99,3 +99,22 @@ def test_signature_verified_once(sim: ChainSim) -> None:
     pool.add(tx, s, NOW)
     assert pool.sig_cache.is_verified(tx, s.accounts["alice"].key)
     assert pool.tx_cache.get(tx.to_dict()) is tx
+
+
+def test_a_dropped_transaction_leaves_a_gap_the_sender_can_fill(sim: ChainSim) -> None:
+    pool = Mempool()
+    s = sim.state
+    first = transfer(s, "alice", "bob", 1, nonce=0)
+    second = transfer(s, "alice", "bob", 2, nonce=1)
+    pool.add(first, s, NOW)
+    pool.add(second, s, NOW)
+    assert pool.next_nonce("alice", 0) == 2 and pool.pending_count("alice") == 2
+    pool.remove([first.id])  # e.g. it failed in a block
+    assert pool.select(s, 10) == []  # the second waits for its nonce
+    assert pool.next_nonce("alice", 0) == 0
+    with pytest.raises(NonceMismatch, match="next nonce is 0"):
+        pool.add(transfer(s, "alice", "bob", 3, nonce=2), s, NOW)
+    filler = transfer(s, "alice", "alice", 1, nonce=0)
+    pool.add(filler, s, NOW)
+    assert [t.id for t in pool.select(s, 10)] == [filler.id, second.id]
+    assert pool.next_nonce("alice", 0) == 2
