@@ -175,6 +175,7 @@ def node(
     import uvicorn
 
     from chain.logs import configure_logging
+    from chain.metrics import MultipleWorkersError
     from chain.node.api import create_app
     from chain.node.blockstore import StoreError
     from chain.node.config import NodeSettings
@@ -188,12 +189,16 @@ def node(
         node_.open(repair=repair)
     except (SettingsError, ChainError, KeyFileError, StoreError) as exc:
         fail(str(exc), 2)
+    try:
+        app_ = create_app(node_)
+    except MultipleWorkersError as exc:
+        fail(str(exc), 2)
     console.print(
         f"chain node {node_.chain_id[:16]}… on http://{settings.host}:{settings.port} "
         f"(producers: {', '.join(sorted(node_.keys)) or 'none'}; peers: {len(settings.peers)})"
     )
     uvicorn.run(
-        create_app(node_),
+        app_,
         host=settings.host,
         port=settings.port,
         log_level="warning",

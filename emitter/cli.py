@@ -85,6 +85,7 @@ def serve(
 
     from chain.core.errors import ChainError
     from chain.logs import configure_logging
+    from chain.metrics import MultipleWorkersError
     from chain.settings import SettingsError, load_settings
     from emitter.config import EmitterSettings
     from emitter.main import create_app
@@ -96,12 +97,16 @@ def serve(
         emitter = Emitter(settings)
     except (SettingsError, ChainError, KeyFileError, ValueError, OSError) as exc:
         fail(str(exc), 2)
+    try:
+        app_ = create_app(emitter)
+    except MultipleWorkersError as exc:
+        fail(str(exc), 2)
     console.print(
         f"pool [bold]{emitter.pool}[/] emitter on http://{settings.host}:{settings.port} "
         f"(strategy {emitter.strategy_name}, fallback {emitter.fallback}, node {settings.node_urls[0]})"
     )
     uvicorn.run(
-        create_app(emitter),
+        app_,
         host=settings.host,
         port=settings.port,
         log_level="warning",

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from chain.metrics import require_single_worker
 from chain.web import BodyLimitMiddleware, FastRoutes, JSONResponse, install_error_handlers
 from emitter.api.deps import get_emitter
 from emitter.api.routes import candidates, events, members, pool, slots
@@ -59,6 +60,7 @@ def load_extensions(app: FastAPI, emitter: Emitter) -> list[str]:
 def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True) -> FastAPI:
     """The pool service around ``emitter`` (its lifespan starts and stops it), with the
     registered extensions unless ``extensions`` is false."""
+    require_single_worker()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

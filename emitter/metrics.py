@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from chain.metrics import preset
+
 if TYPE_CHECKING:
     from emitter.service import Emitter
 
@@ -32,6 +34,14 @@ class MembershipCollector(Collector):
         for state, count in sorted(counts.items()):
             members.add_metric([state], count)
         yield members
+        active = GaugeMetricFamily(
+            "bppool_emitter_member_active",
+            "1 for each active member (0: applied, suspended, removed).",
+            labels=["member"],
+        )
+        for account, member in sorted(self.emitter.members.items()):
+            active.add_metric([account], 1 if member["status"] == "active" else 0)
+        yield active
         following = GaugeMetricFamily(
             "bppool_emitter_following", "1 while the emitter follows its node's head stream."
         )
@@ -64,11 +74,15 @@ class EmitterMetrics:
             buckets=OFFSET_BUCKETS,
             registry=r,
         )
-        self.slot_outcomes = Counter(
-            "bppool_emitter_slot_outcomes",
-            "Pool slots by outcome (emitted, fallback, missed).",
-            ["outcome"],
-            registry=r,
+        self.slot_outcomes = preset(
+            Counter(
+                "bppool_emitter_slot_outcomes",
+                "Pool slots by outcome (emitted, fallback, missed).",
+                ["outcome"],
+                registry=r,
+            ),
+            "outcome",
+            ("emitted", "fallback", "missed"),
         )
         self.validation_seconds = Histogram(
             "bppool_emitter_validation_seconds",
@@ -85,11 +99,15 @@ class EmitterMetrics:
         self.wins = Counter(
             "bppool_emitter_wins", "Emitted blocks built by each member.", ["member"], registry=r
         )
-        self.deliveries = Counter(
-            "bppool_emitter_block_deliveries",
-            "Emitted blocks handed to a node, by method (commit of a prepared block, or push).",
-            ["method"],
-            registry=r,
+        self.deliveries = preset(
+            Counter(
+                "bppool_emitter_block_deliveries",
+                "Emitted blocks handed to a node, by method (commit of a prepared block, or push).",
+                ["method"],
+                registry=r,
+            ),
+            "method",
+            ("commit", "push"),
         )
         self.push_failures = Counter(
             "bppool_emitter_push_failures", "Failed pushes of emitted blocks, by node.", ["node"], registry=r

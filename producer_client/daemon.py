@@ -22,6 +22,7 @@ from chain.core import Block
 from chain.core.types import Hash32
 from chain.follower import ChainFollower
 from chain.keys import read_key_file
+from chain.metrics import preset
 from chain.node.node import load_genesis
 from producer_client.builder import CandidateError, build_candidate
 from producer_client.client import Client, PoolError
@@ -48,15 +49,19 @@ class ProducerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.deliveries = Counter(
-            "bppool_producer_deliveries", "Candidates delivered, by result.", ["result"], registry=r
+        self.deliveries = preset(
+            Counter("bppool_producer_deliveries", "Candidates delivered, by result.", ["result"], registry=r),
+            "result",
+            ("selected", "valid", "rejected"),
         )
         self.wins = Counter("bppool_producer_wins", "Our candidates the pool emitted.", registry=r)
         self.rejections = Counter(
             "bppool_producer_rejections", "Candidates refused, by reason.", ["reason"], registry=r
         )
-        self.skipped = Counter(
-            "bppool_producer_slots_skipped", "Slots not delivered, by cause.", ["cause"], registry=r
+        self.skipped = preset(
+            Counter("bppool_producer_slots_skipped", "Slots not delivered, by cause.", ["cause"], registry=r),
+            "cause",
+            ("simulated_failure", "behind", "build_failed"),
         )
         self.connected = Gauge(
             "bppool_producer_connected", "1 while subscribed to the slot feed.", registry=r

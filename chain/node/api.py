@@ -22,6 +22,7 @@ from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.schedule import is_pending_irreversible
 from chain.core.types import is_valid_account_name
+from chain.metrics import require_single_worker
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node, iso_time
 from chain.web import (
@@ -431,6 +432,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 def create_app(node: Node, *, repair: bool = False) -> FastAPI:
     """The ASGI app around ``node``; its lifespan starts and stops the node."""
+    require_single_worker()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from chain.core import State
+from chain.metrics import preset
 
 # Around the 500 ms slot: most blocks apply in milliseconds; anything near 0.5 s is trouble.
 APPLY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -72,11 +73,14 @@ class StateCollector(Collector):
         active = GaugeMetricFamily("bppool_chain_active_producers", "Producers in the active schedule.")
         active.add_metric([], len(meta.schedule))
         yield active
-        supply = GaugeMetricFamily(
-            "bppool_chain_supply_minted", "Tokens minted as block rewards (smallest units)."
+        minted = CounterMetricFamily(
+            "bppool_chain_minted", "Tokens minted as block rewards (smallest units)."
         )
-        supply.add_metric([], meta.minted)
-        yield supply
+        minted.add_metric([], meta.minted)
+        yield minted
+        burned = CounterMetricFamily("bppool_chain_burned", "Tokens burned by slashing (smallest units).")
+        burned.add_metric([], meta.burned)
+        yield burned
         yield from execution_metrics(state)
 
 
@@ -110,11 +114,15 @@ class NodeMetrics:
             "Transactions applied in canonical blocks.",
             registry=r,
         )
-        self.transactions_received = Counter(
-            "bppool_chain_transactions_received",
-            "Transactions pushed to the mempool, by result.",
-            ["result"],
-            registry=r,
+        self.transactions_received = preset(
+            Counter(
+                "bppool_chain_transactions_received",
+                "Transactions pushed to the mempool, by result.",
+                ["result"],
+                registry=r,
+            ),
+            "result",
+            ("accepted",),
         )
         self.blocks_received = Counter(
             "bppool_chain_blocks_received", "Blocks received, by result.", ["result"], registry=r

@@ -25,6 +25,7 @@ from chain.core.containers import Action, Transfer
 from chain.core.executions import SubmitResult, SubmitVerdict, compute_result_hash
 from chain.core.types import AccountName, Amount, Timestamp
 from chain.keys import read_key_file
+from chain.metrics import preset
 from chain.runner.config import RunnerSettings
 from chain.runner.registry import ServicePackage, TaskContext, TaskError, load_services
 
@@ -35,7 +36,7 @@ TASK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 
 class RunnerMetrics:
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
+        r = self.registry = CollectorRegistry(auto_describe=True)
         self.executions = Counter(
             "bppool_runner_executions",
             "Executions run, by service, task and result (outputs, error).",
@@ -55,11 +56,15 @@ class RunnerMetrics:
             buckets=TASK_BUCKETS,
             registry=r,
         )
-        self.submit_failures = Counter(
-            "bppool_runner_submit_failures",
-            "Results or verdicts the node refused, by reason.",
-            ["reason"],
-            registry=r,
+        self.submit_failures = preset(
+            Counter(
+                "bppool_runner_submit_failures",
+                "Results or verdicts the node refused, by reason.",
+                ["reason"],
+                registry=r,
+            ),
+            "reason",
+            ("unreachable",),
         )
         self.inflight = Gauge("bppool_runner_inflight", "Tasks and checks running now.", registry=r)
 

@@ -27,8 +27,8 @@ def free_port_block(count: int, start: int = 20_000, end: int = 60_000) -> int:
         try:
             for i in range(count):
                 s = socket.socket()
+                sockets.append(s)  # closed below even when the bind fails
                 s.bind(("127.0.0.1", port + i))
-                sockets.append(s)
             return port
         except OSError:
             port += count + 1

@@ -1,0 +1,34 @@
+"""Fixtures for the deployment files: the repository's deploy/ folder and the Prometheus tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def require_tool(name: str) -> str:
+    """The path of ``name``; a skip when missing (a failure under CI=true, where ./dev test
+    installs Debian's prometheus package)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package prometheus; ./dev test installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " and CI=true requires it")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def promtool() -> str:
+    return require_tool("promtool")
+
+
+@pytest.fixture
+def prometheus_bin() -> str:
+    return require_tool("prometheus")
