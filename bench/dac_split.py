@@ -28,8 +28,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 # Run as a script: the repository root, not this folder, comes first on the path.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
@@ -42,10 +40,9 @@ from chain.db import make_engine, run_migrations  # noqa: E402
 from emitter.eventlog import EventLogReader  # noqa: E402
 from emitter.service import MIGRATIONS as EMITTER_MIGRATIONS  # noqa: E402
 from emitter.service import VERSION_TABLE as EMITTER_VERSION_TABLE  # noqa: E402
-from pool_dac import crud  # noqa: E402
 from pool_dac.core.params import Parameters  # noqa: E402
 from pool_dac.crud import EPOCH, ROW, TRANSFER  # noqa: E402
-from pool_dac.epochs import payout_rows, settle_epoch  # noqa: E402
+from pool_dac.epochs import payout_rows, settle_epoch, store_epoch  # noqa: E402
 from pool_dac.service import MIGRATIONS as DAC_MIGRATIONS  # noqa: E402
 from pool_dac.service import VERSION_TABLE as DAC_VERSION_TABLE  # noqa: E402
 
@@ -146,32 +143,7 @@ def close_once(engine: Engine, members: list[str], epoch: int, start: int) -> di
         now_ms=0,
     )
     t2 = time.perf_counter()
-    crud.save_epoch(
-        engine,
-        epoch={
-            "epoch": epoch,
-            "start_slot": start,
-            "end_slot": start + EPOCH_SLOTS,
-            "earnings": settled.header["earnings"],
-            "treasury": settled.split.treasury,
-            "root": settled.header["root"],
-            "signature": settled.signature,
-            "header": orjson.dumps(settled.header).decode(),
-            "closed_ms": 0,
-            "status": "paying",
-        },
-        rows=[
-            {
-                "epoch": epoch,
-                "member": r["member"],
-                "idx": i,
-                "amount": r["amount"],
-                "row": orjson.dumps(r).decode(),
-            }
-            for i, r in enumerate(settled.rows)
-        ],
-        transfers=transfers,
-    )
+    store_epoch(engine, settled, transfers, closed_ms=0)
     t3 = time.perf_counter()
     if settled.header["pool_slots"] != EPOCH_SLOTS // POOL_SHARE or len(settled.rows) != len(members):
         raise SystemExit(f"wrong statement: {settled.header}")

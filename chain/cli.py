@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chain.client import NodeClient, NodeError
+from chain.clitools import fail
 from chain.core import (
     ChainParams,
     Genesis,
@@ -48,11 +49,6 @@ UrlOption = typer.Option(DEFAULT_URL, "--url", envvar="BPPOOL_NODE_URL", help="N
 JsonOption = typer.Option(False, "--json", help="Print raw JSON (for scripts).")
 KeyOption = typer.Option(..., "--key", "-k", help="Key file of the sending account.", exists=False)
 FeeOption = typer.Option("0.0010 BPT", "--fee", help="Transaction fee.")
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _print_json(data: Any) -> None:

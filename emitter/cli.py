@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.core.auth import request_headers
-from chain.keys import KeyFileError, read_key_file
+from chain.clitools import PoolSigner, fail, get_json
+from chain.keys import KeyFileError
 
 app = typer.Typer(
     help="The pool's block emitter: serve it, admit members, read its log.", no_args_is_help=True
 )
 console = Console()
-err = Console(stderr=True)
 
 UrlOption = typer.Option(
     "http://127.0.0.1:8900", "--url", envvar="BPPOOL_EMITTER_URL", help="Pool service URL."
@@ -28,50 +25,14 @@ UrlOption = typer.Option(
 JsonOption = typer.Option(False, "--json", help="Print raw JSON (for scripts).")
 
 
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def _answer(response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        try:
-            error = response.json()["error"]
-            fail(f"{error['code']}: {error['message']}")
-        except (ValueError, KeyError, TypeError):
-            fail(f"HTTP {response.status_code}: {response.text[:200]}")
-    return response.json()
-
-
 def _get(url: str, path: str, **params: Any) -> Any:
     """A public read of the pool service."""
-    try:
-        return _answer(httpx.get(url.rstrip("/") + path, params=params, timeout=10))
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach the pool service at {url}: {exc}")
+    return get_json(url, path, **params)
 
 
 def _signed_post(url: str, key_path: Path, path: str) -> Any:
     """A POST signed with a key file, as the pool protocol signs member requests."""
-    try:
-        keyfile = read_key_file(key_path)
-    except KeyFileError as exc:
-        fail(str(exc), 2)
-    info = _get(url, "/v1/pool/info")
-    headers = request_headers(
-        keyfile.key,
-        keyfile.account,
-        chain_id=info["chain_id"],
-        pool=info["pool"],
-        method="POST",
-        path=path,
-        timestamp=int(time.time() * 1000),
-        body=b"",
-    )
-    try:
-        return _answer(httpx.post(url.rstrip("/") + path, headers=headers, timeout=10))
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach the pool service at {url}: {exc}")
+    return PoolSigner(url, key_path).post(path)
 
 
 @app.command()

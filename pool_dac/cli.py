@@ -13,16 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from chain.clitools import PoolSigner, fail, get_json
 from chain.core import format_amount
-from chain.core.auth import request_headers
 from chain.core.messages import Ballot, ConstitutionSignature, Ruling
-from chain.keys import KeyFileError, read_key_file
 
 app = typer.Typer(
     help="The pool's DAC: constitution, proposals and votes, disputes, epochs, audits.", no_args_is_help=True
 )
 console = Console()
-err = Console(stderr=True)
 
 UrlOption = typer.Option(
     "http://127.0.0.1:8900", "--url", envvar="BPPOOL_EMITTER_URL", help="Pool service URL."
@@ -31,71 +29,11 @@ KeyOption = typer.Option(..., "--key", "-k", help="Your key file (mode 0600).")
 JsonOption = typer.Option(False, "--json", help="Print raw JSON.")
 
 
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def _answer(response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        try:
-            error = response.json()["error"]
-            fail(f"{error['code']}: {error['message']}")
-        except (ValueError, KeyError, TypeError):
-            fail(f"HTTP {response.status_code}: {response.text[:300]}")
-    return response.json()
-
-
 def get(url: str, path: str, **params: Any) -> Any:
-    try:
-        return _answer(httpx.get(url.rstrip("/") + path, params=params, timeout=15))
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach the pool service at {url}: {exc}")
+    return get_json(url, path, **params)
 
 
-class Signer:
-    """Signs requests and documents with a key file for one pool."""
-
-    def __init__(self, url: str, key_path: Path) -> None:
-        try:
-            self.keyfile = read_key_file(key_path)
-        except KeyFileError as exc:
-            fail(str(exc), 2)
-        info = get(url, "/v1/pool/info")
-        self.url, self.pool, self.chain_id = url.rstrip("/"), info["pool"], info["chain_id"]
-
-    @property
-    def account(self) -> str:
-        return self.keyfile.account
-
-    def now(self) -> int:
-        import time
-
-        return int(time.time() * 1000)
-
-    def post(self, path: str, body: Any = None) -> Any:
-        raw = orjson.dumps(body) if body is not None else b""
-        headers = request_headers(
-            self.keyfile.key,
-            self.account,
-            chain_id=self.chain_id,
-            pool=self.pool,
-            method="POST",
-            path=path,
-            timestamp=self.now(),
-            body=raw,
-        )
-        try:
-            return _answer(
-                httpx.post(
-                    self.url + path,
-                    content=raw or None,
-                    headers={**headers, "content-type": "application/json"},
-                    timeout=15,
-                )
-            )
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach the pool service at {self.url}: {exc}")
+Signer = PoolSigner
 
 
 def _show(data: Any, as_json: bool) -> bool:

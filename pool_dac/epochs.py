@@ -15,6 +15,7 @@ import orjson
 from chain.core import PrivateKey, Transaction
 from chain.core.containers import Transfer
 from chain.core.types import AccountName, Amount, Timestamp
+from pool_dac import crud
 from pool_dac.core.params import Parameters
 from pool_dac.core.split import MemberMetrics, Split, compute_split
 from pool_dac.core.statement import compute_rows, compute_statement_root, sign_statement
@@ -134,3 +135,36 @@ def payout_rows(settled: SettledEpoch, *, first_nonce: int, **signing: Any) -> l
             )
             nonce += 1
     return transfers
+
+
+def store_epoch(
+    engine: Any, settled: SettledEpoch, transfers: list[dict[str, Any]], *, closed_ms: int
+) -> None:
+    """The statement, its rows and its signed payouts, in one database transaction."""
+    header = settled.header
+    crud.save_epoch(
+        engine,
+        epoch={
+            "epoch": header["epoch"],
+            "start_slot": header["start_slot"],
+            "end_slot": header["end_slot"],
+            "earnings": header["earnings"],
+            "treasury": settled.split.treasury,
+            "root": header["root"],
+            "signature": settled.signature,
+            "header": orjson.dumps(header).decode(),
+            "closed_ms": closed_ms,
+            "status": "paying" if transfers else "closed",
+        },
+        rows=[
+            {
+                "epoch": header["epoch"],
+                "member": r["member"],
+                "idx": i,
+                "amount": r["amount"],
+                "row": orjson.dumps(r).decode(),
+            }
+            for i, r in enumerate(settled.rows)
+        ],
+        transfers=transfers,
+    )

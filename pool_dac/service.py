@@ -63,7 +63,7 @@ from pool_dac.core.governance import (
 )
 from pool_dac.core.messages import MAX_FUTURE_MS, Ballot, ConstitutionSignature, Ruling
 from pool_dac.core.params import InvalidParameter, Parameters, check_parameter
-from pool_dac.epochs import payout_rows, settle_epoch, transfer_row
+from pool_dac.epochs import payout_rows, settle_epoch, store_epoch, transfer_row
 from pool_dac.host import PoolHost
 
 log = logging.getLogger("bppool.dac")
@@ -701,32 +701,7 @@ class Dac:
             if self.settings.payouts
             else []
         )
-        crud.save_epoch(
-            self.engine,
-            epoch={
-                "epoch": epoch,
-                "start_slot": start,
-                "end_slot": end,
-                "earnings": earnings,
-                "treasury": settled.split.treasury,
-                "root": settled.header["root"],
-                "signature": settled.signature,
-                "header": orjson.dumps(settled.header).decode(),
-                "closed_ms": self.now(),
-                "status": "paying" if transfers else "closed",
-            },
-            rows=[
-                {
-                    "epoch": epoch,
-                    "member": r["member"],
-                    "idx": i,
-                    "amount": r["amount"],
-                    "row": orjson.dumps(r).decode(),
-                }
-                for i, r in enumerate(settled.rows)
-            ],
-            transfers=transfers,
-        )
+        store_epoch(self.engine, settled, transfers, closed_ms=self.now())
         self.metrics.epochs_closed.inc()
         self.metrics.epoch_earnings.set(earnings)
         log.info(

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from chain.clitools import fail
 from chain.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 from producer_client.client import Client, PoolError
 
@@ -22,11 +23,6 @@ EmitterOption = typer.Option(
     "http://127.0.0.1:8900", "--emitter-url", envvar="BPPOOL_EMITTER_URL", help="Pool service."
 )
 KeyOption = typer.Option(..., "--key", "-k", help="Your account's key file (mode 0600).")
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _client(key: Path, url: str) -> Client:

@@ -8,8 +8,8 @@ domain-separated votes).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Self
 
 from .codec import canonical_bytes_trusted
 from .crypto import DOMAIN_CONSTITUTION, DOMAIN_RULING, DOMAIN_VOTE, PrivateKey, verify_signature
@@ -28,9 +28,36 @@ DECISIONS = ("dismiss", "penalty", "forfeit", "remove")
 MAX_FUTURE_MS = 300_000
 
 
+class SignedMessage:
+    """What every signed governance message shares: its body is its fields but the signature,
+    signed under the class's domain. Subclasses are frozen dataclasses with ``signature`` last."""
+
+    DOMAIN: ClassVar[bytes] = b""
+    signature: str
+
+    def body(self) -> dict[str, Any]:
+        data = asdict(self)  # type: ignore[call-overload]
+        del data["signature"]
+        return data  # type: ignore[no-any-return]
+
+    def payload(self) -> bytes:
+        return canonical_bytes_trusted(self.body())
+
+    def signed(self, key: PrivateKey) -> Self:
+        return replace(self, signature=key.sign(self.DOMAIN, self.payload()))  # type: ignore[type-var]
+
+    def verify(self, public_key: str) -> bool:
+        return verify_signature(public_key, self.DOMAIN, self.payload(), self.signature)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
 @dataclass(frozen=True)
-class Ballot:
+class Ballot(SignedMessage):
     """A member's vote on a proposal."""
+
+    DOMAIN: ClassVar[bytes] = DOMAIN_VOTE
 
     chain_id: str
     pool: str
@@ -39,23 +66,6 @@ class Ballot:
     choice: str
     timestamp: int
     signature: str = ""
-
-    def body(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["signature"]
-        return data
-
-    def payload(self) -> bytes:
-        return canonical_bytes_trusted(self.body())
-
-    def signed(self, key: PrivateKey) -> Ballot:
-        return Ballot(**self.body(), signature=key.sign(DOMAIN_VOTE, self.payload()))
-
-    def verify(self, public_key: str) -> bool:
-        return verify_signature(public_key, DOMAIN_VOTE, self.payload(), self.signature)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> Ballot:
@@ -75,8 +85,10 @@ class Ballot:
 
 
 @dataclass(frozen=True)
-class ConstitutionSignature:
+class ConstitutionSignature(SignedMessage):
     """A member's acceptance of one constitution version."""
+
+    DOMAIN: ClassVar[bytes] = DOMAIN_CONSTITUTION
 
     chain_id: str
     pool: str
@@ -85,23 +97,6 @@ class ConstitutionSignature:
     hash: str
     timestamp: int
     signature: str = ""
-
-    def body(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["signature"]
-        return data
-
-    def payload(self) -> bytes:
-        return canonical_bytes_trusted(self.body())
-
-    def signed(self, key: PrivateKey) -> ConstitutionSignature:
-        return ConstitutionSignature(**self.body(), signature=key.sign(DOMAIN_CONSTITUTION, self.payload()))
-
-    def verify(self, public_key: str) -> bool:
-        return verify_signature(public_key, DOMAIN_CONSTITUTION, self.payload(), self.signature)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> ConstitutionSignature:
@@ -119,8 +114,10 @@ class ConstitutionSignature:
 
 
 @dataclass(frozen=True)
-class Ruling:
+class Ruling(SignedMessage):
     """The arbitrator's decision on a dispute."""
+
+    DOMAIN: ClassVar[bytes] = DOMAIN_RULING
 
     chain_id: str
     pool: str
@@ -132,23 +129,6 @@ class Ruling:
     reason: str
     timestamp: int
     signature: str = ""
-
-    def body(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["signature"]
-        return data
-
-    def payload(self) -> bytes:
-        return canonical_bytes_trusted(self.body())
-
-    def signed(self, key: PrivateKey) -> Ruling:
-        return Ruling(**self.body(), signature=key.sign(DOMAIN_RULING, self.payload()))
-
-    def verify(self, public_key: str) -> bool:
-        return verify_signature(public_key, DOMAIN_RULING, self.payload(), self.signature)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> Ruling:

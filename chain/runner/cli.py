@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chain.client import NodeClient, NodeError
+from chain.clitools import fail
 from chain.core import format_amount, parse_amount
 from chain.core.errors import ChainError
 from chain.keys import KeyFileError
@@ -31,11 +32,6 @@ UrlOption = typer.Option(
 KeyOption = typer.Option(..., "--key", "-k", help="Key file of the sending account (mode 0600).")
 FeeOption = typer.Option("0.0010 BPT", "--fee", help="Transaction fee.")
 JsonOption = typer.Option(False, "--json", help="Print raw JSON.")
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _package(name: str) -> Any:

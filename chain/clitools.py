@@ -1,0 +1,91 @@
+"""What the command lines share: one way to fail, to read an answer, and to sign a request.
+
+``bppool emitter`` and ``bppool dac`` talk to the pool service with requests signed as the
+pool protocol signs member requests (``X-BP-*`` headers, :mod:`chain.core.auth`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+
+from chain.core.auth import request_headers
+from chain.keys import KeyFileError, read_key_file
+
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code`` (no traceback)."""
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def answer(response: httpx.Response) -> Any:
+    """The JSON of a successful answer; otherwise fail with the service's code and message."""
+    if response.status_code >= 400:
+        try:
+            error = response.json()["error"]
+            message = f"{error['code']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {response.status_code}: {response.text[:300]}"
+        fail(message)
+    return response.json()
+
+
+def get_json(url: str, path: str, *, what: str = "the pool service", **params: Any) -> Any:
+    """A public read: ``GET url/path``, failing clearly when unreachable or refused."""
+    try:
+        return answer(httpx.get(url.rstrip("/") + path, params=params, timeout=15))
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {what} at {url}: {exc}")
+
+
+class PoolSigner:
+    """Signs requests to one pool service with a key file (the pool's id from its /info)."""
+
+    def __init__(self, url: str, key_path: Path) -> None:
+        try:
+            self.keyfile = read_key_file(key_path)
+        except KeyFileError as exc:
+            fail(str(exc), 2)
+        info = get_json(url, "/v1/pool/info")
+        self.url, self.pool, self.chain_id = url.rstrip("/"), info["pool"], info["chain_id"]
+
+    @property
+    def account(self) -> str:
+        return self.keyfile.account
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time() * 1000)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        raw = orjson.dumps(body) if body is not None else b""
+        headers = request_headers(
+            self.keyfile.key,
+            self.account,
+            chain_id=self.chain_id,
+            pool=self.pool,
+            method="POST",
+            path=path,
+            timestamp=self.now(),
+            body=raw,
+        )
+        try:
+            return answer(
+                httpx.post(
+                    self.url + path,
+                    content=raw or None,
+                    headers={**headers, "content-type": "application/json"},
+                    timeout=15,
+                )
+            )
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach the pool service at {self.url}: {exc}")
