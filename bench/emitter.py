@@ -94,7 +94,10 @@ class Bench:
         (self.tmp / "emitter.toml").write_text(
             f'genesis = "{self.tmp / "genesis.json"}"\npool_key_file = "{self.tmp / "pool.json"}"\n'
             f'node_urls = ["http://127.0.0.1:{self.node_port}"]\ndata_dir = "{self.tmp / "emitter"}"\n'
-            f'port = {self.emitter_port}\nfallback = "none"\nlog_level = "warning"\n'
+            f'port = {self.emitter_port}\nfallback = "none"\nlog_level = "warning"\n\n'
+            # The pool service runs with its DAC, as in production; the members are its founders.
+            f"[extensions.dac]\nbootstrap_members = {json.dumps(self.members)}\n"
+            '[extensions.dac.bootstrap_parameters]\nfallback = "none"\n'
         )
 
     def start(self, args: list[str], core: int | None) -> None:
@@ -188,9 +191,9 @@ class Bench:
             m: Client(f"http://127.0.0.1:{self.emitter_port}", account=m, key=key_for(m))
             for m in self.members
         }
-        for m, c in clients.items():
-            await c.apply()
-            await admin.admin_member(m, "admit")
+        for c in clients.values():
+            result = await c.apply()
+            assert result["status"] == "active", result  # founders: admitted by the DAC on application
         self.follower = ChainFollower(self.genesis, f"http://127.0.0.1:{self.node_port}")
         await self.follower.start()
         await self.follower.synced.wait()
