@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chain.client import NodeClient, NodeError
-from chain.clitools import fail
+from chain.clitools import fail, run_app
 from chain.core import (
     ChainParams,
     Genesis,
@@ -168,8 +168,6 @@ def node(
     repair: bool = typer.Option(False, help="Delete a corrupted stored block and everything above it."),
 ) -> None:
     """Run a chain node (API, mempool, block store, production, peer sync)."""
-    import uvicorn
-
     from chain.logs import configure_logging
     from chain.metrics import MultipleWorkersError
     from chain.node.api import create_app
@@ -183,25 +181,14 @@ def node(
         configure_logging(settings.log_level)
         node_ = Node(settings)
         node_.open(repair=repair)
-    except (SettingsError, ChainError, KeyFileError, StoreError) as exc:
-        fail(str(exc), 2)
-    try:
         app_ = create_app(node_)
-    except MultipleWorkersError as exc:
+    except (SettingsError, ChainError, KeyFileError, StoreError, MultipleWorkersError) as exc:
         fail(str(exc), 2)
     console.print(
         f"chain node {node_.chain_id[:16]}… on http://{settings.host}:{settings.port} "
         f"(producers: {', '.join(sorted(node_.keys)) or 'none'}; peers: {len(settings.peers)})"
     )
-    uvicorn.run(
-        app_,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        workers=1,
-        loop="uvloop",
-        http="httptools",
-    )
+    run_app(app_, settings.host, settings.port)
 
 
 @app.command()

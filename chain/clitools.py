@@ -27,6 +27,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def run_app(app: Any, host: str, port: int) -> None:
+    """Run a service's ASGI app: one uvicorn worker (the service's state and metrics live in
+    this process), uvloop and httptools, uvicorn's own logs at warning."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1, loop="uvloop", http="httptools")
+
+
 def answer(response: httpx.Response) -> Any:
     """The JSON of a successful answer; otherwise fail with the service's code and message."""
     if response.status_code >= 400:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.clitools import PoolSigner, fail, get_json
+from chain.clitools import PoolSigner, fail, get_json, run_app
 from chain.keys import KeyFileError
 
 app = typer.Typer(
@@ -25,16 +24,6 @@ UrlOption = typer.Option(
 JsonOption = typer.Option(False, "--json", help="Print raw JSON (for scripts).")
 
 
-def _get(url: str, path: str, **params: Any) -> Any:
-    """A public read of the pool service."""
-    return get_json(url, path, **params)
-
-
-def _signed_post(url: str, key_path: Path, path: str) -> Any:
-    """A POST signed with a key file, as the pool protocol signs member requests."""
-    return PoolSigner(url, key_path).post(path)
-
-
 @app.command()
 def serve(
     config: Path | None = typer.Option(None, "--config", "-c", help="Emitter config (TOML)."),
@@ -42,8 +31,6 @@ def serve(
     host: str | None = typer.Option(None, help="Override the listen address."),
 ) -> None:
     """Run the pool service (emitter API, slot feed, intake, event log)."""
-    import uvicorn
-
     from chain.core.errors import ChainError
     from chain.logs import configure_logging
     from chain.metrics import MultipleWorkersError
@@ -56,29 +43,18 @@ def serve(
         settings = load_settings(EmitterSettings, config, port=port, host=host)
         configure_logging(settings.log_level)
         emitter = Emitter(settings)
-    except (SettingsError, ChainError, KeyFileError, ValueError, OSError) as exc:
-        fail(str(exc), 2)
-    try:
         app_ = create_app(emitter)
-    except MultipleWorkersError as exc:
+    except (SettingsError, ChainError, KeyFileError, ValueError, OSError, MultipleWorkersError) as exc:
         fail(str(exc), 2)
     console.print(
         f"pool [bold]{emitter.pool}[/] emitter on http://{settings.host}:{settings.port} "
         f"(strategy {emitter.strategy_name}, fallback {emitter.fallback}, node {settings.node_urls[0]})"
     )
-    uvicorn.run(
-        app_,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        workers=1,
-        loop="uvloop",
-        http="httptools",
-    )
+    run_app(app_, settings.host, settings.port)
 
 
 def _admin(url: str, key: Path, account: str, action: str) -> None:
-    result = _signed_post(url, key, f"/v1/pool/admin/members/{account}/{action}")
+    result = PoolSigner(url, key).post(f"/v1/pool/admin/members/{account}/{action}")
     console.print(f"{result['account']} is now [bold]{result['status']}[/]")
 
 
@@ -113,7 +89,7 @@ def remove(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
 def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Show the pool: strategy, fallback, timing, next pool slots."""
 
-    data = _get(url, "/v1/pool/info")
+    data = get_json(url, "/v1/pool/info")
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -142,7 +118,7 @@ def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 def members(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """List members with their statistics."""
 
-    data = _get(url, "/v1/pool/members")
+    data = get_json(url, "/v1/pool/members")
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -170,7 +146,7 @@ def slots(
 ) -> None:
     """Recent pool slot outcomes."""
 
-    data = _get(url, "/v1/pool/slots", limit=limit)
+    data = get_json(url, "/v1/pool/slots", limit=limit)
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -192,7 +168,7 @@ def slots(
 def slot(number: int, url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """One slot: outcome and every arrival with its offset and verdict."""
 
-    data = _get(url, f"/v1/pool/slots/{number}")
+    data = get_json(url, f"/v1/pool/slots/{number}")
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return
@@ -221,7 +197,9 @@ def events(
 ) -> None:
     """Page through the append-only event log."""
 
-    data = _get(url, "/v1/pool/events", after_id=after_id, limit=limit, **({"kind": kind} if kind else {}))
+    data = get_json(
+        url, "/v1/pool/events", after_id=after_id, limit=limit, **({"kind": kind} if kind else {})
+    )
     if as_json:
         console.print_json(orjson.dumps(data).decode())
         return

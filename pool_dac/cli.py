@@ -29,13 +29,6 @@ KeyOption = typer.Option(..., "--key", "-k", help="Your key file (mode 0600).")
 JsonOption = typer.Option(False, "--json", help="Print raw JSON.")
 
 
-def get(url: str, path: str, **params: Any) -> Any:
-    return get_json(url, path, **params)
-
-
-Signer = PoolSigner
-
-
 def _show(data: Any, as_json: bool) -> bool:
     if as_json:
         console.print_json(orjson.dumps(data).decode())
@@ -47,7 +40,7 @@ def constitution(
     url: str = UrlOption, text: bool = typer.Option(False, help="Print the text."), as_json: bool = JsonOption
 ) -> None:
     """The latest constitution: version, hash and signers."""
-    data = get(url, "/v1/dac/constitution")
+    data = get_json(url, "/v1/dac/constitution")
     if _show(data, as_json):
         return
     console.print(f"constitution v{data['version']} hash {data['hash']}")
@@ -59,8 +52,8 @@ def constitution(
 @app.command("sign-constitution")
 def sign_constitution(key: Path = KeyOption, url: str = UrlOption) -> None:
     """Sign the latest constitution (members are active only once they did)."""
-    signer = Signer(url, key)
-    current = get(url, "/v1/dac/constitution")
+    signer = PoolSigner(url, key)
+    current = get_json(url, "/v1/dac/constitution")
     message = ConstitutionSignature(
         signer.chain_id, signer.pool, signer.account, current["version"], current["hash"], signer.now()
     ).signed(signer.keyfile.key)
@@ -71,7 +64,7 @@ def sign_constitution(key: Path = KeyOption, url: str = UrlOption) -> None:
 @app.command()
 def params(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """The governed parameters."""
-    data = get(url, "/v1/dac/parameters")
+    data = get_json(url, "/v1/dac/parameters")
     if _show(data, as_json):
         return
     table = Table("parameter", "value", "meaning")
@@ -123,7 +116,7 @@ def propose(
     else:
         fail(f"unknown kind {kind!r}")
         return
-    result = Signer(url, key).post(
+    result = PoolSigner(url, key).post(
         "/v1/dac/proposals", {"kind": kind, "payload": payload, "description": description}
     )
     console.print(
@@ -142,7 +135,7 @@ def vote(
     """Cast or change your signed ballot while the proposal is Active."""
     if choice not in ("yes", "no", "abstain"):
         fail("choice must be yes, no or abstain")
-    signer = Signer(url, key)
+    signer = PoolSigner(url, key)
     ballot = Ballot(signer.chain_id, signer.pool, proposal_id, signer.account, choice, signer.now()).signed(
         signer.keyfile.key
     )
@@ -157,14 +150,14 @@ def vote(
 @app.command()
 def cancel(proposal_id: int, key: Path = KeyOption, url: str = UrlOption) -> None:
     """Cancel your proposal while Pending or Active."""
-    state = Signer(url, key).post(f"/v1/dac/proposals/{proposal_id}/cancel")["state"]
+    state = PoolSigner(url, key).post(f"/v1/dac/proposals/{proposal_id}/cancel")["state"]
     console.print(f"proposal {proposal_id} is {state}")
 
 
 @app.command()
 def proposals(url: str = UrlOption, state: str | None = None, as_json: bool = JsonOption) -> None:
     """Proposals, newest first."""
-    data = get(url, "/v1/dac/proposals", **({"state": state} if state else {}))
+    data = get_json(url, "/v1/dac/proposals", **({"state": state} if state else {}))
     if _show(data, as_json):
         return
     table = Table("id", "kind", "state", "proposer", "yes", "no", "abstain", "result")
@@ -186,7 +179,7 @@ def proposals(url: str = UrlOption, state: str | None = None, as_json: bool = Js
 @app.command()
 def proposal(proposal_id: int, url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """One proposal with its ballots."""
-    data = get(url, f"/v1/dac/proposals/{proposal_id}")
+    data = get_json(url, f"/v1/dac/proposals/{proposal_id}")
     if _show(data, as_json):
         return
     console.print(
@@ -211,7 +204,7 @@ def dispute(
     except ValueError:
         fail("--evidence: comma-separated integers")
         return
-    result = Signer(url, key).post(
+    result = PoolSigner(url, key).post(
         "/v1/dac/disputes", {"against": against, "epoch": epoch, "evidence": ids, "description": description}
     )
     console.print(f"dispute {result['id']} filed against {against}")
@@ -228,7 +221,7 @@ def rule(
     url: str = UrlOption,
 ) -> None:
     """Rule on a dispute (you must be the elected arbitrator)."""
-    signer = Signer(url, key)
+    signer = PoolSigner(url, key)
     ruling = Ruling(
         signer.chain_id,
         signer.pool,
@@ -247,7 +240,7 @@ def rule(
 @app.command()
 def epochs(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Closed epochs: earnings, treasury and payout status."""
-    data = get(url, "/v1/dac/epochs")
+    data = get_json(url, "/v1/dac/epochs")
     if _show(data, as_json):
         return
     table = Table("epoch", "slots", "earnings", "treasury", "status", "root")
@@ -273,7 +266,7 @@ def statement(
     from pool_dac.core.statement import verify_row, verify_statement
 
     if member:
-        data = get(url, f"/v1/dac/epochs/{epoch}/statement/{member}")
+        data = get_json(url, f"/v1/dac/epochs/{epoch}/statement/{member}")
         if _show(data, as_json):
             return
         ok = verify_row(data["row"], data["index"], data["size"], data["proof"], data["root"])
@@ -283,7 +276,7 @@ def statement(
             f"statement signature {'verifies' if signed else 'FAILS'}"
         )
         return
-    data = get(url, f"/v1/dac/epochs/{epoch}/statement")
+    data = get_json(url, f"/v1/dac/epochs/{epoch}/statement")
     if _show(data, as_json):
         return
     header = data["header"]
@@ -309,7 +302,7 @@ def statement(
 @app.command()
 def treasury(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Treasury accounting and the pool account's balance."""
-    data = get(url, "/v1/dac/treasury")
+    data = get_json(url, "/v1/dac/treasury")
     if _show(data, as_json):
         return
     console.print(

@@ -59,6 +59,7 @@ class ServicePackage:
 
     def __post_init__(self) -> None:
         spec = parse_definition(self.definition)
+        object.__setattr__(self, "_spec", spec)  # frozen: parsed once, read by verification()
         missing = set(spec.tasks) - set(self.tasks)
         if missing:
             raise ValueError(f"service {spec.name}: no code for task(s) {', '.join(sorted(missing))}")
@@ -75,7 +76,7 @@ class ServicePackage:
         return compute_service_id(self.definition)
 
     def verification(self, task: str) -> str:
-        return parse_definition(self.definition).tasks[task].verification
+        return str(self._spec.tasks[task].verification)  # type: ignore[attr-defined]
 
 
 def installed_services() -> dict[str, ServicePackage]:
