@@ -12,7 +12,7 @@ In one run:
 the block, minus the time the candidate was sent. The emitter runs on its own core; the node,
 the bare server and this client share the other.
 
-Usage: ./dev bench emitter [--samples 30] [--intake-slots 8] [--txs 500]
+Usage: ./dev bench emitter [--samples 30] [--intake-slots 8] [--txs 500] [--log-dir DIR]
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from chain.core import (  # noqa: E402
     GenesisProducer,
     PrivateKey,
     Transaction,
-    build_block,
 )
 from chain.core.auth import request_headers  # noqa: E402
 from chain.core.codec import canonical_bytes_trusted  # noqa: E402
@@ -55,6 +54,7 @@ from chain.core.containers import Transfer  # noqa: E402
 from chain.follower import ChainFollower  # noqa: E402
 from chain.keys import write_key_file  # noqa: E402
 from producer_client import Client  # noqa: E402
+from producer_client.builder import build_candidate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "pool"
@@ -89,19 +89,23 @@ class Bench:
         self.node_port, self.emitter_port, self.bare_port = free_port(), free_port(), free_port()
         (self.tmp / "node.toml").write_text(
             f'genesis = "{self.tmp / "genesis.json"}"\ndata_dir = "{self.tmp / "node"}"\n'
-            f'port = {self.node_port}\nlog_level = "warning"\nmempool_max = 100000\n'
+            f'port = {self.node_port}\nlog_level = "{self.args.log_level}"\nmempool_max = 100000\n'
         )
         (self.tmp / "emitter.toml").write_text(
             f'genesis = "{self.tmp / "genesis.json"}"\npool_key_file = "{self.tmp / "pool.json"}"\n'
             f'node_urls = ["http://127.0.0.1:{self.node_port}"]\ndata_dir = "{self.tmp / "emitter"}"\n'
-            f'port = {self.emitter_port}\nfallback = "none"\nlog_level = "warning"\n\n'
+            f'port = {self.emitter_port}\nfallback = "none"\nlog_level = "{self.args.log_level}"\n\n'
             # The pool service runs with its DAC, as in production; the members are its founders.
             f"[extensions.dac]\nbootstrap_members = {json.dumps(self.members)}\n"
             '[extensions.dac.bootstrap_parameters]\nfallback = "none"\n'
         )
 
-    def start(self, args: list[str], core: int | None) -> None:
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start(self, name: str, args: list[str], core: int | None) -> None:
+        if self.args.log_dir:
+            with open(Path(self.args.log_dir) / f"{name}.log", "wb") as log:
+                proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log)
+        else:
+            proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if core is not None:
             os.sched_setaffinity(proc.pid, {core})
         self.procs.append(proc)
@@ -148,18 +152,33 @@ class Bench:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.25)  # the emitter's mirror polls every 50 ms and verifies them
 
-    def candidate(self, slot: int, builder: str, txs: list[Transaction]) -> Block:
-        built = build_block(
-            self.follower.state,
-            slot=slot,
-            producer=POOL,
+    def candidate(self, opened: dict, builder: str) -> Block:
+        """The member's candidate, built as the producer client builds it: the mempool's
+        selection (of the transactions numbered up to the slot's ``tx_seq``) on the parent."""
+        state = self.follower.state
+        limit = state.params.max_block_transactions
+        candidate = build_candidate(
+            state,
+            slot=opened["slot"],
+            pool=POOL,
             builder=builder,
-            transactions=txs,
+            key=key_for(builder),
+            transactions=self.follower.mempool.select(state, limit, max_seq=opened.get("tx_seq")),
             sig_cache=self.follower.sig_cache,
         )
-        if len(built.block.transactions) != len(txs):
-            raise SystemExit(f"candidate lost transactions: {built.rejected[:1]}")
-        return built.block.signed_by_builder(key_for(builder))
+        return candidate.block
+
+    async def open_slot_with(self, txs: list[Transaction]) -> tuple[dict, Block]:
+        """The next slot whose candidate holds exactly ``txs`` (a slot whose expected block
+        the emitter settled before its mirror held them all is left to pass)."""
+        while not self.feed.empty():
+            self.feed.get_nowait()
+        for _ in range(5):
+            opened = await self.next_slot_open()
+            block = self.candidate(opened, self.members[0])
+            if {tx.id for tx in block.transactions} == {tx.id for tx in txs}:
+                return opened, block
+        raise SystemExit("five slots passed without a candidate holding the benchmark's transactions")
 
     def headers(self, member: str, body: bytes) -> dict[str, str]:
         return request_headers(
@@ -176,7 +195,9 @@ class Bench:
     async def next_slot_open(self) -> dict:
         while True:
             event, data = await self.feed.get()
-            if event == "slot_open" and not data.get("reopen"):
+            # An event still in flight from a slot that has closed since is not for us.
+            fresh = data.get("deadline_ms", 0) > time.time() * 1000 + 100
+            if event == "slot_open" and not data.get("reopen") and fresh:
                 # Build on the replica only once it holds the slot's parent.
                 while self.follower.state.head_id != data["prev_id"]:
                     await asyncio.sleep(0.001)
@@ -224,10 +245,7 @@ class Bench:
         for _ in range(args.samples):
             txs = self.fresh_transactions()
             await self.push_to_mempool(txs)
-            while not self.feed.empty():
-                self.feed.get_nowait()
-            opened = await self.next_slot_open()
-            block = self.candidate(opened["slot"], self.members[0], txs)
+            opened, block = await self.open_slot_with(txs)
             body = canonical_bytes_trusted(block.to_dict())
             headers = self.headers(self.members[0], body)
             sent = time.time_ns() / 1e9
@@ -246,8 +264,6 @@ class Bench:
         stages = await self.stage_means()  # before the intake phase queues deliveries on purpose
 
         # 2. intake rate: 21 members deliver concurrently in one slot
-        conns = [await Connection.open(self.emitter_port) for _ in self.members]
-        bare_conns = [await Connection.open(self.bare_port) for _ in self.members]
         rates: list[float] = []
         bare_rates: list[float] = []
         statuses: dict[int, int] = {}
@@ -255,16 +271,16 @@ class Bench:
         for _ in range(args.intake_slots):
             txs = self.fresh_transactions()
             await self.push_to_mempool(txs)
-            while not self.feed.empty():
-                self.feed.get_nowait()
-            opened = await self.next_slot_open()
-            base = self.candidate(opened["slot"], self.members[0], txs)
+            opened, base = await self.open_slot_with(txs)
             bodies = []
             for m in self.members:
                 header = replace(base.header, builder=m)
                 block = Block(header, base.transactions).signed_by_builder(key_for(m))
                 bodies.append(canonical_bytes_trusted(block.to_dict()))
             signed = [(b, self.headers(m, b)) for m, b in zip(self.members, bodies, strict=True)]
+            # Fresh connections each slot: the servers close idle ones between slots.
+            conns = [await Connection.open(self.emitter_port) for _ in self.members]
+            bare_conns = [await Connection.open(self.bare_port) for _ in self.members]
 
             async def deliver(conn: Connection, body: bytes, headers: dict[str, str]) -> None:
                 status, _ = await conn.post("/v1/pool/candidates", body, headers)
@@ -279,10 +295,12 @@ class Bench:
                     *(c.post("/v1/pool/candidates", b) for c, b in zip(bare_conns, bodies, strict=True))
                 )
                 bare_rates.append(len(bodies) / (time.perf_counter() - start))
+            for conn in [*conns, *bare_conns]:
+                conn.close()
 
         for w in watchers:
             w.cancel()
-        for conn in [emitter_conn, bare_conn, *conns, *bare_conns]:
+        for conn in [emitter_conn, bare_conn]:
             conn.close()
         await self.follower.stop()
         await node.aclose()
@@ -314,7 +332,7 @@ class Bench:
 
         def counter(text: str, name: str, label: str) -> float:
             for line in text.splitlines():
-                if line.startswith(f"{name}{{") and label in line:
+                if line.startswith((f"{name}{{", f"{name} ")) and label in line:
                     return float(line.split()[1])
             return 0.0
 
@@ -339,6 +357,21 @@ class Bench:
                 node, "bppool_chain_block_prepare_seconds"
             ),
             "node: commit (or apply) of the emitted block": mean(node, "bppool_chain_block_apply_seconds"),
+            "blocks validated ahead of their slot (count)": counter(
+                emitter, "bppool_emitter_expected_blocks_total", ""
+            ),
+            "candidates judged by a known outcome (count)": counter(
+                emitter, "bppool_emitter_validation_path_total", 'path="known"'
+            ),
+            "candidates judged by a state transition (count)": counter(
+                emitter, "bppool_emitter_validation_path_total", 'path="full"'
+            ),
+            "node prepares by a known outcome (count)": counter(
+                node, "bppool_chain_block_prepares_total", 'path="known"'
+            ),
+            "node prepares by a state transition (count)": counter(
+                node, "bppool_chain_block_prepares_total", 'path="full"'
+            ),
             "blocks delivered by commit (count)": counter(
                 emitter, "bppool_emitter_block_deliveries_total", "commit"
             ),
@@ -359,10 +392,12 @@ async def main_async(args: argparse.Namespace) -> None:
             os.sched_setaffinity(0, {other_core})
         try:
             bench.start(
+                "node",
                 [sys.executable, "-m", "bppool", "chain", "node", "--config", str(bench.tmp / "node.toml")],
                 other_core,
             )
             bench.start(
+                "emitter",
                 [
                     sys.executable,
                     "-m",
@@ -375,6 +410,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 emitter_core,
             )
             bench.start(
+                "bare",
                 [sys.executable, str(ROOT / "bench" / "node_push.py"), "--serve-bare", str(bench.bare_port)],
                 other_core,
             )
@@ -393,6 +429,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--intake-slots", type=int, default=8)
     parser.add_argument("--txs", type=int, default=500)
+    parser.add_argument("--log-dir", help="keep the services' logs in this folder (node.log, emitter.log)")
+    parser.add_argument("--log-level", default="warning", help="the services' log level (default warning)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -67,6 +67,8 @@ class ChainFollower:
         self.listeners: list[HeadListener] = []
         self.connected = False
         self.synced = asyncio.Event()
+        # Set whenever the mirror takes new transactions (cleared by whoever waits on it).
+        self.mempool_changed = asyncio.Event()
         self.mempool_poll_s = mempool_poll_s
         self._last_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -196,10 +198,13 @@ class ChainFollower:
             return 0
         self._last_seq = last_seq
         txs = update["transactions"]
+        seqs = update.get("seqs")
+        if not isinstance(seqs, list) or len(seqs) != len(txs):
+            seqs = [None] * len(txs)
         async with self.lock:
             state = self.state
             now = self.clock.now_ms()
-            for data in txs:
+            for data, seq in zip(txs, seqs, strict=True):
                 cached = self.mempool.tx_cache.get(data)
                 try:
                     tx = cached or Transaction.from_dict(data)
@@ -213,5 +218,7 @@ class ChainFollower:
                 with contextlib.suppress(ChainError):
                     verify_transaction_signature(tx, account.key, self.sig_cache)
                     _ = tx.leaf_hash  # computed now, off the path of the block that holds it
-                    self.mempool.add(tx, state, now)
+                    self.mempool.add(tx, state, now, seq=seq if isinstance(seq, int) else None)
+        if txs:
+            self.mempool_changed.set()
         return len(txs)

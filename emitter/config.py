@@ -45,6 +45,16 @@ class EmitterSettings(BaseSettings):
     max_request_bytes: int = Field(64 * 1024, gt=0)
     request_skew_s: int = Field(30, gt=0, description="Allowed clock skew of signed member requests.")
     push_timeout_s: float = Field(2.0, gt=0)
+    expect_lead_ms: int = Field(
+        150,
+        ge=0,
+        description=(
+            "How long before a pool slot opens the emitter validates the block members are "
+            "expected to build (the mempool's selection, announced as tx_seq in slot_open), "
+            "here and at the node, so a matching candidate needs no state transition on "
+            "arrival; 0 turns this off."
+        ),
+    )
     log_level: str = "info"
     extensions: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

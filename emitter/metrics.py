@@ -90,6 +90,23 @@ class EmitterMetrics:
             buckets=FAST_BUCKETS,
             registry=r,
         )
+        self.validation_path = preset(
+            Counter(
+                "bppool_emitter_validation_path",
+                "Candidates validated by a state transition (full) or by the known outcome of the "
+                "block validated ahead for the slot, or of an earlier candidate of the same content "
+                "(known).",
+                ["path"],
+                registry=r,
+            ),
+            "path",
+            ("full", "known"),
+        )
+        self.expected_blocks = Counter(
+            "bppool_emitter_expected_blocks",
+            "Blocks validated ahead of a pool slot from the mempool (what members are expected to build).",
+            registry=r,
+        )
         self.emit_seconds = Histogram(
             "bppool_emitter_emit_seconds",
             "Time from the selected candidate's arrival to a node accepting the emitted block.",

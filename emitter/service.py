@@ -45,9 +45,12 @@ from chain.core.errors import (
     StateRootMismatch,
     WrongParent,
 )
+from chain.core.outcomes import Outcomes
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
+from chain.core.state import State, UndoLog
 from chain.core.transition import verify_block_signatures
 from chain.db import make_engine, run_migrations
+from chain.decoding import BlockDecoder
 from chain.events import Broadcaster
 from chain.follower import ChainFollower
 from chain.keys import read_key_file
@@ -60,7 +63,6 @@ from emitter import crud
 from emitter.config import EmitterSettings
 from emitter.core import FALLBACKS, STRATEGIES, Arrival, SlotView
 from emitter.crud import AlreadyEmitted, EventRecord
-from emitter.decoding import CandidateDecoder
 from emitter.eventlog import EventLogReader
 from emitter.logwriter import EventWriter
 from emitter.metrics import EmitterMetrics
@@ -71,6 +73,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_emitter"
 DEFAULT_CONSTITUTION = Path(__file__).parent / "constitution.md"
 SEEN_SIGNATURES_MAX = 200_000
+EXPECT_POLL_S = 0.02  # how often the expected block's inputs (head, slot, mempool) are looked at
+EXPECT_GUARD_MS = 10  # no revalidation this close to a slot's opening
 
 
 @dataclass
@@ -116,6 +120,19 @@ class SlotRun:
     verdicts: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict)
     # The node validates each distinct candidate content in parallel with us (prepare).
     prepares: dict[tuple[Any, ...], asyncio.Task[bool]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The block members are expected to build for a pool slot, validated ahead: the
+    mempool's selection of the transactions numbered up to ``tx_seq`` on ``prev_id``."""
+
+    slot: int
+    prev_id: str
+    tx_seq: int
+    block_id: str
+    tx_count: int
+    built_ms: int
 
 
 def verdict_for(exc: ChainError) -> str:
@@ -176,7 +193,13 @@ class Emitter:
         self.engine = make_engine(settings.db_url)
         self.writer = EventWriter(self.engine)
         self.raw_pool = RawPool(settings.node_urls[0])
-        self.decoder = CandidateDecoder(self.follower.mempool.tx_cache, self.params.max_block_transactions)
+        self.decoder = BlockDecoder(self.follower.mempool.tx_cache, self.params.max_block_transactions)
+        # Validated outcomes by block content: the expected block of the next slot (validated
+        # ahead) and every candidate validated, so candidates of the same content cost only
+        # their signature checks.
+        self.outcomes = Outcomes()
+        self.expected: Expected | None = None
+        self._expected_body: bytes | None = None  # still to be prepared at the node
         constitution = settings.constitution_file or DEFAULT_CONSTITUTION
         self.constitution_text = Path(constitution).read_text()
         self.constitution_hash = hashlib.sha256(self.constitution_text.encode()).hexdigest()
@@ -215,6 +238,8 @@ class Emitter:
         for extension in self.extensions:
             await extension.start()
         self._spawn(self._slot_loop())
+        if self.settings.expect_lead_ms > 0:
+            self._spawn(self._expect_loop())
         tune_gc()
 
     async def stop(self) -> None:
@@ -302,7 +327,6 @@ class Emitter:
             opened_ms=self.clock.now_ms(),
         )
         self.run = run
-        self.decoder.clear()
         self.metrics.pool_slot.set(slot)
         self._spawn(self.raw_pool.fill())  # warm connections for this slot's prepares
         self._publish_open(run, reopen=False)
@@ -321,6 +345,126 @@ class Emitter:
         if run.emitted is None:
             await self._fallback(run)
         self._close(run)
+
+    # --- the block expected for the next slot ------------------------------------------------
+
+    async def _expect_loop(self) -> None:
+        """Validate the block members are expected to build, ahead of each pool slot."""
+        await self.follower.synced.wait()
+        while True:
+            try:
+                await self._expect()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("validating the expected block failed")
+                await asyncio.sleep(1)
+            await asyncio.sleep(EXPECT_POLL_S)
+
+    def _expect_slot(self, now_ms: int) -> int | None:
+        """The pool slot to validate ahead for: the next one not yet open, if it opens within
+        the lead time (and not in the last few milliseconds, when members are about to build)."""
+        state = self.follower.state
+        after = max(self.current_slot(), state.slot, self.run.slot if self.run else 0)
+        upcoming = get_next_slots_of(state, self.pool, after, 1)
+        if not upcoming:
+            return None
+        slot = upcoming[0]
+        ahead = self.slot_start(slot) - now_ms
+        if ahead > self.settings.expect_lead_ms or ahead < EXPECT_GUARD_MS:
+            return None
+        return slot
+
+    async def _expect(self) -> None:
+        now = self.clock.now_ms()
+        slot = self._expect_slot(now)
+        if slot is None:
+            return
+        follower = self.follower
+        mempool = follower.mempool
+        expected = self.expected
+        if expected is not None and expected.slot == slot and expected.prev_id == follower.state.head_id:
+            # Once per slot and parent: what arrives later goes into a later slot's block.
+            if self._expected_body is not None:
+                await self._prepare_expected()
+            return
+        async with follower.lock:
+            state = follower.state
+            tx_seq = mempool.last_seq
+            txs = mempool.select(state, self.params.max_block_transactions, max_seq=tx_seq)
+            try:
+                built = build_block(
+                    state,
+                    slot=slot,
+                    producer=self.pool,
+                    transactions=txs,
+                    sig_cache=follower.sig_cache,
+                    keep=True,
+                )
+            except ChainError as exc:
+                log.debug("slot %d: no expected block: %s", slot, exc)
+                return
+            undo = built.undo or []
+            self.outcomes.remember(state, built.block, undo)
+            state.undo(undo)
+            self.expected = Expected(
+                slot=slot,
+                prev_id=state.head_id,
+                tx_seq=tx_seq,
+                block_id=built.block.id,
+                tx_count=len(built.block.transactions),
+                built_ms=now,
+            )
+        self.metrics.expected_blocks.inc()
+        log.debug(
+            "slot %d: expected block of %d transactions (up to tx_seq %d) validated ahead",
+            slot,
+            len(built.block.transactions),
+            tx_seq,
+        )
+        self.decoder.expect(built.block)
+        self._expected_body = built.block.canonical()
+        await self._prepare_expected()
+
+    async def _prepare_expected(self) -> None:
+        """Have the node validate the expected block too, so a member's candidate of the same
+        content is prepared there by its signatures alone. The node may not hold the parent
+        yet (our previous block on its way): then this is tried again on the next look."""
+        body, expected = self._expected_body, self.expected
+        if body is None or expected is None:
+            return
+        path = "/v1/node/prepare_block"
+        headers = request_headers(
+            self.pool_key,
+            self.pool,
+            chain_id=self.chain_id,
+            pool=self.pool,
+            method="POST",
+            path=path,
+            timestamp=self.clock.now_ms(),
+            body=body,
+        )
+        try:
+            await self.pushers[0].prepare_block(body, headers)
+        except NodeError as exc:
+            if exc.code != "wrong_parent":
+                self._expected_body = None
+            log.debug("slot %d: the node did not prepare the expected block: %s", expected.slot, exc)
+        else:
+            self._expected_body = None
+
+    def _apply(self, state: State, block: Block) -> UndoLog:
+        """Validate a candidate onto ``state`` (its parent), by a known outcome of the same
+        content when there is one; raises a ChainError, leaving ``state`` as it was."""
+        known = self.outcomes.find(state, block)
+        if known is not None:
+            undo = self.outcomes.apply(state, block, known, producer_signature=False)
+            self.metrics.validation_path.labels(path="known").inc()
+            return undo
+        undo = state_transition(state, block, self.follower.sig_cache, producer_signature=False)
+        self.outcomes.remember(state, block, undo)
+        self.metrics.validation_path.labels(path="full").inc()
+        return undo
 
     async def _wait(self, run: SlotRun, until_ms: int) -> None:
         """Until ``until_ms`` on the clock or a change to the run, whichever comes first."""
@@ -345,8 +489,18 @@ class Emitter:
                 "pool": self.pool,
                 "strategy": self.strategy_name,
                 "reopen": reopen,
+                # Build from the mempool's transactions numbered up to this (the node's
+                # numbering): the block validated ahead, so a matching candidate is judged by
+                # its signatures alone. Absent when nothing was validated ahead.
+                "tx_seq": self._expected_seq(run),
             },
         )
+
+    def _expected_seq(self, run: SlotRun) -> int | None:
+        expected = self.expected
+        if expected is not None and expected.slot == run.slot and expected.prev_id == run.prev_id:
+            return expected.tx_seq
+        return None
 
     def _on_head_change(self, result: OnBlockResult) -> None:
         """The replica's head moved: re-open the open slot on the new parent if needed."""
@@ -387,9 +541,7 @@ class Emitter:
                 return
             candidate = next(c for c in run.candidates if c.block_id == decision.block_id)
             try:
-                undo = state_transition(
-                    self.follower.state, candidate.block, self.follower.sig_cache, producer_signature=False
-                )
+                undo = self._apply(self.follower.state, candidate.block)
             except ChainError as exc:
                 candidate.valid = False
                 log.warning("deferred candidate %s no longer valid: %s", candidate.block_id[:16], exc)
@@ -676,6 +828,7 @@ class Emitter:
             ],
         )
         self.metrics.slot_outcomes.labels(outcome=outcome).inc()
+        log.debug("slot %d closed: %s (%d arrivals, %d valid)", run.slot, outcome, len(run.candidates), valid)
         self.last_closed_slot = max(self.last_closed_slot, run.slot)
         if self.run is run:
             self.run = None
@@ -850,7 +1003,7 @@ class Emitter:
             candidate.verdict, candidate.reason = verdict, reason
             return False, [_with(arrival, verdict, reason)]
         try:
-            undo = state_transition(state, block, self.follower.sig_cache, producer_signature=False)
+            undo = self._apply(state, block)
         except ChainError as exc:
             candidate.valid = False
             candidate.verdict, candidate.reason = verdict_for(exc), exc.message
@@ -871,7 +1024,7 @@ class Emitter:
         decision = STRATEGIES[self.strategy_name](arrivals, view)
         if decision.action == "emit" and decision.block_id == block.id:
             if undo is None:  # judged from the cache: apply it for real now
-                undo = state_transition(state, block, self.follower.sig_cache, producer_signature=False)
+                undo = self._apply(state, block)
             candidate.verdict = "selected"
             emitted = self._emit(
                 run,
@@ -904,7 +1057,7 @@ class Emitter:
         forward = state.snapshot(undo)
         state.undo(undo)
         try:
-            trial = state_transition(state, block, self.follower.sig_cache, producer_signature=False)
+            trial = self._apply(state, block)
             state.undo(trial)
             return "valid", f"valid, but slot {run.slot} was already emitted"
         except ChainError as exc:
@@ -941,6 +1094,7 @@ class Emitter:
         self._count(member, verdict, offset)
 
     def _count(self, member: str, verdict: str, offset: int | None) -> None:
+        log.debug("candidate from %s: %s (offset %s ms)", member, verdict, offset)
         self.metrics.candidates.labels(member=member, result=verdict).inc()
         if offset is not None and offset >= 0:
             self.metrics.arrival_offset.observe(offset / 1000)

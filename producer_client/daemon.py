@@ -8,6 +8,7 @@ feed with exponential backoff (0.2 s up to 5 s) when the pool service goes away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Coroutine
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from chain.client import NodeError
 from chain.clock import Clock, SystemClock, monotonic_ms
 from chain.core import Block
 from chain.core.types import Hash32
@@ -166,6 +168,13 @@ class ProducerDaemon:
             if self.follower.state.head_id == opened["prev_id"]:
                 break
             await asyncio.sleep(0.002)
+        # The emitter validated ahead the block of the mempool's transactions numbered up to
+        # ``tx_seq``: build exactly that selection, so it judges ours by signatures alone.
+        tx_seq = opened.get("tx_seq")
+        tx_seq = tx_seq if isinstance(tx_seq, int) and not isinstance(tx_seq, bool) else None
+        if tx_seq is not None and self.follower.mempool.last_seq < tx_seq:
+            with contextlib.suppress(NodeError, httpx.HTTPError):
+                await self.follower.poll_mempool()  # our mirror is behind the emitter's
         async with self.follower.lock:
             state = self.follower.state
             if state.head_id != opened["prev_id"]:
@@ -179,7 +188,9 @@ class ProducerDaemon:
                     pool=str(opened["pool"]),
                     builder=self.account,
                     key=self.key,
-                    transactions=self.follower.mempool.select(state, settings.max_transactions),
+                    transactions=self.follower.mempool.select(
+                        state, settings.max_transactions, max_seq=tx_seq
+                    ),
                     sig_cache=self.follower.sig_cache,
                     max_transactions=settings.max_transactions,
                 )

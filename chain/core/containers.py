@@ -492,23 +492,46 @@ class Block:
             "builder_signature": self.builder_signature,
         }
 
-    def signed_by_producer(self, key: PrivateKey) -> Block:
-        """A copy with the producer's signature over the header."""
-        return Block(
+    @cached
+    def transactions_json(self) -> bytes:
+        """The canonical JSON of the transaction list (a decoder that read it from canonical
+        bytes primes it; copies of the block with other signatures keep it)."""
+        return canonical_bytes_trusted([tx.to_dict() for tx in self.transactions])
+
+    def canonical(self) -> bytes:
+        """The block's canonical JSON, ``canonical_bytes_trusted(self.to_dict())``, built
+        around :attr:`transactions_json` (``transactions`` is the last key in sorted order)."""
+        head = canonical_bytes_trusted(
+            {
+                "builder_signature": self.builder_signature,
+                "header": self.header.to_dict(),
+                "producer_signature": self.producer_signature,
+            }
+        )
+        return b"".join((head[:-1], b',"transactions":', self.transactions_json, b"}"))
+
+    def with_signatures(
+        self, *, producer_signature: SignatureHex | None = None, builder_signature: SignatureHex | None = None
+    ) -> Block:
+        """A copy with the given signature(s) replaced (the transaction list's JSON kept)."""
+        block = Block(
             header=self.header,
             transactions=self.transactions,
-            producer_signature=key.sign(DOMAIN_BLOCK, self.header.canonical),
-            builder_signature=self.builder_signature,
+            producer_signature=self.producer_signature if producer_signature is None else producer_signature,
+            builder_signature=self.builder_signature if builder_signature is None else builder_signature,
         )
+        known = self.__dict__.get("transactions_json")
+        if known is not None:
+            block.__dict__["transactions_json"] = known
+        return block
+
+    def signed_by_producer(self, key: PrivateKey) -> Block:
+        """A copy with the producer's signature over the header."""
+        return self.with_signatures(producer_signature=key.sign(DOMAIN_BLOCK, self.header.canonical))
 
     def signed_by_builder(self, key: PrivateKey) -> Block:
         """A copy with the builder's (pool member's) signature over the header."""
-        return Block(
-            header=self.header,
-            transactions=self.transactions,
-            producer_signature=self.producer_signature,
-            builder_signature=key.sign(DOMAIN_CANDIDATE, self.header.canonical),
-        )
+        return self.with_signatures(builder_signature=key.sign(DOMAIN_CANDIDATE, self.header.canonical))
 
     @classmethod
     def from_dict(

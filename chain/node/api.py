@@ -318,12 +318,7 @@ async def prepare_block(request: Request) -> JSONResponse:
     signed by that producer, as the pool protocol signs requests)."""
     node = get_node(request)
     body = await request.body()
-    try:
-        data = decode_json(body)
-    except MalformedInput as exc:
-        raise ApiError(400, "malformed", exc.message) from None
     block = await node.prepare_block(
-        data,
         member=request.headers.get(HEADER_MEMBER),
         timestamp=request.headers.get(HEADER_TIMESTAMP),
         signature=request.headers.get(HEADER_SIGNATURE),
@@ -374,8 +369,8 @@ async def mempool(request: Request, limit: int = 1000) -> JSONResponse:
 
 @node_router.get("/mempool/updates")
 async def mempool_updates(request: Request, after_seq: int = 0, limit: int = 5000) -> JSONResponse:
-    """Pending transactions that arrived after ``after_seq``, oldest first, with the sequence
-    number to ask from next (followers mirror the mempool with this)."""
+    """Pending transactions that arrived after ``after_seq``, oldest first, with their sequence
+    numbers and the one to ask from next (followers mirror the mempool with this)."""
     node = get_node(request)
     if after_seq < 0 or not 1 <= limit <= 100_000:
         raise ApiError(400, "malformed", "after_seq must be >= 0 and limit in [1, 100000]")
@@ -383,7 +378,15 @@ async def mempool_updates(request: Request, after_seq: int = 0, limit: int = 500
     last = node.mempool.seq_of(txs[-1].id) if txs else max(after_seq, 0)
     if not txs and after_seq > node.mempool.last_seq:
         last = node.mempool.last_seq  # the node restarted: start over
-    return JSONResponse({"last_seq": last, "transactions": [tx.to_dict() for tx in txs]})
+    return JSONResponse(
+        {
+            "last_seq": last,
+            "transactions": [tx.to_dict() for tx in txs],
+            # Each transaction's number here: replicas keep it, so they order (and cut) the
+            # pending set exactly as this node does.
+            "seqs": [node.mempool.seq_of(tx.id) for tx in txs],
+        }
+    )
 
 
 @node_router.get("/head_stream", response_class=EventSourceResponse)

@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, col, select
 
 from chain.core import Block
-from chain.core.codec import canonical_bytes_trusted
 from chain.core.errors import MalformedInput
 from chain.db import make_engine, run_migrations
 from chain.node.models import BlockRow, NodeMeta
@@ -44,7 +43,7 @@ class StoreCorrupted(StoreError):
 
 def encode_block(block: Block) -> bytes:
     """The stored (and served) bytes of a block: its canonical JSON."""
-    return canonical_bytes_trusted(block.to_dict())
+    return block.canonical()
 
 
 class BlockStore:

@@ -8,8 +8,12 @@ its signature verifies. The signature verdict goes into the shared
 verify it again.
 
 Selection for a block takes the highest fee first among each sender's next transaction,
-keeping every sender's nonces in order. The pool is bounded: when full, a new transaction
-must pay more than the cheapest evictable one (the last pending of some sender).
+keeping every sender's nonces in order; equal fees go in arrival order by the node's sequence
+numbers, which the node's followers mirror, so the node and every replica of its mempool
+select the same block from the same pending set (and, with ``max_seq``, from the same prefix
+of it: the pool emitter names the prefix it expects members to build from). The pool is
+bounded: when full, a new transaction must pay more than the cheapest evictable one (the last
+pending of some sender).
 """
 
 from __future__ import annotations
@@ -97,8 +101,11 @@ class Mempool:
 
     # --- admission -------------------------------------------------------------------------
 
-    def add(self, tx: Transaction, state: State, now_ms: int) -> None:
-        """Admit ``tx`` or raise an :class:`InvalidTransaction` naming the failed check."""
+    def add(self, tx: Transaction, state: State, now_ms: int, *, seq: int | None = None) -> None:
+        """Admit ``tx`` or raise an :class:`InvalidTransaction` naming the failed check.
+
+        ``seq`` is the sequence number the followed node gave the transaction (a replica's
+        mempool keeps the node's numbering); by default the next local one."""
         params = state.params
         # Verify the chain id
         if tx.chain_id != state.chain_id:
@@ -149,7 +156,7 @@ class Mempool:
         # Make room when full
         if len(self._txs) >= self.max_size:
             self._evict_for(tx)
-        self._insert(tx, now_ms)
+        self._insert(tx, now_ms, seq)
 
     def next_nonce(self, sender: str, account_nonce: int) -> int:
         """The nonce ``sender``'s next transaction must carry: the lowest one from the
@@ -174,11 +181,11 @@ class Mempool:
             self._trial = (key, trial_header(state, now_ms))
         return self._trial[1]
 
-    def _insert(self, tx: Transaction, now_ms: int) -> None:
+    def _insert(self, tx: Transaction, now_ms: int, seq: int | None = None) -> None:
         self._txs[tx.id] = tx
         self._arrived[tx.id] = now_ms
-        self.last_seq += 1
-        self._seq[tx.id] = self.last_seq
+        self.last_seq = self.last_seq + 1 if seq is None else max(self.last_seq, seq)
+        self._seq[tx.id] = self.last_seq if seq is None else seq
         self._by_sender.setdefault(tx.sender, {})[tx.nonce] = tx.id
         self.tx_cache.put(tx)
 
@@ -233,20 +240,26 @@ class Mempool:
 
     # --- selection -------------------------------------------------------------------------
 
-    def select(self, state: State, limit: int) -> list[Transaction]:
-        """Up to ``limit`` transactions for a block: highest fee first, nonces in order."""
+    def select(self, state: State, limit: int, *, max_seq: int | None = None) -> list[Transaction]:
+        """Up to ``limit`` transactions for a block: highest fee first, then arrival order
+        (sequence number), nonces in order; with ``max_seq``, only transactions numbered up
+        to it."""
+        seqs = self._seq
         queues: dict[str, list[Transaction]] = {}
         for sender, by_nonce in self._by_sender.items():
             account = state.accounts.get(sender)
             nonce = account.nonce if account else 0
             queue = []
             while nonce in by_nonce:
-                queue.append(self._txs[by_nonce[nonce]])
+                tx_id = by_nonce[nonce]
+                if max_seq is not None and seqs[tx_id] > max_seq:
+                    break
+                queue.append(self._txs[tx_id])
                 nonce += 1
             if queue:
                 queue.reverse()  # pop() from the end yields ascending nonces
                 queues[sender] = queue
-        heap = [(-q[-1].fee, self._arrived[q[-1].id], sender) for sender, q in queues.items()]
+        heap = [(-q[-1].fee, seqs[q[-1].id], sender) for sender, q in queues.items()]
         heapq.heapify(heap)
         chosen: list[Transaction] = []
         while heap and len(chosen) < limit:
@@ -254,7 +267,7 @@ class Mempool:
             queue = queues[sender]
             chosen.append(queue.pop())
             if queue:
-                heapq.heappush(heap, (-queue[-1].fee, self._arrived[queue[-1].id], sender))
+                heapq.heappush(heap, (-queue[-1].fee, seqs[queue[-1].id], sender))
         return chosen
 
     def pending(self) -> list[Transaction]:

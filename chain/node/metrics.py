@@ -147,6 +147,17 @@ class NodeMetrics:
             buckets=APPLY_BUCKETS,
             registry=r,
         )
+        self.block_prepares = preset(
+            Counter(
+                "bppool_chain_block_prepares",
+                "Candidates prepared, by path: a state transition (full) or the known outcome of "
+                "a block of the same content prepared before (known).",
+                ["path"],
+                registry=r,
+            ),
+            "path",
+            ("full", "known"),
+        )
         self.peer_errors = Counter(
             "bppool_chain_peer_errors", "Failed requests to peers.", ["peer"], registry=r
         )

@@ -45,10 +45,19 @@ from chain.core import (
 )
 from chain.core.auth import verify_request
 from chain.core.crypto import DOMAIN_BLOCK, verify_signature
-from chain.core.errors import BadProducerSignature, InvalidGenesis, UnknownParent, WrongParent, WrongProducer
+from chain.core.errors import (
+    BadProducerSignature,
+    InvalidGenesis,
+    MalformedInput,
+    UnknownParent,
+    WrongParent,
+    WrongProducer,
+)
+from chain.core.outcomes import Outcomes
 from chain.core.schedule import get_scheduled_producer
 from chain.core.state import UndoLog, compute_state_root
 from chain.core.types import SignatureHex
+from chain.decoding import BlockDecoder
 from chain.events import Broadcaster
 from chain.keys import KeyFile, read_key_file
 from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
@@ -126,6 +135,11 @@ class Node:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sync_now = asyncio.Event()
         self._prepared: dict[str, Prepared] = {}
+        # Outcomes of prepared blocks by content: candidates differing only in their builder
+        # are prepared by the signatures alone.
+        self.outcomes = Outcomes()
+        # Candidates of one slot share their transaction list: parsed once.
+        self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
 
     # --- state -----------------------------------------------------------------------------
 
@@ -318,7 +332,6 @@ class Node:
 
     async def prepare_block(
         self,
-        data: Any,
         *,
         member: str | None,
         timestamp: str | None,
@@ -333,9 +346,10 @@ class Node:
         could make the node validate blocks for nothing.
         """
         started = monotonic_ms()
-        block = Block.from_dict(
-            data, max_transactions=self.params.max_block_transactions, tx_cache=self.mempool.tx_cache
-        )
+        try:
+            block = self.decoder.decode(body)
+        except MalformedInput as exc:
+            raise ApiError(400, "malformed", exc.message) from None
         header = block.header
         async with self._lock:
             state = self.state
@@ -371,9 +385,17 @@ class Node:
                 raise WrongParent(f"prev_id {header.prev_id[:16]}… is not the head {state.head_id[:16]}…")
             if get_scheduled_producer(state, header.slot) != header.producer:
                 raise WrongProducer(f"slot {header.slot} does not belong to {header.producer}")
-            undo = state_transition(state, block, self.sig_cache, producer_signature=False)
-            forward = state.snapshot(undo)
-            state.undo(undo)
+            known = self.outcomes.find(state, block)
+            if known is not None:
+                # Same content as a block prepared before (the producer sends the block it
+                # expects ahead of the slot): the signatures and the body's root, no transition.
+                undo, forward = self.outcomes.check(state, block, known, producer_signature=False)
+                self.metrics.block_prepares.labels(path="known").inc()
+            else:
+                undo = state_transition(state, block, self.sig_cache, producer_signature=False)
+                forward = self.outcomes.remember(state, block, undo).forward
+                state.undo(undo)
+                self.metrics.block_prepares.labels(path="full").inc()
             if len(self._prepared) >= MAX_PREPARED:
                 del self._prepared[next(iter(self._prepared))]
             self._prepared[block.id] = Prepared(block, state.head_id, undo, forward)
@@ -402,15 +424,11 @@ class Node:
             ):
                 raise BadProducerSignature(f"producer signature does not verify for {header.producer}")
             del self._prepared[block_id]
-            block = Block(
-                header,
-                prepared.block.transactions,
-                SignatureHex(producer_signature),
-                prepared.block.builder_signature,
-            )
+            block = prepared.block.with_signatures(producer_signature=SignatureHex(producer_signature))
             state.restore(prepared.forward)
             result = self._accept(block, self.store.adopt(block, prepared.undo) if self.store else None)
             self._prepared.clear()  # every other candidate was prepared on the old head
+            self.outcomes.clear()
         self.metrics.blocks_received.labels(result="committed").inc()
         if self.peers:
             self._spawn(self._gossip_block(block))

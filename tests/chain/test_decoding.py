@@ -11,7 +11,7 @@ from chain.core import Block
 from chain.core.codec import canonical_bytes_trusted
 from chain.core.containers import TransactionCache
 from chain.core.errors import MalformedInput
-from emitter.decoding import CandidateDecoder
+from chain.decoding import BlockDecoder
 from tests.helpers.chain import ChainSim, key_for, make_genesis, transfer
 
 
@@ -30,7 +30,7 @@ def bodies() -> tuple[Block, list[bytes]]:
 
 def test_same_transactions_are_parsed_once_and_equal_a_full_parse() -> None:
     _, raw = bodies()
-    decoder = CandidateDecoder(TransactionCache(), 100)
+    decoder = BlockDecoder(TransactionCache(), 100)
     decoded = [decoder.decode(b) for b in raw]
     assert decoder.hits == 2
     for body, block in zip(raw, decoded, strict=True):
@@ -41,7 +41,7 @@ def test_same_transactions_are_parsed_once_and_equal_a_full_parse() -> None:
 
 def test_non_canonical_bodies_are_parsed_in_full_and_not_remembered() -> None:
     _, raw = bodies()
-    decoder = CandidateDecoder(TransactionCache(), 100)
+    decoder = BlockDecoder(TransactionCache(), 100)
     spaced = orjson.dumps(orjson.loads(raw[0]), option=orjson.OPT_INDENT_2)
     decoder.decode(spaced)
     decoder.decode(raw[1])
@@ -50,7 +50,7 @@ def test_non_canonical_bodies_are_parsed_in_full_and_not_remembered() -> None:
 
 def test_a_tampered_prefix_still_fails_cleanly() -> None:
     _, raw = bodies()
-    decoder = CandidateDecoder(TransactionCache(), 100)
+    decoder = BlockDecoder(TransactionCache(), 100)
     decoder.decode(raw[0])
     with pytest.raises(MalformedInput):
         decoder.decode(b'{"header":1,' + raw[1][raw[1].rfind(b'"transactions":') :])
