@@ -7,6 +7,8 @@ table, so several services can share one PostgreSQL database.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +16,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
+
+log = logging.getLogger("bppool.db")
 
 
 def sqlite_url(path: Path) -> str:
@@ -32,7 +36,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, background_checkpoints: bool = False) -> Engine:
     """An engine for ``url``; SQLite files get WAL with ``synchronous=NORMAL`` and foreign keys.
 
     In WAL mode ``NORMAL`` keeps every committed transaction across a crash of the process
@@ -40,10 +44,16 @@ def make_engine(url: str) -> Engine:
     commits, which a node re-syncs from its peers and which cannot make the emitter emit twice
     for one slot (a slot is long over before a machine reboots). ``FULL`` would fsync on every
     commit, the largest single cost on the emission path. See docs/operations.md.
+
+    With ``background_checkpoints`` the commits never copy the log back into the database
+    themselves (SQLite's automatic checkpoint, with its fsync, would land on whichever block
+    or emission happened to fill the log): the service runs a :class:`WalCheckpointer`
+    instead. A large automatic threshold stays as a safety net.
     """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        autocheckpoint = BACKGROUND_AUTOCHECKPOINT_PAGES if background_checkpoints else 1000
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -51,10 +61,40 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+BACKGROUND_AUTOCHECKPOINT_PAGES = 25_000  # ~100 MB of log: only if the checkpointer stalls
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite database's write-ahead log every ``interval_s`` from a worker
+    thread (SQLite does the copying and the fsync without holding the GIL), off the path of
+    the service's requests. Does nothing for other databases."""
+
+    def __init__(self, engine: Engine, interval_s: float = 1.0) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.enabled = engine.dialect.name == "sqlite"
+
+    def checkpoint(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def run(self) -> None:
+        """Checkpoint forever (cancel the task to stop)."""
+        if not self.enabled:
+            return
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await asyncio.to_thread(self.checkpoint)
+            except Exception as exc:  # a busy database or a full disk: try again later
+                log.warning("WAL checkpoint failed: %s", exc)
 
 
 def run_migrations(engine: Engine, script_location: Path, version_table: str) -> None:

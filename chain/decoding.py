@@ -42,7 +42,7 @@ class BlockDecoder:
     def expect(self, block: Block) -> None:
         """Remember ``block``'s list before any other block carries it (the block expected
         for a slot): the first candidate built from it then parses only its header too."""
-        self._remember(hashlib.sha256(block.transactions_json).digest(), block.transactions)
+        self._remember(block.transactions_digest, block.transactions)
 
     def _remember(self, key: bytes, transactions: tuple[Transaction, ...]) -> None:
         self._lists.pop(key, None)
@@ -70,12 +70,14 @@ class BlockDecoder:
                     self.hits += 1
                     block = replace(Block.from_dict(head), transactions=known)
                     block.__dict__["transactions_json"] = bytes(listed)
+                    block.__dict__["transactions_digest"] = key
                     return block
         data = decode_json(body)
         block = Block.from_dict(data, max_transactions=self.max_transactions, tx_cache=self.tx_cache)
         if key is not None and isinstance(data, dict) and canonical_bytes_trusted(data) == body:
             self._remember(key, block.transactions)
             block.__dict__["transactions_json"] = body[cut + len(_MARK) : -1]
+            block.__dict__["transactions_digest"] = key
         return block
 
 

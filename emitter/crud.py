@@ -86,26 +86,28 @@ def record_arrival(
 ) -> None:
     """Log an arrival and, in the same transaction, the emission it causes (raises
     :class:`AlreadyEmitted` when the slot has its block already; nothing is written then)."""
-    with engine.begin() as conn:
-        if emission is not None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(EMISSION), [emission])
-            except IntegrityError:
-                raise AlreadyEmitted(f"slot {emission['slot']} already has its block") from None
-        conn.execute(insert(EVENT), [arrival.row(), *(e.row() for e in extra)])
+    try:
+        with engine.begin() as conn:
+            # The emission goes first: when its slot has a block already, the whole
+            # transaction rolls back before anything else is written.
+            if emission is not None:
+                conn.execute(insert(EMISSION), [emission])
+            conn.execute(insert(EVENT), [arrival.row(), *(e.row() for e in extra)])
+    except IntegrityError:
+        if emission is None:
+            raise
+        raise AlreadyEmitted(f"slot {emission['slot']} already has its block") from None
 
 
 def record_emission(engine: Engine, *, emission: dict[str, Any], events: list[EventRecord]) -> None:
     """Record a fallback emission under the unique slot key, with its events."""
-    with engine.begin() as conn:
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(EMISSION), [emission])
-        except IntegrityError:
-            raise AlreadyEmitted(f"slot {emission['slot']} already has its block") from None
-        if events:
-            conn.execute(insert(EVENT), [e.row() for e in events])
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(EMISSION), [emission])
+            if events:
+                conn.execute(insert(EVENT), [e.row() for e in events])
+    except IntegrityError:
+        raise AlreadyEmitted(f"slot {emission['slot']} already has its block") from None
 
 
 def get_emission(engine: Engine, *, slot: int) -> dict[str, Any] | None:

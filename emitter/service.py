@@ -37,7 +37,6 @@ from chain.clock import Clock, SystemClock, monotonic_ms
 from chain.core import Block, ChainError, OnBlockResult, build_block, compute_slot_at, state_transition
 from chain.core.auth import Application, request_headers, verify_request
 from chain.core.codec import canonical_bytes_trusted
-from chain.core.containers import BlockHeader
 from chain.core.errors import (
     BadBuilderSignature,
     InvalidTransaction,
@@ -45,11 +44,11 @@ from chain.core.errors import (
     StateRootMismatch,
     WrongParent,
 )
-from chain.core.outcomes import Outcomes
+from chain.core.outcomes import Outcomes, content_key
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import State, UndoLog
 from chain.core.transition import verify_block_signatures
-from chain.db import make_engine, run_migrations
+from chain.db import WalCheckpointer, make_engine, run_migrations
 from chain.decoding import BlockDecoder
 from chain.events import Broadcaster
 from chain.follower import ChainFollower
@@ -190,7 +189,9 @@ class Emitter:
             AsyncNodeClient(url, transport=node_transport, timeout=settings.push_timeout_s)
             for url in settings.node_urls
         ]
-        self.engine = make_engine(settings.db_url)
+        # Emissions are written on the emission path: the log is checkpointed in the
+        # background (WalCheckpointer), never by an emission's commit.
+        self.engine = make_engine(settings.db_url, background_checkpoints=True)
         self.writer = EventWriter(self.engine)
         self.raw_pool = RawPool(settings.node_urls[0])
         self.decoder = BlockDecoder(self.follower.mempool.tx_cache, self.params.max_block_transactions)
@@ -238,6 +239,7 @@ class Emitter:
         for extension in self.extensions:
             await extension.start()
         self._spawn(self._slot_loop())
+        self._spawn(WalCheckpointer(self.engine).run())
         if self.settings.expect_lead_ms > 0:
             self._spawn(self._expect_loop())
         tune_gc()
@@ -946,18 +948,8 @@ class Emitter:
 
     @staticmethod
     def _content_key(block: Block) -> tuple[Any, ...]:
-        h: BlockHeader = block.header
-        return (
-            h.chain_id,
-            h.height,
-            h.slot,
-            h.prev_id,
-            h.timestamp,
-            h.producer,
-            h.tx_root,
-            h.state_root,
-            tuple(tx.signature for tx in block.transactions),
-        )
+        """The header minus the builder, and the exact transactions (by their list's digest)."""
+        return (*content_key(block.header), block.transactions_digest)
 
     def _validate_and_decide(
         self, run: SlotRun, candidate: Candidate, started: float

@@ -478,7 +478,7 @@ class Block:
     def slot(self) -> Slot:
         return self.header.slot
 
-    @property
+    @cached
     def total_fees(self) -> int:
         """Sum of the fees of the block's transactions."""
         return sum(tx.fee for tx in self.transactions)
@@ -497,6 +497,11 @@ class Block:
         """The canonical JSON of the transaction list (a decoder that read it from canonical
         bytes primes it; copies of the block with other signatures keep it)."""
         return canonical_bytes_trusted([tx.to_dict() for tx in self.transactions])
+
+    @cached
+    def transactions_digest(self) -> bytes:
+        """sha256 of :attr:`transactions_json`: equal digests, equal transaction lists."""
+        return hashlib.sha256(self.transactions_json).digest()
 
     def canonical(self) -> bytes:
         """The block's canonical JSON, ``canonical_bytes_trusted(self.to_dict())``, built
@@ -520,9 +525,9 @@ class Block:
             producer_signature=self.producer_signature if producer_signature is None else producer_signature,
             builder_signature=self.builder_signature if builder_signature is None else builder_signature,
         )
-        known = self.__dict__.get("transactions_json")
-        if known is not None:
-            block.__dict__["transactions_json"] = known
+        for name in ("transactions_json", "transactions_digest", "total_fees"):
+            if name in self.__dict__:
+                block.__dict__[name] = self.__dict__[name]
         return block
 
     def signed_by_producer(self, key: PrivateKey) -> Block:

@@ -48,9 +48,18 @@ class Outcome:
     """A block validated on its parent: the undo log back to the parent and the values of
     every touched record after the block (to step forward again without re-applying)."""
 
-    block_id: str
+    block: Block
     undo: UndoLog
     forward: UndoLog
+
+    def same_transactions(self, block: Block) -> bool:
+        """Whether ``block`` is known to carry this outcome's very transaction list (the same
+        parsed list, or equal digests of their canonical JSON, when both are at hand)."""
+        mine = self.block
+        if block.transactions is mine.transactions:
+            return True
+        theirs, ours = block.__dict__.get("transactions_digest"), mine.__dict__.get("transactions_digest")
+        return theirs is not None and theirs == ours
 
 
 class Outcomes:
@@ -71,7 +80,7 @@ class Outcomes:
         """Keep (and return) the outcome of ``block``, which is applied to ``state`` with undo
         log ``undo`` (the caller steps back with ``state.undo(undo)`` if it wants the parent)."""
         key = content_key(block.header)
-        outcome = Outcome(block.id, list(undo), state.snapshot(undo))
+        outcome = Outcome(block, list(undo), state.snapshot(undo))
         self._items.pop(key, None)
         self._items[key] = outcome
         while len(self._items) > self.capacity:
@@ -94,11 +103,12 @@ class Outcomes:
         snapshot (for ``state.restore``)."""
         header = block.header
         verify_block_signatures(state, block, producer_signature=producer_signature)
-        # Verify the body is the one the header (and so the outcome) commits to
-        if compute_tx_root(block.transactions) != header.tx_root:
+        # Verify the body is the one the header (and so the outcome) commits to; a list known
+        # to be the outcome's own needs no Merkle root (the outcome's header has this root)
+        if not outcome.same_transactions(block) and compute_tx_root(block.transactions) != header.tx_root:
             raise TxRootMismatch("tx_root does not match the block's transactions")
         forward = outcome.forward
-        if outcome.block_id != block.id:
+        if outcome.block.id != block.id:
             # The one builder-dependent record: the block's own id at its height (outside
             # the state root).
             blocks, height = state.blocks, str(header.height)

@@ -51,7 +51,9 @@ class BlockStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        # Blocks are written on the path of every block: the log is checkpointed by the node
+        # in the background (WalCheckpointer), never by a block's commit.
+        self.engine: Engine = make_engine(url, background_checkpoints=True)
 
     def open(self, chain_id: str) -> None:
         """Migrate the schema and check the store belongs to ``chain_id``."""

@@ -57,6 +57,7 @@ from chain.core.outcomes import Outcomes
 from chain.core.schedule import get_scheduled_producer
 from chain.core.state import UndoLog, compute_state_root
 from chain.core.types import SignatureHex
+from chain.db import WalCheckpointer
 from chain.decoding import BlockDecoder
 from chain.events import Broadcaster
 from chain.keys import KeyFile, read_key_file
@@ -200,6 +201,7 @@ class Node:
         if self.keys and self.settings.produce:
             self._spawn(self._production_loop())
         self._spawn(self._housekeeping_loop())
+        self._spawn(WalCheckpointer(self.blockstore.engine).run())
 
     async def stop(self) -> None:
         """Stop the loops, end the streams, close connections and the store."""
@@ -427,19 +429,20 @@ class Node:
             block = prepared.block.with_signatures(producer_signature=SignatureHex(producer_signature))
             state.restore(prepared.forward)
             result = self._accept(block, self.store.adopt(block, prepared.undo) if self.store else None)
-            self._prepared.clear()  # every other candidate was prepared on the old head
-            self.outcomes.clear()
         self.metrics.blocks_received.labels(result="committed").inc()
         if self.peers:
             self._spawn(self._gossip_block(block))
-        self._spawn(self._warm_state_root())
+        self._spawn(self._after_commit())
         return block, result
 
-    async def _warm_state_root(self) -> None:
-        # Restoring a prepared block marks its records for rehashing; do it now, off the
-        # request, rather than during the next block.
+    async def _after_commit(self) -> None:
+        """Housekeeping after a commit, off its request: drop what was prepared on the old
+        head (stale now, and refused as such meanwhile), and rehash the records restoring the
+        prepared block marked, rather than during the next block."""
         await asyncio.sleep(0)
         async with self._lock:
+            self._prepared = {k: p for k, p in self._prepared.items() if p.head_id == self.state.head_id}
+            self.outcomes.clear()
             if self.store is not None:
                 compute_state_root(self.store.state)
 
