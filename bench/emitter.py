@@ -314,6 +314,8 @@ class Bench:
             f"candidate size:                                  {args.txs} transactions, {len(body):,} bytes"
         )
         print(f"first valid candidate -> node accepted, p50:     {p50:>8.2f} ms   ({len(latencies)} slots)")
+        p90, worst = percentile(latencies, 0.9), max(latencies)
+        print(f"first valid candidate -> node accepted, p90:     {p90:>8.2f} ms   (max {worst:.2f} ms)")
         print(f"first valid candidate -> node accepted, p99:     {p99:>8.2f} ms   (target <= 15 ms)")
         print(f"floor: bare round trip of the body + signature:  {floor:>8.2f} ms")
         print(f"ratio p99 / floor:                               {p99 / floor:>8.1f}")

@@ -317,14 +317,15 @@ async def prepare_block(request: Request) -> JSONResponse:
     """Validate a candidate of the slot's scheduled producer ahead of its signature (a request
     signed by that producer, as the pool protocol signs requests)."""
     node = get_node(request)
-    body = await request.body()
-    block = await node.prepare_block(
-        member=request.headers.get(HEADER_MEMBER),
-        timestamp=request.headers.get(HEADER_TIMESTAMP),
-        signature=request.headers.get(HEADER_SIGNATURE),
-        body=body,
-        path=request.url.path,
-    )
+    async with node.preparing():
+        body = await request.body()
+        block = await node.prepare_block(
+            member=request.headers.get(HEADER_MEMBER),
+            timestamp=request.headers.get(HEADER_TIMESTAMP),
+            signature=request.headers.get(HEADER_SIGNATURE),
+            body=body,
+            path=request.url.path,
+        )
     return JSONResponse({"block_id": block.id, "prepared": True})
 
 

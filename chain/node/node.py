@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +73,7 @@ log = logging.getLogger("bppool.node")
 SERVER_VERSION = "bppool-0.1.0"
 SYNC_BATCH = 200
 MAX_PREPARED = 16
+COMMIT_WAIT_MS = 2000  # how long a commit waits for its prepare still in flight
 
 
 @dataclass
@@ -139,6 +140,8 @@ class Node:
         # Outcomes of prepared blocks by content: candidates differing only in their builder
         # are prepared by the signatures alone.
         self.outcomes = Outcomes()
+        self._preparing = 0  # prepare requests in flight (see preparing())
+        self._prepare_done = asyncio.Condition()
         # Candidates of one slot share their transaction list: parsed once.
         self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
 
@@ -404,8 +407,32 @@ class Node:
         self.metrics.block_prepare_seconds.observe((monotonic_ms() - started) / 1000)
         return block
 
+    @contextlib.asynccontextmanager
+    async def preparing(self) -> AsyncIterator[None]:
+        """Around a prepare request, from before its body is read: a commit that overtakes
+        its own prepare (sent right behind it on another connection) waits for it."""
+        self._preparing += 1
+        try:
+            yield
+        finally:
+            self._preparing -= 1
+            async with self._prepare_done:
+                self._prepare_done.notify_all()
+
+    async def _await_prepared(self, block_id: str) -> None:
+        deadline = monotonic_ms() + COMMIT_WAIT_MS
+        async with self._prepare_done:
+            while block_id not in self._prepared and self._preparing > 0:
+                left = deadline - monotonic_ms()
+                if left <= 0:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._prepare_done.wait(), left / 1000)
+
     async def commit_block(self, block_id: str, producer_signature: str) -> tuple[Block, OnBlockResult]:
         """Take a prepared block once its producer signed it: no second validation."""
+        if block_id not in self._prepared and self._preparing:
+            await self._await_prepared(block_id)
         async with self._lock:
             prepared = self._prepared.get(block_id)
             if prepared is None:
