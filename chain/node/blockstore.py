@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, col, select
 
@@ -54,6 +55,9 @@ class BlockStore:
         # Blocks are written on the path of every block: the log is checkpointed by the node
         # in the background (WalCheckpointer), never by a block's commit.
         self.engine: Engine = make_engine(url, background_checkpoints=True)
+        # INSERT that does nothing when the block is stored already (a re-pushed block).
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        self._insert_new = dialect.insert(BLOCK).on_conflict_do_nothing(index_elements=["id"])
 
     def open(self, chain_id: str) -> None:
         """Migrate the schema and check the store belongs to ``chain_id``."""
@@ -99,26 +103,26 @@ class BlockStore:
         reverted: list[str] | None = None,
     ) -> None:
         """Store a block and, in the same transaction, move the canonical marks (Core
-        statements: this is on the path of every block)."""
+        statements: this is on the path of every block; the usual case, a new block that
+        becomes the head, is one statement)."""
+        applied, reverted = applied or [], reverted or []
+        row = {
+            "id": block.id,
+            "height": block.height,
+            "slot": block.slot,
+            "prev_id": block.header.prev_id,
+            "producer": block.header.producer,
+            "canonical": block.id in applied,
+            "data": data,
+            "checksum": hashlib.sha256(data).hexdigest(),
+            "received_ms": received_ms,
+        }
         with self.engine.begin() as conn:
-            if conn.execute(select(BLOCK.c.id).where(BLOCK.c.id == block.id)).first() is None:
-                conn.execute(
-                    insert(BLOCK),
-                    [
-                        {
-                            "id": block.id,
-                            "height": block.height,
-                            "slot": block.slot,
-                            "prev_id": block.header.prev_id,
-                            "producer": block.header.producer,
-                            "canonical": False,
-                            "data": data,
-                            "checksum": hashlib.sha256(data).hexdigest(),
-                            "received_ms": received_ms,
-                        }
-                    ],
-                )
-            self._mark(conn, applied or [], reverted or [])
+            inserted = conn.execute(self._insert_new, row).rowcount == 1
+            if inserted:
+                applied = [i for i in applied if i != block.id]
+            if applied or reverted:
+                self._mark(conn, applied, reverted)
 
     def mark_canonical(self, applied: list[str], reverted: list[str]) -> None:
         """Move the canonical marks after a head change."""

@@ -307,8 +307,10 @@ class Node:
                 self.metrics.reorgs.inc()
             self.head_block = result.applied[-1]
             state = self.store.state
-            self.mempool.on_head_change(state, result.applied, result.reverted, self.clock.now_ms())
+            # Announced before the mempool drops what the block included: nothing can observe
+            # the mempool in between (no await), and the announcement goes out sooner.
             self._publish_head(result, {block.id: encoded})
+            self.mempool.on_head_change(state, result.applied, result.reverted, self.clock.now_ms())
         return result
 
     def _publish_head(self, result: OnBlockResult, encoded: dict[str, bytes]) -> None:
