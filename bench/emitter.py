@@ -286,15 +286,18 @@ class Bench:
                 status, _ = await conn.post("/v1/pool/candidates", body, headers)
                 statuses[status] = statuses.get(status, 0) + 1
 
-            start = time.perf_counter()
-            await asyncio.gather(*(deliver(c, b, h) for c, (b, h) in zip(conns, signed, strict=True)))
-            rates.append(len(bodies) / (time.perf_counter() - start))
-            for _ in range(5):  # the baseline is cheap and noisy: several rounds per slot
+            # This process only delivers while it measures: its own replica (which would apply
+            # the emitted block on this core mid-measurement) waits until both rounds are done.
+            async with self.follower.lock:
                 start = time.perf_counter()
-                await asyncio.gather(
-                    *(c.post("/v1/pool/candidates", b) for c, b in zip(bare_conns, bodies, strict=True))
-                )
-                bare_rates.append(len(bodies) / (time.perf_counter() - start))
+                await asyncio.gather(*(deliver(c, b, h) for c, (b, h) in zip(conns, signed, strict=True)))
+                rates.append(len(bodies) / (time.perf_counter() - start))
+                for _ in range(5):  # the baseline is cheap and noisy: several rounds per slot
+                    start = time.perf_counter()
+                    await asyncio.gather(
+                        *(c.post("/v1/pool/candidates", b) for c, b in zip(bare_conns, bodies, strict=True))
+                    )
+                    bare_rates.append(len(bodies) / (time.perf_counter() - start))
             for conn in [*conns, *bare_conns]:
                 conn.close()
 

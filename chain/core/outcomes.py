@@ -23,7 +23,7 @@ from typing import Any
 
 from .containers import Block, BlockHeader
 from .errors import TxRootMismatch
-from .state import BlockRef, State, UndoLog
+from .state import BlockRef, RestoreBatch, State, UndoLog
 from .transition import compute_tx_root, verify_block_signatures
 
 ContentKey = tuple[Any, ...]
@@ -50,7 +50,7 @@ class Outcome:
 
     block: Block
     undo: UndoLog
-    forward: UndoLog
+    forward: RestoreBatch
 
     def same_transactions(self, block: Block) -> bool:
         """Whether ``block`` is known to carry this outcome's very transaction list (the same
@@ -80,7 +80,7 @@ class Outcomes:
         """Keep (and return) the outcome of ``block``, which is applied to ``state`` with undo
         log ``undo`` (the caller steps back with ``state.undo(undo)`` if it wants the parent)."""
         key = content_key(block.header)
-        outcome = Outcome(block, list(undo), state.snapshot(undo))
+        outcome = Outcome(block, list(undo), State.batch(state.snapshot(undo)))
         self._items.pop(key, None)
         self._items[key] = outcome
         while len(self._items) > self.capacity:
@@ -96,11 +96,11 @@ class Outcomes:
 
     def check(
         self, state: State, block: Block, outcome: Outcome, *, producer_signature: bool = True
-    ) -> tuple[UndoLog, UndoLog]:
+    ) -> tuple[UndoLog, RestoreBatch]:
         """Check ``block`` against its known ``outcome`` without touching ``state``: the
         signature checks of ``state_transition`` and the transaction root of its own body.
         Raises like ``state_transition`` or returns the block's undo log and its forward
-        snapshot (for ``state.restore``)."""
+        snapshot (for ``state.restore_batch``)."""
         header = block.header
         verify_block_signatures(state, block, producer_signature=producer_signature)
         # Verify the body is the one the header (and so the outcome) commits to; a list known
@@ -111,11 +111,12 @@ class Outcomes:
         if outcome.block.id != block.id:
             # The one builder-dependent record: the block's own id at its height (outside
             # the state root).
-            blocks, height = state.blocks, str(header.height)
-            ref = BlockRef(block.id, header.slot)
+            height, ref = str(header.height), BlockRef(block.id, header.slot)
             forward = [
-                (table, key, ref) if table is blocks and key == height else (table, key, value)
-                for table, key, value in forward
+                (table, {**updates, height: ref}, deletes)
+                if table is state.blocks
+                else (table, updates, deletes)
+                for table, updates, deletes in forward
             ]
         self.hits += 1
         return list(outcome.undo), forward
@@ -125,7 +126,7 @@ class Outcomes:
     ) -> UndoLog:
         """Apply ``block`` by its known ``outcome`` (see :meth:`check`); returns its undo log."""
         undo, forward = self.check(state, block, outcome, producer_signature=producer_signature)
-        state.restore(forward)
+        state.restore_batch(forward)
         return undo
 
 

@@ -55,7 +55,7 @@ from chain.core.errors import (
 )
 from chain.core.outcomes import Outcomes
 from chain.core.schedule import get_scheduled_producer
-from chain.core.state import UndoLog, compute_state_root
+from chain.core.state import RestoreBatch, UndoLog, compute_state_root
 from chain.core.types import SignatureHex
 from chain.db import WalCheckpointer
 from chain.decoding import BlockDecoder
@@ -83,7 +83,7 @@ class Prepared:
     block: Block
     head_id: str
     undo: UndoLog
-    forward: UndoLog
+    forward: RestoreBatch
 
 
 def load_genesis(path: Path) -> Genesis:
@@ -456,7 +456,7 @@ class Node:
                 raise BadProducerSignature(f"producer signature does not verify for {header.producer}")
             del self._prepared[block_id]
             block = prepared.block.with_signatures(producer_signature=SignatureHex(producer_signature))
-            state.restore(prepared.forward)
+            state.restore_batch(prepared.forward)
             result = self._accept(block, self.store.adopt(block, prepared.undo) if self.store else None)
         self.metrics.blocks_received.labels(result="committed").inc()
         if self.peers:

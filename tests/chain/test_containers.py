@@ -91,3 +91,20 @@ def test_block_parse_errors_name_the_transaction(sim: ChainSim) -> None:
         Block.from_dict(block.to_dict(), max_transactions=0)
     with pytest.raises(MalformedInput, match="header"):
         Block.from_dict({"header": {}, "transactions": []})
+
+
+def test_a_blocks_canonical_bytes_are_its_dicts_and_survive_new_signatures() -> None:
+    from chain.core.codec import canonical_bytes_trusted
+    from tests.helpers.chain import ChainSim, key_for, make_genesis, transfer
+
+    sim = ChainSim(make_genesis())
+    txs = [transfer(sim.state, "alice", "bob", 1, nonce=n) for n in range(3)]
+    block = sim.make_block(1, txs, builder="bob")
+    assert block.canonical() == canonical_bytes_trusted(block.to_dict())
+    empty = sim.make_block(1)
+    assert empty.canonical() == canonical_bytes_trusted(empty.to_dict())
+    _ = block.transactions_json  # computed once, kept by copies with other signatures
+    resigned = block.with_signatures(producer_signature=key_for("beta").sign(b"bppool/block/v1", b"h"))
+    assert resigned.__dict__["transactions_json"] is block.transactions_json
+    assert resigned.canonical() == canonical_bytes_trusted(resigned.to_dict())
+    assert resigned.total_fees == block.total_fees == sum(tx.fee for tx in txs)

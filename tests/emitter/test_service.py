@@ -419,3 +419,70 @@ async def test_a_node_missing_earlier_pool_blocks_gets_them_from_the_emission_re
         finally:
             pool.emitter.pushers = saved
         assert fresh.state.slot == 2 and fresh.state.head_id == pool.node.state.head_id
+
+
+def counter(registry: object, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)  # type: ignore[attr-defined]
+    return float(value or 0.0)
+
+
+async def expect_slot_1(pool: PoolHarness, txs: list) -> None:  # type: ignore[type-arg]
+    """Transactions in the node's mempool, the clock just before slot 1: the emitter validates
+    the block members are expected to build, and has the node validate it too."""
+    for tx in txs:
+        pool.node.submit_transaction(tx.to_dict(), gossip=False)
+    await eventually(lambda: all(t.id in pool.emitter.follower.mempool for t in txs), what="the mirror")
+    pool.clock.at_slot(1, -100)  # within the lead time (150 ms)
+    await eventually(lambda: pool.emitter.expected is not None, what="the expected block")
+    expected = pool.emitter.expected
+    assert expected is not None and expected.slot == 1 and expected.tx_count == len(txs)
+    await eventually(lambda: len(pool.node.outcomes) == 1, what="the node to prepare it")
+
+
+async def test_a_candidate_of_the_expected_block_is_judged_by_its_signatures(pool: PoolHarness) -> None:
+    g = pool.network.genesis
+    txs = [transfer_tx(g, sender, "dave", 2) for sender in ("alice", "bob", "carol")]
+    await expect_slot_1(pool, txs)
+    await pool.open_slot(1, 5)
+    run = pool.emitter.run
+    assert run is not None
+    tx_seq = pool.emitter._expected_seq(run)
+    assert tx_seq == pool.emitter.expected.tx_seq  # type: ignore[union-attr]
+    # Built as the producer client builds: the mempool's selection up to tx_seq
+    mirror = pool.emitter.follower
+    selection = mirror.mempool.select(mirror.state, 100, max_seq=tx_seq)
+    candidate = pool.candidate("bob", selection)
+    result = await pool.members["bob"].submit_candidate(candidate)
+    assert result["selected"]
+    await pool.node_has_slot(1)
+    head = pool.node.head_block
+    assert head is not None and head.id == candidate.id and head.header.builder == "bob"
+    assert {t.id for t in head.transactions} == {t.id for t in txs}
+    emitter_metrics, node_metrics = pool.emitter.metrics.registry, pool.node.metrics.registry
+    assert counter(emitter_metrics, "bppool_emitter_validation_path_total", path="known") == 1
+    assert counter(emitter_metrics, "bppool_emitter_validation_path_total", path="full") == 0
+    assert counter(node_metrics, "bppool_chain_block_prepares_total", path="known") == 1
+    # The node's state is exactly what a full validation gives
+    from chain.core import compute_full_state_root
+
+    assert compute_full_state_root(pool.node.state) == head.header.state_root
+
+
+async def test_another_selection_is_validated_in_full_and_still_emitted(pool: PoolHarness) -> None:
+    g = pool.network.genesis
+    txs = [transfer_tx(g, sender, "dave", 2) for sender in ("alice", "bob", "carol")]
+    await expect_slot_1(pool, txs)
+    await pool.open_slot(1, 5)
+    candidate = pool.candidate("carol", txs[:2])  # a member that left one out
+    assert (await pool.members["carol"].submit_candidate(candidate))["selected"]
+    await pool.node_has_slot(1)
+    assert pool.node.head_block is not None and pool.node.head_block.id == candidate.id
+    emitter_metrics = pool.emitter.metrics.registry
+    assert counter(emitter_metrics, "bppool_emitter_validation_path_total", path="full") == 1
+    assert counter(emitter_metrics, "bppool_emitter_validation_path_total", path="known") == 0
+
+
+async def test_slot_open_names_the_selection_only_when_validated_ahead(pool: PoolHarness) -> None:
+    await pool.open_slot(1)  # the clock jumped past the lead time: nothing validated ahead
+    run = pool.emitter.run
+    assert run is not None and pool.emitter._expected_seq(run) is None

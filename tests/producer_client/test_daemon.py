@@ -68,3 +68,34 @@ async def test_simulated_failures_skip_or_deliver_garbage(pool: PoolHarness) -> 
         assert any(o.startswith("rejected") for o in outcomes)
     finally:
         await daemon.stop()
+
+
+async def test_the_daemon_builds_the_selection_slot_open_names(pool: PoolHarness) -> None:
+    """With ``tx_seq`` in slot_open the daemon builds from the transactions numbered up to it
+    (the block the emitter validated ahead), leaving later ones for a later slot."""
+    daemon = daemon_for(pool, "alice")
+    await daemon.start()
+    try:
+        await daemon.follower.synced.wait()
+        g = pool.network.genesis
+        early = transfer_tx(g, "bob", "dave", 1)
+        late = transfer_tx(g, "carol", "dave", 1)
+        for tx in (early, late):
+            pool.node.submit_transaction(tx.to_dict(), gossip=False)
+        await eventually(lambda: late.id in daemon.follower.mempool, 10, "alice's mempool mirror")
+        await pool.open_slot(1)
+        run = pool.emitter.run
+        assert run is not None
+        opened = {
+            "slot": 1,
+            "prev_id": run.prev_id,
+            "pool": "pool",
+            "tx_seq": pool.node.mempool.seq_of(early.id),
+        }
+        outcome = await daemon.deliver(opened)
+        assert outcome.startswith("selected, 1 txs"), outcome
+        await pool.node_has_slot(1)
+        assert pool.node.head_block is not None
+        assert [t.id for t in pool.node.head_block.transactions] == [early.id]
+    finally:
+        await daemon.stop()

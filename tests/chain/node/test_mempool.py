@@ -118,3 +118,34 @@ def test_a_dropped_transaction_leaves_a_gap_the_sender_can_fill(sim: ChainSim) -
     pool.add(filler, s, NOW)
     assert [t.id for t in pool.select(s, 10)] == [filler.id, second.id]
     assert pool.next_nonce("alice", 0) == 2
+
+
+def test_a_replica_orders_and_cuts_by_the_nodes_numbers(sim: ChainSim) -> None:
+    """Equal fees go in the node's arrival order, which a replica keeps even when it takes the
+    transactions in another order and at other times; ``max_seq`` cuts both alike."""
+    s = sim.state
+    txs = [transfer(s, sender, "alpha", 1, nonce=0, fee=10) for sender in ("carol", "alice", "bob")]
+    node = Mempool()
+    for tx in txs:
+        node.add(tx, s, NOW)
+    seqs = {tx.id: node.seq_of(tx.id) for tx in txs}
+    replica = Mempool()
+    for offset, tx in enumerate(reversed(txs)):  # other order, other arrival times
+        replica.add(tx, s, NOW + 100 * offset, seq=seqs[tx.id])
+    assert [t.id for t in node.select(s, 10)] == [t.id for t in txs]
+    assert [t.id for t in replica.select(s, 10)] == [t.id for t in txs]
+    assert replica.last_seq == node.last_seq
+    cut = seqs[txs[1].id]
+    assert [t.id for t in replica.select(s, 10, max_seq=cut)] == [t.id for t in txs[:2]]
+    assert [t.id for t in node.select(s, 10, max_seq=cut)] == [t.id for t in txs[:2]]
+
+
+def test_a_cut_stops_a_senders_queue_at_the_first_later_transaction(sim: ChainSim) -> None:
+    s = sim.state
+    pool = Mempool()
+    a0 = transfer(s, "alice", "bob", 1, nonce=0)
+    b0 = transfer(s, "bob", "alice", 1, nonce=0)
+    a1 = transfer(s, "alice", "bob", 1, nonce=1)
+    for tx in (a0, b0, a1):
+        pool.add(tx, s, NOW)
+    assert {t.id for t in pool.select(s, 10, max_seq=pool.seq_of(b0.id))} == {a0.id, b0.id}
