@@ -49,7 +49,7 @@ from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import State, UndoLog
 from chain.core.transition import verify_block_signatures
 from chain.db import WalCheckpointer, make_engine, run_migrations
-from chain.decoding import BlockDecoder
+from chain.decoding import BlockDecoder, encode_candidate
 from chain.events import Broadcaster
 from chain.follower import ChainFollower
 from chain.keys import read_key_file
@@ -425,7 +425,7 @@ class Emitter:
             tx_seq,
         )
         self.decoder.expect(built.block)
-        self._expected_body = built.block.canonical()
+        self._expected_body = encode_candidate(built.block)
         await self._prepare_expected()
 
     async def _prepare_expected(self) -> None:
@@ -649,6 +649,7 @@ class Emitter:
             path=path,
             timestamp=self.clock.now_ms(),
             body=body,
+            body_sha256=self.decoder.body_sha256(body),  # the member's list: hashed once a slot
         )
         conn = self.raw_pool.take()
         if conn is not None:
@@ -1149,6 +1150,7 @@ class Emitter:
             path=path,
             timestamp=ts,
             body=body,
+            body_sha256=self.decoder.body_sha256(body),
         ):
             raise ApiError(
                 401, "bad_request_signature", f"the request signature does not verify for {member}"

@@ -17,8 +17,8 @@ from httpx_sse import aconnect_sse
 from chain.clock import Clock, SystemClock
 from chain.core import Block, PrivateKey
 from chain.core.auth import Application, request_headers
-from chain.core.codec import canonical_bytes_trusted
 from chain.core.messages import Ballot, ConstitutionSignature, Ruling
+from chain.decoding import encode_candidate
 
 __all__ = ["Client", "PoolError"]
 
@@ -173,7 +173,7 @@ class Client:
     async def submit_candidate(self, block: Block | bytes) -> dict[str, Any]:
         """Deliver a candidate (a block signed by this member as builder); returns the verdict
         or raises :class:`PoolError` with the rejection's code."""
-        body = block if isinstance(block, bytes) else canonical_bytes_trusted(block.to_dict())
+        body = block if isinstance(block, bytes) else encode_candidate(block)
         return await self._request("POST", "/v1/pool/candidates", body)  # type: ignore[no-any-return]
 
     async def slot_feed(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:

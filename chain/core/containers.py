@@ -503,16 +503,20 @@ class Block:
         """sha256 of :attr:`transactions_json`: equal digests, equal transaction lists."""
         return hashlib.sha256(self.transactions_json).digest()
 
-    def canonical(self) -> bytes:
-        """The block's canonical JSON, ``canonical_bytes_trusted(self.to_dict())``, built
-        around :attr:`transactions_json` (``transactions`` is the last key in sorted order)."""
-        head = canonical_bytes_trusted(
+    def canonical_head(self) -> bytes:
+        """The canonical JSON of the block without its ``transactions`` key."""
+        return canonical_bytes_trusted(
             {
                 "builder_signature": self.builder_signature,
                 "header": self.header.to_dict(),
                 "producer_signature": self.producer_signature,
             }
         )
+
+    def canonical(self) -> bytes:
+        """The block's canonical JSON, ``canonical_bytes_trusted(self.to_dict())``, built
+        around :attr:`transactions_json` (``transactions`` is the last key in sorted order)."""
+        head = self.canonical_head()
         return b"".join((head[:-1], b',"transactions":', self.transactions_json, b"}"))
 
     def with_signatures(

@@ -380,6 +380,7 @@ class Node:
                     path=path,
                     timestamp=ts,
                     body=body,
+                    body_sha256=self.decoder.body_sha256(body),
                 )
             ):
                 raise ApiError(
