@@ -61,3 +61,19 @@ def test_private_key_round_trip_and_bad_seed() -> None:
         PrivateKey.from_hex("nothex")
     with pytest.raises(MalformedInput):
         PrivateKey(b"short")
+
+
+def test_a_request_signature_verifies_with_a_precomputed_body_hash() -> None:
+    import hashlib
+
+    from chain.core.auth import sign_request, verify_request
+
+    key = PrivateKey(b"\x07" * 32)
+    fields = {"chain_id": "ab" * 32, "pool": "pool", "method": "POST", "path": "/p", "timestamp": 5}
+    body = b'{"x":1}'
+    digest = hashlib.sha256(body).hexdigest()
+    signature = sign_request(key, body=body, body_sha256=digest, **fields)  # type: ignore[arg-type]
+    assert signature == sign_request(key, body=body, **fields)  # type: ignore[arg-type]
+    assert verify_request(key.public_key, signature, body=body, **fields)  # type: ignore[arg-type]
+    assert verify_request(key.public_key, signature, body=b"", body_sha256=digest, **fields)  # type: ignore[arg-type]
+    assert not verify_request(key.public_key, signature, body=body, body_sha256="00" * 32, **fields)  # type: ignore[arg-type]

@@ -54,3 +54,64 @@ def test_a_tampered_prefix_still_fails_cleanly() -> None:
     decoder.decode(raw[0])
     with pytest.raises(MalformedInput):
         decoder.decode(b'{"header":1,' + raw[1][raw[1].rfind(b'"transactions":') :])
+
+
+def test_list_first_bodies_decode_like_a_full_parse_and_hash_like_sha256() -> None:
+    import hashlib
+
+    from chain.decoding import encode_candidate
+
+    base, _ = bodies()
+    decoder = BlockDecoder(TransactionCache(), 100)
+    decoder.expect(base)
+    for builder in ("alice", "bob", "carol"):
+        block = Block(replace(base.header, builder=builder), base.transactions).signed_by_builder(
+            key_for(builder)
+        )
+        body = encode_candidate(block)
+        assert body.startswith(b'{"transactions":[')
+        assert orjson.loads(body) == orjson.loads(canonical_bytes_trusted(block.to_dict()))
+        decoded = decoder.decode(body)
+        assert decoded.id == block.id and decoded.builder_signature == block.builder_signature
+        assert decoded.transactions is base.transactions
+        assert decoder.body_sha256(body) == hashlib.sha256(body).hexdigest()
+        assert decoded.canonical() == canonical_bytes_trusted(block.to_dict())
+    assert decoder.hits == 3
+
+
+def test_an_unknown_list_first_body_is_parsed_in_full_and_then_known() -> None:
+    import hashlib
+
+    from chain.decoding import encode_candidate
+
+    base, _ = bodies()
+    decoder = BlockDecoder(TransactionCache(), 100)
+    body = encode_candidate(base)
+    assert decoder.body_sha256(body) == hashlib.sha256(body).hexdigest()
+    assert decoder.decode(body).id == base.id and decoder.hits == 0
+    assert decoder.decode(body).id == base.id and decoder.hits == 1
+    assert decoder.body_sha256(body + b" ") == hashlib.sha256(body + b" ").hexdigest()
+
+
+def test_a_second_transactions_key_after_a_leading_list_is_parsed_in_full() -> None:
+    from chain.decoding import encode_candidate
+
+    base, _ = bodies()
+    decoder = BlockDecoder(TransactionCache(), 100)
+    decoder.expect(base)
+    body = encode_candidate(base)
+    tricky = body[:-1] + b',"transactions":[]}'  # the last key wins a JSON parse
+    decoded = decoder.decode(tricky)
+    assert decoded.transactions == () and decoder.hits == 0
+
+
+def test_the_decoder_forgets_the_oldest_lists_beyond_its_capacity() -> None:
+    sim = ChainSim(make_genesis())
+    decoder = BlockDecoder(TransactionCache(), 100, capacity=2)
+    blocks = [sim.make_block(1, [transfer(sim.state, "alice", "bob", n + 1, nonce=0)]) for n in range(3)]
+    for block in blocks:
+        decoder.expect(block)
+    decoder.decode(canonical_bytes_trusted(blocks[0].to_dict()))
+    assert decoder.hits == 0  # forgotten (then learnt again from this canonical body)
+    decoder.decode(canonical_bytes_trusted(blocks[2].to_dict()))
+    assert decoder.hits == 1
