@@ -159,6 +159,13 @@ def pool_overview() -> Dashboard:
         )
         .with_panel(
             series(
+                "Candidates by validation path (known: the block validated ahead of the slot)",
+                "ops",
+                (f"sum by (path) (rate(bppool_emitter_validation_path_total[{RATE}]))", "{{path}}"),
+            )
+        )
+        .with_panel(
+            series(
                 "Member daemons: delivery latency p90",
                 "s",
                 (

@@ -56,8 +56,11 @@ def test_three_node_network(tmp_path: Path, procs: Processes) -> None:
             str(net),
             "--base-port",
             str(base),
+            # Long enough for all three processes to be up before the first slot: a node
+            # still importing at genesis misses its first slots and (with a 6-slot liveness
+            # window) is jailed before the test looks.
             "--start-delay",
-            "2",
+            "6",
             "--slot-ms",
             "250",
             "--liveness-window",
