@@ -12,6 +12,12 @@ In one run:
 the block, minus the time the candidate was sent. The emitter runs on its own core; the node,
 the bare server and this client share the other.
 
+Members here build as the producer client does: the mempool's selection of the transactions
+numbered up to the slot's ``tx_seq`` (the block the emitter validated ahead of the slot), sent
+list-first (``encode_candidate``). The figures at the end show how many candidates took the
+known-outcome path at the emitter and at the node. This process's own chain replica is held
+still while it measures (it would otherwise apply the emitted block on the client's core).
+
 Usage: ./dev bench emitter [--samples 30] [--intake-slots 8] [--txs 500] [--log-dir DIR]
 """
 

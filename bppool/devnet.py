@@ -37,7 +37,15 @@ from rich.panel import Panel
 from rich.table import Table
 
 from chain.client import AsyncNodeClient, NodeError
-from chain.core import ChainParams, Genesis, GenesisAccount, GenesisProducer, Transaction, format_amount
+from chain.core import (
+    ChainParams,
+    Genesis,
+    GenesisAccount,
+    GenesisProducer,
+    Transaction,
+    compute_slot_at,
+    format_amount,
+)
 from chain.core.containers import Transfer
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp
 from chain.keys import KeyFile, generate_private_key, write_key_file
@@ -100,6 +108,7 @@ class Devnet:
     procs: dict[str, Proc] = field(default_factory=dict)
     keys: dict[str, KeyFile] = field(default_factory=dict)
     killed: str | None = None
+    killed_at_slot: int | None = None
     failed: str | None = None
 
     # --- set-up ----------------------------------------------------------------------------
@@ -425,6 +434,12 @@ class Devnet:
                         ):
                             self.killed = self.member_names[0]
                             self.stop_process(self.procs[self.killed])
+                            # The slot in progress once it is gone: it can win none after it.
+                            self.killed_at_slot = compute_slot_at(
+                                self.genesis.genesis_time,
+                                self.genesis.params.slot_ms,
+                                int(time.time() * 1000),
+                            )
                             self.console.log(f"killed member {self.killed} after {done} pool slots")
                         if self.slots is not None and done >= self.slots:
                             break
@@ -459,6 +474,7 @@ class Devnet:
             ],
             "members": {m["account"]: m["stats"] for m in snap.get("members", [])},
             "killed": self.killed,
+            "killed_at_slot": self.killed_at_slot,
             "dac_epochs": sorted((snap.get("dac") or {}).get("epochs", []), key=lambda e: e["epoch"]),
             "head": snap.get("info", {}).get("head_block_num"),
             "lib": snap.get("info", {}).get("last_irreversible_block_num"),
