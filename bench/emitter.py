@@ -264,8 +264,6 @@ class Bench:
         # 1. first valid candidate -> accepted by the node
         latencies: list[float] = []
         floors: list[float] = []
-        emitter_conn = await Connection.open(self.emitter_port)
-        bare_conn = await Connection.open(self.bare_port)
         signer = key_for(POOL)
         print(f"measuring {args.samples} emissions of {args.txs}-transaction candidates ...", flush=True)
         skipped = 0
@@ -275,12 +273,17 @@ class Bench:
             opened, block = await self.open_slot_with(txs)
             body = encode_candidate(block)
             headers = self.headers(self.members[0], body)
+            # Fresh connections (the servers close idle ones between samples), warm by now.
+            emitter_conn = await Connection.open(self.emitter_port)
+            bare_conn = await Connection.open(self.bare_port)
             sent = time.time_ns() / 1e9
             status, reply = await emitter_conn.post("/v1/pool/candidates", body, headers)
             if status != 200 or not orjson.loads(reply)["selected"]:
                 # This client was too slow for the slot (a stall of this machine): no sample.
                 skipped += 1
                 print(f"  sample skipped (not selected: {status} {reply[:160]!r})", flush=True)
+                emitter_conn.close()
+                bare_conn.close()
                 if skipped > args.samples:
                     raise SystemExit("more samples skipped than taken: the machine is too busy")
                 continue
@@ -296,6 +299,8 @@ class Bench:
                 await bare_conn.post("/v1/pool/candidates", body)
                 signer.sign(b"bppool/block/v1", block.header.canonical)
                 floors.append((time.perf_counter() - start) * 1000)
+            emitter_conn.close()
+            bare_conn.close()
 
         stages = await self.stage_means()  # before the intake phase queues deliveries on purpose
 
@@ -339,8 +344,6 @@ class Bench:
 
         for w in watchers:
             w.cancel()
-        for conn in [emitter_conn, bare_conn]:
-            conn.close()
         await self.follower.stop()
         await node.aclose()
         await admin.aclose()

@@ -84,6 +84,7 @@ class BlockDecoder:
         if known.digest in self._known:
             self._known.move_to_end(known.digest)
             return
+        known.prefix_hash()  # now, rather than on the first candidate's path
         self._known[known.digest] = known
         self._index.setdefault(known.data[:PROBE_BYTES], []).append(known)
         while len(self._known) > self.capacity:
