@@ -367,15 +367,14 @@ class Emitter:
         """The pool slot to validate ahead for: the next one not yet open, if it opens within
         the lead time (and not in the last few milliseconds, when members are about to build)."""
         state = self.follower.state
-        after = max(self.current_slot(), state.slot, self.run.slot if self.run else 0)
-        upcoming = get_next_slots_of(state, self.pool, after, 1)
-        if not upcoming:
-            return None
-        slot = upcoming[0]
-        ahead = self.slot_start(slot) - now_ms
-        if ahead > self.settings.expect_lead_ms or ahead < EXPECT_GUARD_MS:
-            return None
-        return slot
+        slot = max(self.current_slot(), state.slot, self.run.slot if self.run else 0) + 1
+        # Only the slots opening within the lead time are candidates (one, unless the lead is
+        # longer than a slot): a look at each, not a scan of the schedule every few ms.
+        while (ahead := self.slot_start(slot) - now_ms) <= self.settings.expect_lead_ms:
+            if ahead >= EXPECT_GUARD_MS and get_scheduled_producer(state, slot) == self.pool:
+                return slot
+            slot += 1
+        return None
 
     async def _expect(self) -> None:
         now = self.clock.now_ms()
