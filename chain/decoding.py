@@ -49,12 +49,7 @@ class _KnownList:
     data: bytes  # the list's canonical JSON
     digest: bytes  # its sha256
     fees: int  # the transactions' total fee
-    _first: Any = None  # sha256 state after LIST_FIRST + data (computed on first use)
-
-    def prefix_hash(self) -> Any:
-        if self._first is None:
-            self._first = hashlib.sha256(LIST_FIRST + self.data)
-        return self._first
+    prefix: Any = None  # sha256 state after LIST_FIRST + data (set when the decoder learns it)
 
 
 class BlockDecoder:
@@ -70,10 +65,6 @@ class BlockDecoder:
         self._index: dict[bytes, list[_KnownList]] = {}
         self.hits = 0
 
-    def clear(self) -> None:
-        self._known.clear()
-        self._index.clear()
-
     def expect(self, block: Block) -> None:
         """Remember ``block``'s list before any other block carries it (the block expected
         for a slot): the first candidate built from it then parses only its header too."""
@@ -84,7 +75,7 @@ class BlockDecoder:
         if known.digest in self._known:
             self._known.move_to_end(known.digest)
             return
-        known.prefix_hash()  # now, rather than on the first candidate's path
+        known.prefix = hashlib.sha256(LIST_FIRST + known.data)  # now, not on a candidate's path
         self._known[known.digest] = known
         self._index.setdefault(known.data[:PROBE_BYTES], []).append(known)
         while len(self._known) > self.capacity:
@@ -114,7 +105,7 @@ class BlockDecoder:
         if body.startswith(LIST_FIRST):
             known = self._known_at(body, len(LIST_FIRST), None)
             if known is not None:
-                hasher = known.prefix_hash().copy()
+                hasher = known.prefix.copy()
                 hasher.update(memoryview(body)[len(LIST_FIRST) + len(known.data) :])
                 return str(hasher.hexdigest())
         return hashlib.sha256(body).hexdigest()

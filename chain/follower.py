@@ -67,8 +67,6 @@ class ChainFollower:
         self.listeners: list[HeadListener] = []
         self.connected = False
         self.synced = asyncio.Event()
-        # Set whenever the mirror takes new transactions (cleared by whoever waits on it).
-        self.mempool_changed = asyncio.Event()
         self.mempool_poll_s = mempool_poll_s
         self._last_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -219,6 +217,4 @@ class ChainFollower:
                     verify_transaction_signature(tx, account.key, self.sig_cache)
                     _ = tx.leaf_hash  # computed now, off the path of the block that holds it
                     self.mempool.add(tx, state, now, seq=seq if isinstance(seq, int) else None)
-        if txs:
-            self.mempool_changed.set()
         return len(txs)

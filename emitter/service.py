@@ -129,9 +129,7 @@ class Expected:
     slot: int
     prev_id: str
     tx_seq: int
-    block_id: str
     tx_count: int
-    built_ms: int
 
 
 def verdict_for(exc: ChainError) -> str:
@@ -412,9 +410,7 @@ class Emitter:
                 slot=slot,
                 prev_id=state.head_id,
                 tx_seq=tx_seq,
-                block_id=built.block.id,
                 tx_count=len(built.block.transactions),
-                built_ms=now,
             )
         self.metrics.expected_blocks.inc()
         log.debug(
@@ -444,6 +440,7 @@ class Emitter:
             path=path,
             timestamp=self.clock.now_ms(),
             body=body,
+            body_sha256=self.decoder.body_sha256(body),  # its list is known: hashed once
         )
         try:
             await self.pushers[0].prepare_block(body, headers)

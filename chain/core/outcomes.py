@@ -68,7 +68,6 @@ class Outcomes:
     def __init__(self, capacity: int = 8) -> None:
         self.capacity = capacity
         self._items: OrderedDict[ContentKey, Outcome] = OrderedDict()
-        self.hits = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -118,7 +117,6 @@ class Outcomes:
                 else (table, updates, deletes)
                 for table, updates, deletes in forward
             ]
-        self.hits += 1
         return list(outcome.undo), forward
 
     def apply(
