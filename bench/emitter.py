@@ -17,6 +17,8 @@ numbered up to the slot's ``tx_seq`` (the block the emitter validated ahead of t
 list-first (``encode_candidate``). The figures at the end show how many candidates took the
 known-outcome path at the emitter and at the node. This process's own chain replica is held
 still while it measures (it would otherwise apply the emitted block on the client's core).
+Part 2 also prints each service's CPU time per candidate (all its threads, from /proc), a
+figure less sensitive than the rates to what else this machine runs at the time.
 
 Usage: ./dev bench emitter [--samples 30] [--intake-slots 8] [--txs 500] [--log-dir DIR]
 """
@@ -78,6 +80,7 @@ class Bench:
         self.members = [name_for(i, "m") for i in range(21)]
         self.senders = [name_for(i, "s") for i in range(args.txs)]
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.nonce = 0
 
     # --- set-up ----------------------------------------------------------------------------
@@ -116,6 +119,19 @@ class Bench:
         if core is not None:
             os.sched_setaffinity(proc.pid, {core})
         self.procs.append(proc)
+        self.named[name] = proc
+
+    def cpu_times(self) -> dict[str, int]:
+        """CPU time (ns, all threads) of each service so far, from /proc (empty elsewhere)."""
+        out: dict[str, int] = {}
+        for name, proc in self.named.items():
+            total = 0
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{proc.pid}/task").iterdir():
+                    with contextlib.suppress(OSError):
+                        total += int((task / "schedstat").read_text().split()[0])
+            out[name] = total
+        return out
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -308,6 +324,7 @@ class Bench:
         rates: list[float] = []
         bare_rates: list[float] = []
         statuses: dict[int, int] = {}
+        cpu_ms: dict[str, list[float]] = {"emitter": [], "node": [], "bare": []}
         print(f"measuring intake of 21 concurrent deliveries over {args.intake_slots} slots ...", flush=True)
         for _ in range(args.intake_slots):
             txs = self.fresh_transactions()
@@ -330,15 +347,21 @@ class Bench:
             # This process only delivers while it measures: its own replica (which would apply
             # the emitted block on this core mid-measurement) waits until both rounds are done.
             async with self.follower.lock:
+                cpu = self.cpu_times()
                 start = time.perf_counter()
                 await asyncio.gather(*(deliver(c, b, h) for c, (b, h) in zip(conns, signed, strict=True)))
                 rates.append(len(bodies) / (time.perf_counter() - start))
+                after = self.cpu_times()
+                for name in ("emitter", "node"):
+                    cpu_ms[name].append((after[name] - cpu[name]) / 1e6 / len(bodies))
                 for _ in range(5):  # the baseline is cheap and noisy: several rounds per slot
+                    cpu = self.cpu_times()
                     start = time.perf_counter()
                     await asyncio.gather(
                         *(c.post("/v1/pool/candidates", b) for c, b in zip(bare_conns, bodies, strict=True))
                     )
                     bare_rates.append(len(bodies) / (time.perf_counter() - start))
+                    cpu_ms["bare"].append((self.cpu_times()["bare"] - cpu["bare"]) / 1e6 / len(bodies))
             for conn in [*conns, *bare_conns]:
                 conn.close()
 
@@ -367,6 +390,12 @@ class Bench:
             print(f"intake, 21 concurrent members:                   {intake:>8.0f} candidates/s  {statuses}")
             print(f"bare endpoint, same 21 bodies:                   {bare:>8.0f} requests/s")
             print(f"ratio intake / bare (target >= 0.5):             {intake / bare:>8.2f}")
+            if any(cpu_ms["emitter"]):  # /proc only
+                per = {k: statistics.median(v) for k, v in cpu_ms.items()}
+                print(
+                    f"CPU per candidate: emitter {per['emitter']:.2f} ms, node {per['node']:.2f} ms; "
+                    f"bare endpoint per request {per['bare']:.2f} ms"
+                )
         print("where the latency goes (means over part 1, from the services' own histograms):")
         for label, value in stages.items():
             unit = "" if "(count)" in label else " ms"

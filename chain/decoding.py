@@ -64,6 +64,9 @@ class BlockDecoder:
         # The same lists by their first bytes: a cheap index; a match compares every byte.
         self._index: dict[bytes, list[_KnownList]] = {}
         self.hits = 0
+        # The last list-first body looked up, and its known list: a request's body is looked
+        # up twice (its hash for the request signature, then the block), compared once.
+        self._last: tuple[bytes, _KnownList | None] | None = None
 
     def expect(self, block: Block) -> None:
         """Remember ``block``'s list before any other block carries it (the block expected
@@ -72,6 +75,7 @@ class BlockDecoder:
         self._remember(_KnownList(txs, block.transactions_json, block.transactions_digest, block.total_fees))
 
     def _remember(self, known: _KnownList) -> None:
+        self._last = None
         if known.digest in self._known:
             self._known.move_to_end(known.digest)
             return
@@ -99,11 +103,21 @@ class BlockDecoder:
                 return known
         return None
 
+    def _leading(self, body: bytes) -> _KnownList | None:
+        """The known list a list-first ``body`` starts with (the same object as last time is
+        not compared again)."""
+        last = self._last
+        if last is not None and last[0] is body:
+            return last[1]
+        known = self._known_at(body, len(LIST_FIRST), None)
+        self._last = (body, known)
+        return known
+
     def body_sha256(self, body: bytes) -> str:
         """``sha256(body).hexdigest()``; for a list-first body of a known list, from the
         hash state after the list (the rest is a few hundred bytes)."""
         if body.startswith(LIST_FIRST):
-            known = self._known_at(body, len(LIST_FIRST), None)
+            known = self._leading(body)
             if known is not None:
                 hasher = known.prefix.copy()
                 hasher.update(memoryview(body)[len(LIST_FIRST) + len(known.data) :])
@@ -118,7 +132,7 @@ class BlockDecoder:
         head: Any = None
         known = None
         if body.startswith(LIST_FIRST):
-            known = self._known_at(body, len(LIST_FIRST), None)
+            known = self._leading(body)
             if known is not None:
                 head = b"{" + body[len(LIST_FIRST) + len(known.data) + 1 :]
         elif body.endswith(b"]}"):

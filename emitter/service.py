@@ -890,7 +890,8 @@ class Emitter:
         await self.writer.append(to_log)
         self.metrics.validation_seconds.observe((monotonic_ms() - started) / 1000)
         self._count(member, candidate.verdict or "valid", offset)
-        run.changed.set()
+        if run.emitted is None:  # once emitted, the slot's loop has nothing left to decide
+            run.changed.set()
         if candidate.verdict not in ("selected", "valid", "valid_unchecked"):
             status = 409 if candidate.verdict == "wrong_parent" else 400
             raise ApiError(status, candidate.verdict or "invalid_block", candidate.reason, slot=header.slot)

@@ -74,6 +74,10 @@ SERVER_VERSION = "bppool-0.1.0"
 SYNC_BATCH = 200
 MAX_PREPARED = 16
 COMMIT_WAIT_MS = 2000  # how long a commit waits for its prepare still in flight
+# Housekeeping after a commit waits this long: right after a block the node is busiest (the
+# head stream, followers fetching the block and their mempool updates, the pool's members
+# delivering for the slot); the next block is a slot away.
+AFTER_COMMIT_DELAY_S = 0.1
 
 
 @dataclass
@@ -466,10 +470,11 @@ class Node:
         return block, result
 
     async def _after_commit(self) -> None:
-        """Housekeeping after a commit, off its request: drop what was prepared on the old
-        head (stale now, and refused as such meanwhile), and rehash the records restoring the
-        prepared block marked, rather than during the next block."""
-        await asyncio.sleep(0)
+        """Housekeeping after a commit, off its request and off the busy moment right after
+        it: drop what was prepared on the old head (stale now, and refused as such meanwhile),
+        and rehash the records restoring the prepared block marked, rather than during the
+        next block (a block that comes sooner rehashes them itself)."""
+        await asyncio.sleep(AFTER_COMMIT_DELAY_S)
         async with self._lock:
             self._prepared = {k: p for k, p in self._prepared.items() if p.head_id == self.state.head_id}
             self.outcomes.clear()

@@ -93,6 +93,35 @@ def test_an_unknown_list_first_body_is_parsed_in_full_and_then_known() -> None:
     assert decoder.body_sha256(body + b" ") == hashlib.sha256(body + b" ").hexdigest()
 
 
+def test_a_request_body_is_compared_with_the_known_lists_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request hash and the block come from one comparison of the body; another body
+    (even with equal bytes) is compared again, and learning a list forgets the last answer."""
+    import hashlib
+
+    from chain.decoding import encode_candidate
+
+    base, _ = bodies()
+    decoder = BlockDecoder(TransactionCache(), 100)
+    compared: list[int] = []
+    original = decoder._known_at
+
+    def counting(body: bytes, start: int, end: int | None) -> object:
+        compared.append(len(body))
+        return original(body, start, end)
+
+    monkeypatch.setattr(decoder, "_known_at", counting)
+    body = encode_candidate(base)
+    assert decoder.body_sha256(body) == hashlib.sha256(body).hexdigest()  # not known yet
+    decoder.expect(base)  # learnt now: the earlier "unknown" must not stick
+    assert decoder.decode(body).id == base.id and decoder.hits == 1
+    assert decoder.body_sha256(body) == hashlib.sha256(body).hexdigest()
+    assert len(compared) == 2
+    copy = bytes(bytearray(body))
+    assert decoder.body_sha256(copy) == hashlib.sha256(body).hexdigest()
+    assert decoder.decode(copy).id == base.id and decoder.hits == 2
+    assert len(compared) == 3
+
+
 def test_a_second_transactions_key_after_a_leading_list_is_parsed_in_full() -> None:
     from chain.decoding import encode_candidate
 
