@@ -296,9 +296,13 @@ class AsyncNodeClient:
     async def service(self, service_id: str) -> dict[str, Any]:
         return await self.send(NodeRequests.service(service_id))  # type: ignore[no-any-return]
 
-    async def head_stream(self, *, include_blocks: bool = False) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def head_stream(
+        self, *, include_blocks: bool = False, include_mempool: bool = False
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent head events as ``(event, data)``; ends when the connection does."""
         params = {"include_blocks": "true"} if include_blocks else {}
+        if include_mempool:
+            params["include_mempool"] = "true"
         async with aconnect_sse(
             self._http,
             "GET",
@@ -307,5 +311,5 @@ class AsyncNodeClient:
             timeout=httpx.Timeout(5.0, read=None),
         ) as source:
             async for sse in source.aiter_sse():
-                if sse.event in ("head", "lib", "hello"):
+                if sse.event in ("head", "lib", "hello", "mempool"):
                     yield sse.event, orjson.loads(sse.data)

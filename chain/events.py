@@ -44,10 +44,14 @@ class Broadcaster:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(_CLOSE)
 
-    async def subscribe(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Yield events until closed or dropped."""
+    def subscribe(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Events from now on, until closed or dropped: the subscription starts with this
+        call, not with the first read (so nothing published in between is missed)."""
         queue: asyncio.Queue[Any] = asyncio.Queue(self.queue_size)
         self._subscribers.add(queue)
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[Any]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         try:
             while True:
                 item = await queue.get()

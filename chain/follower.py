@@ -68,6 +68,7 @@ class ChainFollower:
         self.connected = False
         self.synced = asyncio.Event()
         self.mempool_poll_s = mempool_poll_s
+        self.mempool_streamed = False  # the head stream brings the mempool (no polling)
         self._last_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -149,18 +150,28 @@ class ChainFollower:
             try:
                 await self.sync()
                 self.synced.set()
-                async for event, data in self.client.head_stream(include_blocks=True):
+                async for event, data in self.client.head_stream(include_blocks=True, include_mempool=True):
                     self.connected = True
                     backoff = 0.1
-                    if event == "hello" and data.get("height", 0) > self.state.height:
-                        await self.sync()
+                    if event == "hello":
+                        if data.get("height", 0) > self.state.height:
+                            await self.sync()
+                        # A node that streams its mempool: fetch what came before the stream,
+                        # then take the rest from it (no more polling while connected).
+                        streamed = "mempool_seq" in data
+                        if streamed:
+                            await self.poll_mempool()
+                        self.mempool_streamed = streamed
                     elif event == "head":
                         await self._on_head_event(data)
+                    elif event == "mempool" and self.mempool_streamed:
+                        await self._mirror(data)
             except asyncio.CancelledError:
                 raise
             except (NodeError, httpx.HTTPError, ChainError, OSError) as exc:
                 log.warning("following %s: %s; retrying in %.1f s", self.node_url, exc, backoff)
             self.connected = False
+            self.mempool_streamed = False
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
@@ -177,9 +188,11 @@ class ChainFollower:
     # --- mempool mirror --------------------------------------------------------------------
 
     async def _mempool_loop(self) -> None:
+        """Poll the node's mempool, unless the head stream brings it (see _follow_loop)."""
         while True:
             try:
-                await self.poll_mempool()
+                if not self.mempool_streamed:
+                    await self.poll_mempool()
             except asyncio.CancelledError:
                 raise
             except (NodeError, httpx.HTTPError) as exc:
@@ -190,15 +203,20 @@ class ChainFollower:
         """Fetch transactions new since the last poll, verify their signatures (cached) and
         mirror them; returns how many were fetched."""
         update = await self.client.mempool_updates(self._last_seq)
-        last_seq = int(update["last_seq"])
-        if last_seq < self._last_seq:
-            self._last_seq = 0  # the node restarted
-            return 0
-        self._last_seq = last_seq
+        if int(update["last_seq"]) < self._last_seq:
+            self._last_seq = 0  # the node restarted: its numbering starts over
+            update = await self.client.mempool_updates(0)
+        return await self._mirror(update)
+
+    async def _mirror(self, update: dict[str, Any]) -> int:
+        """Verify and mirror the transactions of a mempool update (a poll's answer or a
+        ``mempool`` event); returns how many there were."""
         txs = update["transactions"]
         seqs = update.get("seqs")
         if not isinstance(seqs, list) or len(seqs) != len(txs):
             seqs = [None] * len(txs)
+        numbered = [q for q in seqs if isinstance(q, int)]
+        self._last_seq = max(self._last_seq, max(numbered) if numbered else int(update["last_seq"]))
         async with self.lock:
             state = self.state
             now = self.clock.now_ms()

@@ -391,10 +391,16 @@ async def mempool_updates(request: Request, after_seq: int = 0, limit: int = 500
 
 
 @node_router.get("/head_stream", response_class=EventSourceResponse)
-async def head_stream(request: Request, include_blocks: bool = False) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: ``head`` on every head change, ``lib`` when the LIB moves."""
+async def head_stream(
+    request: Request, include_blocks: bool = False, include_mempool: bool = False
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: ``head`` on every head change, ``lib`` when the LIB moves; with
+    ``include_mempool``, ``mempool`` with the transactions admitted since the last one (and
+    their sequence numbers, as ``/v1/node/mempool/updates`` gives them). ``hello`` comes
+    first, with ``mempool_seq``: the stream holds every transaction numbered after it."""
     node = get_node(request)
     state = node.state
+    events = node.events.subscribe()  # before the hello: nothing after it is missed
     yield ServerSentEvent(
         event="hello",
         raw_data=orjson.dumps(
@@ -403,12 +409,15 @@ async def head_stream(request: Request, include_blocks: bool = False) -> AsyncIt
                 "height": state.height,
                 "id": state.head_id,
                 "slot": state.slot,
+                "mempool_seq": node.mempool.last_seq,
             }
         ).decode(),
     )
-    async for event, data in node.events.subscribe():
+    async for event, data in events:
         if event == "head" and not include_blocks:
             data = {k: v for k, v in data.items() if k != "blocks"}
+        elif event == "mempool" and not include_mempool:
+            continue
         yield ServerSentEvent(event=event, raw_data=orjson.dumps(data).decode())
 
 

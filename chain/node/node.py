@@ -78,6 +78,9 @@ COMMIT_WAIT_MS = 2000  # how long a commit waits for its prepare still in flight
 # head stream, followers fetching the block and their mempool updates, the pool's members
 # delivering for the slot); the next block is a slot away.
 AFTER_COMMIT_DELAY_S = 0.1
+# New mempool transactions go out on the head stream in batches at most this often: a busy
+# mempool makes tens of events a second, an idle one none (followers used to poll it).
+MEMPOOL_EVENT_DELAY_S = 0.01
 
 
 @dataclass
@@ -129,6 +132,8 @@ class Node:
         self.sig_cache = SignatureCache()
         self.mempool = Mempool(max_size=settings.mempool_max, sig_cache=self.sig_cache)
         self.events = Broadcaster()
+        self._announce: list[Transaction] = []  # admitted, not yet on the head stream
+        self._announce_at: asyncio.TimerHandle | None = None
         self.store: Store | None = None
         self.head_block: Block | None = None
         self.metrics = NodeMetrics(
@@ -216,6 +221,9 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._announce_at is not None:
+            self._announce_at.cancel()
+            self._announce_at = None
         self.events.close()
         for peer in self.peers:
             await peer.aclose()
@@ -237,9 +245,39 @@ class Node:
             self.metrics.transactions_received.labels(result=exc.code).inc()
             raise
         self.metrics.transactions_received.labels(result="accepted").inc()
+        self._announce_transaction(tx)
         if gossip and self.peers:
             self._spawn(self._gossip_transaction(tx.to_dict()))
         return tx
+
+    def _announce_transaction(self, tx: Transaction) -> None:
+        """Put ``tx`` on the head stream (``mempool`` events, for followers mirroring the
+        mempool), batched with whatever else is admitted within ``MEMPOOL_EVENT_DELAY_S``."""
+        if not self.events.subscribers:
+            return  # nobody listens; a new follower fetches what it missed itself
+        self._announce.append(tx)
+        if self._announce_at is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._publish_mempool()
+                return
+            self._announce_at = loop.call_later(MEMPOOL_EVENT_DELAY_S, self._publish_mempool)
+
+    def _publish_mempool(self) -> None:
+        self._announce_at = None
+        txs, self._announce = self._announce, []
+        seqs = [self.mempool.seq_of(tx.id) for tx in txs]
+        pending = [(tx, seq) for tx, seq in zip(txs, seqs, strict=True) if seq]  # 0: gone already
+        if pending:
+            self.events.publish(
+                "mempool",
+                {
+                    "last_seq": self.mempool.last_seq,
+                    "transactions": [tx.to_dict() for tx, _ in pending],
+                    "seqs": [seq for _, seq in pending],
+                },
+            )
 
     async def _gossip_transaction(self, data: dict[str, Any]) -> None:
         for peer in self.peers:
