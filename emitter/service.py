@@ -66,6 +66,7 @@ from emitter.eventlog import EventLogReader
 from emitter.logwriter import EventWriter
 from emitter.metrics import EmitterMetrics
 
+PREPARE_PATH = "/v1/node/prepare_block"
 log = logging.getLogger("bppool.emitter")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -430,18 +431,7 @@ class Emitter:
         body, expected = self._expected_body, self.expected
         if body is None or expected is None:
             return
-        path = "/v1/node/prepare_block"
-        headers = request_headers(
-            self.pool_key,
-            self.pool,
-            chain_id=self.chain_id,
-            pool=self.pool,
-            method="POST",
-            path=path,
-            timestamp=self.clock.now_ms(),
-            body=body,
-            body_sha256=self.decoder.body_sha256(body),  # its list is known: hashed once
-        )
+        headers = self._prepare_headers(body)
         try:
             await self.pushers[0].prepare_block(body, headers)
         except NodeError as exc:
@@ -629,27 +619,31 @@ class Emitter:
         conn.send("POST", "/v1/node/commit_block", body, {})
         return conn
 
+    def _prepare_headers(self, body: bytes) -> dict[str, str]:
+        """The pool key's signed headers for a prepare of ``body`` (a known list's body is
+        hashed from its saved state: once a slot, not once a candidate)."""
+        return request_headers(
+            self.pool_key,
+            self.pool,
+            chain_id=self.chain_id,
+            pool=self.pool,
+            method="POST",
+            path=PREPARE_PATH,
+            timestamp=self.clock.now_ms(),
+            body=body,
+            body_sha256=self.decoder.body_sha256(body),
+        )
+
     def _start_prepare(self, body: bytes) -> asyncio.Task[bool]:
         """Have the followed node validate a candidate while we do (the two-step push).
 
         The request goes onto the wire right here, before our own validation starts: the node
         and the emitter then validate in parallel, on two cores.
         """
-        path = "/v1/node/prepare_block"
-        headers = request_headers(
-            self.pool_key,
-            self.pool,
-            chain_id=self.chain_id,
-            pool=self.pool,
-            method="POST",
-            path=path,
-            timestamp=self.clock.now_ms(),
-            body=body,
-            body_sha256=self.decoder.body_sha256(body),  # the member's list: hashed once a slot
-        )
+        headers = self._prepare_headers(body)
         conn = self.raw_pool.take()
         if conn is not None:
-            conn.send("POST", path, body, headers)
+            conn.send("POST", PREPARE_PATH, body, headers)
             return self._spawn(self._prepared(conn))
         self._spawn(self.raw_pool.fill())  # warm for the next candidate
 
