@@ -29,10 +29,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def run_app(app: Any, host: str, port: int) -> None:
     """Run a service's ASGI app: one uvicorn worker (the service's state and metrics live in
-    this process), uvloop and httptools, uvicorn's own logs at warning."""
+    this process), uvloop and httptools, uvicorn's own logs at warning. The app's hot routes
+    (``app.state.hot_routes``, see :mod:`chain.hotroutes`) are served by the protocol itself."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1, loop="uvloop", http="httptools")
+    from chain.hotroutes import http_protocol_for
+
+    http = http_protocol_for(app)
+    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1, loop="uvloop", http=http)
 
 
 def answer(response: httpx.Response) -> Any:

@@ -72,13 +72,19 @@ def status_for_chain_error(exc: ChainError) -> int:
     return 400
 
 
+def error_content_for(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """The status and JSON error content for a known error type, or ``None`` for anything else."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.to_dict()
+    if isinstance(exc, ChainError):
+        return status_for_chain_error(exc), {"error": {"code": exc.code, "message": exc.message}}
+    return None
+
+
 def response_for_error(exc: Exception) -> Response | None:
     """The JSON error response for a known error type, or ``None`` for anything else."""
-    if isinstance(exc, ApiError):
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
-    if isinstance(exc, ChainError):
-        return error_response(status_for_chain_error(exc), exc.code, exc.message)
-    return None
+    mapped = error_content_for(exc)
+    return None if mapped is None else JSONResponse(mapped[1], status_code=mapped[0])
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.metadata import entry_points
 
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from chain.hotroutes import HotRoute, HotRoutesMiddleware
 from chain.metrics import require_single_worker
-from chain.web import BodyLimitMiddleware, FastRoutes, JSONResponse, install_error_handlers
+from chain.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
 from emitter.api.deps import get_emitter
 from emitter.api.routes import candidates, events, members, pool, slots
 from emitter.service import Emitter
@@ -84,10 +86,13 @@ def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True)
     app.state.extensions = load_extensions(app, emitter) if extensions else []
     for router in (pool.router, members.router, slots.router, candidates.router, events.router, ops):
         app.include_router(router)
-    app.add_middleware(FastRoutes, routes={("POST", "/v1/pool/candidates"): candidates.submit_candidate})
-    app.add_middleware(
-        BodyLimitMiddleware,
-        limit=emitter.settings.max_request_bytes,
-        overrides={"/v1/pool/candidates": emitter.settings.max_candidate_bytes},
-    )
+    app.add_middleware(BodyLimitMiddleware, limit=emitter.settings.max_request_bytes)
+    # The intake is a hot route: uvicorn's protocol serves it itself under ``run_app`` (see
+    # chain.hotroutes); the middleware serves it the same way under any other ASGI server.
+    app.state.hot_routes = {
+        ("POST", "/v1/pool/candidates"): HotRoute(
+            partial(candidates.intake, emitter), emitter.settings.max_candidate_bytes
+        )
+    }
+    app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)
     return app

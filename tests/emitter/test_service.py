@@ -307,6 +307,21 @@ async def test_member_authentication(pool: PoolHarness) -> None:
         assert r.status_code == 403 and r.json()["error"]["code"] == "not_pool_admin"
 
 
+async def test_the_intake_refuses_unsigned_and_oversized_deliveries(pool: PoolHarness) -> None:
+    import httpx
+
+    limit = pool.emitter.settings.max_candidate_bytes
+    async with httpx.AsyncClient(base_url=pool.emitter_url) as http:
+        r = await http.post("/v1/pool/candidates", content=b"{}")
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+        r = await http.post("/v1/pool/candidates", content=b"x" * (limit + 1))
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+        # the intake is served ahead of the ASGI app, and still documented in its OpenAPI
+        assert "/v1/pool/candidates" in (await http.get("/openapi.json")).json()["paths"]
+    metrics = (await pool.admin._http.get("/metrics")).text
+    assert 'bppool_emitter_requests_rejected_total{reason="unauthenticated"} 1.0' in metrics
+
+
 async def test_applications(pool: PoolHarness) -> None:
     dave = pool.members["dave"]
     with pytest.raises(PoolError) as info:

@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from chain.hotroutes import http_protocol_for
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
@@ -20,9 +22,17 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def serve_app(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
-    """Run ``app`` under uvicorn on 127.0.0.1 in this event loop; yields its base URL."""
+    """Run ``app`` under uvicorn on 127.0.0.1 in this event loop, as the services run it (hot
+    routes served by the protocol); yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan=lifespan,
+        log_level="warning",
+        http=http_protocol_for(app),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

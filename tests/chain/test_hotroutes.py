@@ -1,0 +1,212 @@
+"""Hot routes: served by uvicorn's protocol and by the ASGI middleware, with the same answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from chain.core.errors import NonceMismatch
+from chain.hotroutes import HotRequest, HotRoute, HotRouteProtocol, HotRoutesMiddleware, http_protocol_for
+from chain.web import ApiError, install_error_handlers
+from tests.helpers.servers import serve_app
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 1000
+
+
+async def echo(request: HotRequest) -> tuple[int, Any]:
+    """Answers what it saw; a few bodies ask for errors or a delay."""
+    if request.body == b"api-error":
+        raise ApiError(409, "conflict", "the body asked for a conflict", slot=7)
+    if request.body == b"chain-error":
+        raise NonceMismatch("nonce 5 but the next nonce is 3")
+    if request.body == b"crash":
+        raise RuntimeError("a bug")
+    if request.body.startswith(b"slow"):
+        await asyncio.sleep(0.2)
+    return 201, {
+        "method": request.method,
+        "path": request.path,
+        "member": request.headers.get("x-bp-member"),
+        "size": len(request.body),
+        "head": request.body[:8].decode("latin-1"),
+    }
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/plain")
+    async def plain() -> dict[str, str]:
+        return {"route": "plain"}
+
+    @app.post("/plain")
+    async def plain_post() -> dict[str, str]:
+        return {"route": "plain"}
+
+    app.state.hot_routes = {("POST", "/hot"): HotRoute(echo, LIMIT)}
+    app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)
+    return app
+
+
+@asynccontextmanager
+async def client_for(way: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = make_app()
+    if way == "protocol":
+        async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
+            yield client
+    else:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            yield client
+
+
+WAYS = ["protocol", "middleware"]
+
+
+def test_the_services_serve_hot_routes_by_the_protocol() -> None:
+    protocol = http_protocol_for(make_app())
+    assert isinstance(protocol, type) and issubclass(protocol, HotRouteProtocol)
+    assert protocol.hot_routes.keys() == {(b"POST", b"/hot")}
+    assert http_protocol_for(FastAPI()) == "httptools"
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_hot_route_answers_with_its_handler(way: str) -> None:
+    async with client_for(way) as client:
+        response = await client.post("/hot", content=b"x" * 500, headers={"X-BP-Member": "alice"})
+        assert response.status_code == 201
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {
+            "method": "POST",
+            "path": "/hot",
+            "member": "alice",
+            "size": 500,
+            "head": "xxxxxxxx",
+        }
+        # Several requests on one keep-alive connection, and other routes in between
+        for size in (0, 1, LIMIT):
+            assert (await client.post("/hot", content=b"y" * size)).json()["size"] == size
+            assert (await client.get("/plain")).json() == {"route": "plain"}
+        # A query string or another method is not the hot route's business
+        assert (await client.post("/hot?x=1", content=b"abc")).json()["size"] == 3
+        assert (await client.get("/hot")).status_code == 404  # the app has no GET /hot
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_errors_have_the_project_shape(way: str) -> None:
+    async with client_for(way) as client:
+        response = await client.post("/hot", content=b"api-error")
+        assert response.status_code == 409
+        assert response.json() == {
+            "error": {"code": "conflict", "message": "the body asked for a conflict", "slot": 7}
+        }
+        response = await client.post("/hot", content=b"chain-error")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "nonce_mismatch"
+        response = await client.post("/hot", content=b"crash")
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "internal_error"
+        # The connection (or app) still serves
+        assert (await client.post("/hot", content=b"ok")).status_code == 201
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_body_over_the_limit_is_refused(way: str) -> None:
+    async with client_for(way) as client:
+        response = await client.post("/hot", content=b"z" * (LIMIT + 1))
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "body_too_large"
+
+        async def chunks() -> AsyncIterator[bytes]:  # no content-length: counted as it comes
+            for _ in range(5):
+                yield b"z" * 400
+
+        response = await client.post("/hot", content=chunks())
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "body_too_large"
+
+        async def small() -> AsyncIterator[bytes]:
+            yield b"ab"
+            yield b"cd"
+
+        assert (await client.post("/hot", content=small())).json()["size"] == 4
+
+
+async def raw_exchange(url: str, data: bytes, responses: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send ``data`` on one connection; read ``responses`` answers (status, headers, body)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(data)
+    out = []
+    try:
+        for _ in range(responses):
+            status_line = await asyncio.wait_for(reader.readline(), 5)
+            status = int(status_line.split()[1])
+            headers = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            out.append((status, headers, body))
+    finally:
+        writer.close()
+    return out
+
+
+def request(path: str, body: bytes, *extra: str, version: str = "1.1") -> bytes:
+    head = [f"POST {path} HTTP/{version}", "Host: test", f"Content-Length: {len(body)}", *extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def test_pipelined_requests_are_answered_in_order() -> None:
+    async with serve_app(make_app()) as url:
+        data = (
+            request("/hot", b"slow-1")
+            + request("/plain", b"")
+            + request("/hot", b"second")
+            + request("/hot", b"slow-2")
+            + request("/hot", b"third")
+        )
+        answers = await raw_exchange(url, data, 5)
+    bodies = [orjson.loads(body) for _, _, body in answers]
+    assert [b.get("head", b.get("route")) for b in bodies] == ["slow-1", "plain", "second", "slow-2", "third"]
+    assert [status for status, _, _ in answers] == [201, 200, 201, 201, 201]
+
+
+async def test_expect_continue_and_connection_close() -> None:
+    async with serve_app(make_app()) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = "POST /hot HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        writer.write(head.encode())
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 100")
+        await reader.readline()
+        writer.write(b"hello")
+        assert (await reader.readline()).startswith(b"HTTP/1.1 201")
+        writer.close()
+        # HTTP/1.0 and "Connection: close" end the connection after the answer
+        for data in (request("/hot", b"a", version="1.0"), request("/hot", b"b", "Connection: close")):
+            [(status, headers, _)] = await raw_exchange(url, data, 1)
+            assert status == 201 and headers["connection"] == "close"
+
+
+async def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent() -> None:
+    async with serve_app(make_app()) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"POST /hot HTTP/1.1\r\nHost: test\r\nContent-Length: {10 * LIMIT}\r\n\r\n".encode())
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 413")
+        writer.write(b"z" * (10 * LIMIT))  # dropped as it comes; then the server closes
+        rest = await asyncio.wait_for(reader.read(), 5)
+        assert b"body_too_large" in rest and b"connection: close" in rest.lower()
+        writer.close()
