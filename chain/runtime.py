@@ -1,19 +1,119 @@
-"""Process-level tuning shared by the long-running services."""
+"""Process-level tuning shared by the long-running services: garbage collection off the hot path."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("bppool.runtime")
 
 
-def tune_gc() -> None:
-    """Keep the garbage collector off the latency path of a service with a large, long-lived heap.
+class GcPacer:
+    """Runs the garbage collector's cycle search at the moments the service calls quiet.
 
-    Everything alive after start-up (genesis, replayed state, caches) is frozen out of future
-    collections, and young collections run after 50,000 allocations instead of 700, with full
-    collections ten times rarer. Reference counting still frees almost everything at once; the
-    collector only looks for cycles, which the services hardly make. Measured effect: the p99
-    of the emitter's first-candidate-to-node latency fell from ~136 ms to ~42 ms.
+    Python starts a collection when enough objects were allocated, wherever the service is:
+    measured in the emitter with young collections after 50,000 allocations, young collections took 0.3 ms
+    on average and up to ~19 ms, full ones 50-80 ms, and the one that lands on a slot's first
+    milliseconds is the tail of the emission latency. The pacer turns automatic collection
+    off and, every ``tick_s``, asks the service how long nothing will need it
+    (``quiet_ms()``): a young collection (every tenth one including the middle generation)
+    runs once ``young_allocations`` objects are pending and the service is quiet for
+    ``young_needs_ms``; a full one runs every ``full_every_s`` in a quiet stretch of
+    ``full_needs_ms``. Whatever the service says, a young collection runs once
+    ``hard_allocations`` objects are pending, and a full one once it is ``10 * full_every_s``
+    overdue, at the next quiet moment of any length: memory stays bounded by the pace.
     """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+
+    def __init__(
+        self,
+        quiet_ms: Callable[[], float],
+        *,
+        young_allocations: int = 50_000,
+        young_needs_ms: float = 15.0,
+        full_every_s: float = 60.0,
+        full_needs_ms: float = 90.0,
+        hard_allocations: int = 1_000_000,
+        tick_s: float = 0.01,
+        clock: Callable[[], float] = time.monotonic,
+        collect: Callable[[int], int] = gc.collect,
+        count: Callable[[], tuple[int, int, int]] = gc.get_count,
+    ) -> None:
+        self.quiet_ms = quiet_ms
+        self.young_allocations = young_allocations
+        self.young_needs_ms = young_needs_ms
+        self.full_every_s = full_every_s
+        self.full_needs_ms = full_needs_ms
+        self.hard_allocations = hard_allocations
+        self.tick_s = tick_s
+        self.clock = clock
+        self.collect = collect
+        self.count = count
+        self.last_full = clock()
+        self.young_runs = 0
+        self.collections = [0, 0, 0]  # by generation
+        self._task: asyncio.Task[None] | None = None
+
+    def step(self) -> int | None:
+        """Collect what is due now; the generation collected, or None."""
+        pending = self.count()[0]
+        now = self.clock()
+        since_full = now - self.last_full
+        if since_full >= self.full_every_s or pending >= self.hard_allocations:
+            quiet = self.quiet_ms()
+            if since_full >= self.full_every_s and (
+                quiet >= self.full_needs_ms or (since_full >= 10 * self.full_every_s and quiet > 0)
+            ):
+                return self._run(2, now)
+            if pending >= self.hard_allocations:
+                return self._run(1, now)
+        if pending >= self.young_allocations and self.quiet_ms() >= self.young_needs_ms:
+            return self._run(1 if self.young_runs % 10 == 9 else 0, now)
+        return None
+
+    def _run(self, generation: int, now: float) -> int:
+        started = time.perf_counter()
+        self.collect(generation)
+        if generation == 2:
+            self.last_full = now
+        else:
+            self.young_runs += 1
+        self.collections[generation] += 1
+        log.debug("gc generation %d: %.1f ms", generation, (time.perf_counter() - started) * 1000)
+        return generation
+
+    def start(self) -> None:
+        """Freeze what start-up left alive, turn automatic collection off and start pacing."""
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        self._task = asyncio.get_running_loop().create_task(self._run_forever())
+
+    async def _run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                self.step()
+            except Exception:  # never let bookkeeping stop the pace
+                log.exception("garbage collection pacing failed")
+
+    async def stop(self) -> None:
+        """Stop pacing and give collection back to the interpreter."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        gc.enable()
+
+
+def slot_phase_quiet_ms(
+    now_ms: int, genesis_time: int, slot_ms: int, *, quiet_from_ms: int, quiet_until_ms: int
+) -> float:
+    """Milliseconds left of the quiet part ``[quiet_from_ms, quiet_until_ms)`` of the current
+    slot (0 outside it): for a service whose busy moments follow the slot clock."""
+    phase = (now_ms - genesis_time) % slot_ms
+    return float(quiet_until_ms - phase) if quiet_from_ms <= phase < quiet_until_ms else 0.0

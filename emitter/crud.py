@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
@@ -69,12 +70,31 @@ class EventRecord:
 # --- events ------------------------------------------------------------------------------------
 
 
+EVENT_COLUMNS = tuple(EventRecord("", 0).row())
+
+
+@lru_cache(maxsize=8)
+def _event_insert(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The driver-level INSERT of an event row for ``dialect``, with its parameter order
+    (``None``: named parameters)."""
+    compiled = insert(EVENT).compile(dialect=dialect, column_keys=list(EVENT_COLUMNS))
+    order = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return str(compiled), order
+
+
 def append_events(engine: Engine, *, events: list[EventRecord]) -> None:
-    """Append events in one transaction."""
+    """Append events in one transaction.
+
+    The event log's hot path (every arrival): the statement is compiled once per dialect and
+    the rows go to the driver's ``executemany`` (a third of the cost of a Core ``insert``)."""
     if not events:
         return
+    sql, order = _event_insert(engine.dialect)
+    rows: list[Any] = [e.row() for e in events]
+    if order is not None:
+        rows = [tuple(row[k] for k in order) for row in rows]
     with engine.begin() as conn:
-        conn.execute(insert(EVENT), [e.row() for e in events])
+        conn.exec_driver_sql(sql, rows)
 
 
 def record_arrival(
@@ -123,8 +143,24 @@ def get_emission_by_block(engine: Engine, *, block_id: str) -> dict[str, Any] | 
 
 
 def mark_accepted(engine: Engine, *, slot: int, node_url: str) -> None:
+    """Record which node took a slot's block."""
     with engine.begin() as conn:
         conn.execute(update(EMISSION).where(EMISSION.c.slot == slot).values(accepted_by=node_url))
+
+
+def close_slot(engine: Engine, *, outcome: EventRecord, accepted_by: str | None) -> None:
+    """A slot's outcome event and, in the same transaction, which node took its block.
+
+    Updating the emission row rewrites its ~170 kB block too, so it waits for the slot's
+    close rather than landing among the slot's deliveries."""
+    with engine.begin() as conn:
+        if accepted_by is not None and outcome.slot is not None:
+            conn.execute(
+                update(EMISSION).where(EMISSION.c.slot == outcome.slot).values(accepted_by=accepted_by)
+            )
+        sql, order = _event_insert(engine.dialect)
+        row = outcome.row()
+        conn.exec_driver_sql(sql, tuple(row[k] for k in order) if order is not None else row)
 
 
 def list_events(

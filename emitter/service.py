@@ -56,7 +56,7 @@ from chain.keys import read_key_file
 from chain.node.blockstore import encode_block
 from chain.node.node import load_genesis
 from chain.rawhttp import RawConnection, RawPool
-from chain.runtime import tune_gc
+from chain.runtime import GcPacer
 from chain.web import ApiError
 from emitter import crud
 from emitter.config import EmitterSettings
@@ -75,6 +75,8 @@ DEFAULT_CONSTITUTION = Path(__file__).parent / "constitution.md"
 SEEN_SIGNATURES_MAX = 200_000
 EXPECT_POLL_S = 0.02  # how often the expected block's inputs (head, slot, mempool) are looked at
 EXPECT_GUARD_MS = 10  # no revalidation this close to a slot's opening
+QUIET_MARGIN_MS = 10  # garbage collection ends this long before a pool slot needs the process
+QUIET_FAR_MS = 1000.0  # "quiet" when no pool slot is in sight
 
 
 @dataclass
@@ -113,6 +115,7 @@ class SlotRun:
     source: str | None = None
     winner: str | None = None
     reason: str = ""
+    accepted_by: str | None = None  # the node that took the emitted block (recorded at close)
     closed: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Verdicts by candidate content (header minus builder, and the exact transactions):
@@ -199,6 +202,8 @@ class Emitter:
         # their signature checks.
         self.outcomes = Outcomes()
         self.expected: Expected | None = None
+        # Garbage collection at the quiet moments between pool slots (see chain.runtime).
+        self.gc_pacer = GcPacer(self.quiet_ms)
         self._expected_body: bytes | None = None  # still to be prepared at the node
         constitution = settings.constitution_file or DEFAULT_CONSTITUTION
         self.constitution_text = Path(constitution).read_text()
@@ -241,10 +246,11 @@ class Emitter:
         self._spawn(WalCheckpointer(self.engine).run())
         if self.settings.expect_lead_ms > 0:
             self._spawn(self._expect_loop())
-        tune_gc()
+        self.gc_pacer.start()
 
     async def stop(self) -> None:
         self.ready = False
+        await self.gc_pacer.stop()
         for extension in reversed(self.extensions):
             await extension.stop()
         for task in list(self._tasks):
@@ -285,6 +291,25 @@ class Emitter:
             slots.append(first)
         slots += get_next_slots_of(state, self.pool, first, count - len(slots))
         return slots[:count]
+
+    def quiet_ms(self) -> float:
+        """How long nothing of a pool slot needs this process: 0 while a slot is open or its
+        expected block is due; else the time until that, less a margin."""
+        run = self.run
+        if run is not None and not run.closed:
+            return 0.0
+        now = self.clock.now_ms()
+        upcoming = self.next_pool_slots(1)
+        if not upcoming:
+            return QUIET_FAR_MS
+        slot = upcoming[0]
+        busy_at = self.slot_start(slot)
+        expected = self.expected
+        if self.settings.expect_lead_ms and (
+            expected is None or expected.slot != slot or self._expected_body
+        ):
+            busy_at -= self.settings.expect_lead_ms
+        return float(max(0, busy_at - now - QUIET_MARGIN_MS))
 
     # --- the slot loop ---------------------------------------------------------------------
 
@@ -705,7 +730,7 @@ class Emitter:
                 if started_ms is not None:
                     self.metrics.emit_seconds.observe((monotonic_ms() - started_ms) / 1000)
                 self.metrics.deliveries.labels(method="commit").inc()
-                crud.mark_accepted(self.engine, slot=slot, node_url=self.pushers[0].base_url)
+                self._accepted(slot, self.pushers[0].base_url)
                 log.info("slot %d: block %s committed", slot, signed.id[:16])
                 return
         elif commit is not None:
@@ -740,7 +765,7 @@ class Emitter:
                 if started_ms is not None:
                     self.metrics.emit_seconds.observe((monotonic_ms() - started_ms) / 1000)
                 self.metrics.deliveries.labels(method="push").inc()
-                crud.mark_accepted(self.engine, slot=slot, node_url=client.base_url)
+                self._accepted(slot, client.base_url)
                 log.info(
                     "slot %d: block %s %s by %s",
                     slot,
@@ -752,6 +777,15 @@ class Emitter:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 0.2)
         log.error("slot %d: no node took the block before the deadline", slot)
+
+    def _accepted(self, slot: int, node_url: str) -> None:
+        """Note which node took the slot's block: recorded with the slot's outcome when it
+        closes (off its deliveries), or now when it is closed already."""
+        run = self.run
+        if run is not None and run.slot == slot and not run.closed:
+            run.accepted_by = node_url
+        else:
+            crud.mark_accepted(self.engine, slot=slot, node_url=node_url)
 
     async def _push_ancestors(self, client: AsyncNodeClient, data: bytes, depth: int = 12) -> None:
         """Push the recorded emissions the node lacks below ``data``'s block, oldest first."""
@@ -805,20 +839,19 @@ class Emitter:
         run.closed = True
         outcome = "emitted" if run.source == "member" else ("fallback" if run.emitted else "missed")
         valid = sum(1 for c in run.candidates if c.verdict in crud.VALID_VERDICTS)
-        crud.append_events(
+        crud.close_slot(
             self.engine,
-            events=[
-                EventRecord(
-                    kind="slot",
-                    ts_ms=self.clock.now_ms(),
-                    slot=run.slot,
-                    member=run.winner,
-                    block_id=run.emitted.id if run.emitted else None,
-                    verdict=outcome,
-                    reason=run.reason,
-                    data={"arrivals": len(run.candidates), "valid": valid, "source": run.source},
-                )
-            ],
+            outcome=EventRecord(
+                kind="slot",
+                ts_ms=self.clock.now_ms(),
+                slot=run.slot,
+                member=run.winner,
+                block_id=run.emitted.id if run.emitted else None,
+                verdict=outcome,
+                reason=run.reason,
+                data={"arrivals": len(run.candidates), "valid": valid, "source": run.source},
+            ),
+            accepted_by=run.accepted_by,
         )
         self.metrics.slot_outcomes.labels(outcome=outcome).inc()
         log.debug("slot %d closed: %s (%d arrivals, %d valid)", run.slot, outcome, len(run.candidates), valid)

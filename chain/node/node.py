@@ -65,7 +65,7 @@ from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
 from chain.node.config import NodeSettings
 from chain.node.mempool import Mempool
 from chain.node.metrics import NodeMetrics
-from chain.runtime import tune_gc
+from chain.runtime import GcPacer, slot_phase_quiet_ms
 from chain.web import ApiError
 
 log = logging.getLogger("bppool.node")
@@ -153,6 +153,21 @@ class Node:
         self._prepare_done = asyncio.Condition()
         # Candidates of one slot share their transaction list: parsed once.
         self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
+        # Garbage collection in the middle of each slot, away from blocks, prepares and commits.
+        self.gc_pacer = GcPacer(self.quiet_ms)
+
+    def quiet_ms(self) -> float:
+        """How long the middle of the current slot lasts still (30 % to 68 % of it: blocks are
+        produced and pool blocks committed at its start, the pool's next expected block is
+        prepared 150 ms before its end); 0 outside it."""
+        slot_ms = self.params.slot_ms
+        return slot_phase_quiet_ms(
+            self.clock.now_ms(),
+            self.genesis.genesis_time,
+            slot_ms,
+            quiet_from_ms=slot_ms * 30 // 100,
+            quiet_until_ms=slot_ms * 68 // 100,
+        )
 
     # --- state -----------------------------------------------------------------------------
 
@@ -206,7 +221,7 @@ class Node:
         """Load the store (unless :meth:`open` ran already) and start the background loops."""
         if self.store is None:
             await asyncio.to_thread(self.open, repair=repair)
-        tune_gc()
+        self.gc_pacer.start()
         self.ready = True
         if self.peers:
             self._spawn(self._sync_loop())
@@ -218,6 +233,7 @@ class Node:
     async def stop(self) -> None:
         """Stop the loops, end the streams, close connections and the store."""
         self.ready = False
+        await self.gc_pacer.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

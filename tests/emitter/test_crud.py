@@ -60,6 +60,20 @@ def test_one_emission_per_slot_and_nothing_half_written(engine) -> None:
     assert crud.get_emission(engine, slot=1)["accepted_by"] == "http://n"
 
 
+def test_a_slot_closes_with_its_outcome_and_the_node_that_took_its_block(engine) -> None:
+    crud.record_arrival(engine, arrival=arrival(2, "alice", "selected"), emission=emission(2))
+    outcome = EventRecord(kind="slot", ts_ms=5, slot=2, member="alice", verdict="emitted", data={"valid": 1})
+    crud.close_slot(engine, outcome=outcome, accepted_by="http://node-b")
+    assert crud.get_emission(engine, slot=2)["accepted_by"] == "http://node-b"
+    [logged] = crud.list_events(engine, kind="slot")
+    assert (logged["slot"], logged["verdict"], logged["data"]) == (2, "emitted", {"valid": 1})
+    # a missed slot has no block: only the outcome
+    crud.close_slot(
+        engine, outcome=EventRecord(kind="slot", ts_ms=6, slot=3, verdict="missed"), accepted_by=None
+    )
+    assert [e["verdict"] for e in crud.list_events(engine, kind="slot")] == ["emitted", "missed"]
+
+
 def test_event_log_is_ordered_and_paginated(engine) -> None:
     crud.append_events(engine, events=[arrival(s, m, "valid") for s in range(1, 6) for m in ("alice", "bob")])
     page = crud.list_events(engine, after_id=0, limit=4)

@@ -47,6 +47,8 @@ async def test_first_valid_delivery_wins_over_an_earlier_invalid_one(pool: PoolH
     verdicts = {a["member"]: a["verdict"] for a in detail["arrivals"]}
     assert verdicts["alice"] == "selected" and verdicts["bob"] in ("state_root_mismatch", "tx_root_mismatch")
     assert [a["offset_ms"] for a in detail["arrivals"]] == [10, 10]
+    # which node took the block is recorded with the slot's outcome
+    assert crud.get_emission(pool.emitter.engine, slot=1)["accepted_by"] == pool.node_url
 
 
 async def test_second_valid_candidate_is_validated_against_the_parent(pool: PoolHarness) -> None:

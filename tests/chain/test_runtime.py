@@ -1,0 +1,117 @@
+"""The garbage-collection pacer: collections only at quiet moments, and never unbounded."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from chain.runtime import GcPacer, slot_phase_quiet_ms
+
+
+class Fake:
+    """A clock, an allocation count and a quiet time the test sets; collections recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pending = 0
+        self.quiet = 0.0
+        self.collected: list[int] = []
+
+    def collect(self, generation: int) -> int:
+        self.collected.append(generation)
+        self.pending = 0
+        return 0
+
+    def pacer(self) -> GcPacer:
+        return GcPacer(
+            lambda: self.quiet,
+            young_allocations=100,
+            young_needs_ms=15,
+            full_every_s=60,
+            full_needs_ms=90,
+            hard_allocations=1000,
+            clock=lambda: self.now,
+            collect=self.collect,
+            count=lambda: (self.pending, 0, 0),
+        )
+
+
+def test_young_collections_wait_for_a_quiet_moment() -> None:
+    fake = Fake()
+    pacer = fake.pacer()
+    fake.pending = 99
+    fake.quiet = 500
+    assert pacer.step() is None  # nothing due
+    fake.pending = 100
+    fake.quiet = 10
+    assert pacer.step() is None  # due, but the service is busy soon
+    fake.quiet = 15
+    assert pacer.step() == 0 and fake.collected == [0]
+    # every tenth young collection takes the middle generation along
+    for _ in range(9):
+        fake.pending = 100
+        pacer.step()
+    assert fake.collected == [0] * 9 + [1]
+
+
+def test_full_collections_need_a_long_quiet_stretch_until_far_overdue() -> None:
+    fake = Fake()
+    pacer = fake.pacer()
+    fake.now = 60
+    fake.quiet = 89
+    assert pacer.step() is None
+    fake.quiet = 90
+    assert pacer.step() == 2 and pacer.last_full == 60
+    # never a stretch that long: ten periods later any quiet moment will do, a busy one won't
+    fake.now = 60 + 600
+    fake.quiet = 0
+    assert pacer.step() is None
+    fake.quiet = 1
+    assert pacer.step() == 2
+    assert pacer.collections == [0, 0, 2]
+
+
+def test_a_busy_service_still_collects_past_the_hard_limit() -> None:
+    fake = Fake()
+    pacer = fake.pacer()
+    fake.quiet = 0
+    fake.pending = 999
+    assert pacer.step() is None
+    fake.pending = 1000
+    assert pacer.step() == 1
+
+
+def test_quiet_part_of_a_slot() -> None:
+    genesis, slot_ms = 1_000, 500
+    quiet = [
+        slot_phase_quiet_ms(
+            genesis + 7 * slot_ms + phase, genesis, slot_ms, quiet_from_ms=150, quiet_until_ms=340
+        )
+        for phase in (0, 149, 150, 300, 339, 340, 499)
+    ]
+    assert quiet == [0, 0, 190, 40, 1, 0, 0]
+
+
+@pytest.mark.anyio
+async def test_the_pacer_turns_automatic_collection_off_while_it_runs() -> None:
+    collected: list[int] = []
+
+    def collect(generation: int) -> int:
+        collected.append(generation)
+        return 0
+
+    pacer = GcPacer(lambda: 100.0, young_allocations=0, tick_s=0.001, collect=collect)
+    assert gc.isenabled()
+    pacer.start()
+    try:
+        assert not gc.isenabled()
+        for _ in range(200):
+            if collected:
+                break
+            await asyncio.sleep(0.005)
+        assert collected and collected[0] in (0, 1)
+    finally:
+        await pacer.stop()
+    assert gc.isenabled()
