@@ -55,8 +55,13 @@ class ChainFollower:
         clock: Clock | None = None,
         mempool_max: int = 50_000,
         mempool_poll_s: float = 0.05,
+        stream_blocks: bool = True,
     ) -> None:
         self.genesis = genesis
+        # True: head events carry the new blocks. False: they name them, and the replica
+        # catches up with the node only when it lacks one (for a replica that builds most of
+        # its blocks itself, the pool emitter: its own ~170 kB blocks need not come back).
+        self.stream_blocks = stream_blocks
         self.node_url = node_url
         self.client = AsyncNodeClient(node_url, transport=transport, timeout=5.0)
         self.clock: Clock = clock or SystemClock()
@@ -150,7 +155,8 @@ class ChainFollower:
             try:
                 await self.sync()
                 self.synced.set()
-                async for event, data in self.client.head_stream(include_blocks=True, include_mempool=True):
+                stream = self.client.head_stream(include_blocks=self.stream_blocks, include_mempool=True)
+                async for event, data in stream:
                     self.connected = True
                     backoff = 0.1
                     if event == "hello":
@@ -176,9 +182,15 @@ class ChainFollower:
             backoff = min(backoff * 2, 2.0)
 
     async def _on_head_event(self, data: dict[str, Any]) -> None:
+        blocks = data.get("blocks")
+        if blocks is None:
+            # Named only: catch up with the node when this replica lacks one of them.
+            if any(block_id not in self.store for block_id in data.get("applied", ())):
+                await self.sync()
+            return
         async with self.lock:
             try:
-                for block in data.get("blocks", []):
+                for block in blocks:
                     self.apply_block(self._decode(block))
                 return
             except UnknownParent:

@@ -181,8 +181,7 @@ class HotCall:
 
     message_event = _Event()
 
-    def __init__(self, protocol: HotRouteProtocol, route: HotRoute, keep_alive: bool) -> None:
-        self.protocol = protocol
+    def __init__(self, route: HotRoute, keep_alive: bool) -> None:
         self.route = route
         self.keep_alive = keep_alive
         self.chunks: list[bytes] = []
@@ -194,16 +193,18 @@ class HotCall:
         self.response_complete = False
         self.disconnected = False
 
-    async def run_asgi(self, app: Any) -> None:
-        """Serve the request (``app`` is unused: the route is the handler)."""
-        request = self.request
+    async def run_asgi(self, protocol: HotRouteProtocol) -> None:
+        """Serve the request on ``protocol``'s connection (passed where uvicorn passes its
+        app: the call keeps no reference to the connection, so nothing cyclic holds the
+        body once the answer is out)."""
+        request, self.request = self.request, None
         if request is None:  # refused: the body is over the limit
             status, body = 413, too_large_body(self.route.max_body)
         else:
             status, body = await serve(self.route, request)
+            del request
         if self.disconnected:
             return
-        protocol = self.protocol
         if protocol.flow.write_paused:
             await protocol.flow.drain()
         head = [STATUS_LINE[status]]
@@ -238,7 +239,7 @@ class HotRouteProtocol(HttpToolsProtocol):
             super().on_headers_complete()
             return
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        call = HotCall(self, route, keep_alive)
+        call = HotCall(route, keep_alive)
         cycle: Any = call  # uvicorn's code reads the same attributes of either
         self._hot_previous, self.cycle, self._hot = self.cycle, cycle, call
         for name, value in self.headers:
@@ -289,11 +290,12 @@ class HotRouteProtocol(HttpToolsProtocol):
         call.started = True
         previous, self._hot_previous = self._hot_previous, None
         cycle: Any = call
+        connection: Any = self  # what run_asgi gets in place of the app
         if previous is None or previous.response_complete:
-            self._start_asgi_task(cycle, self.app)
+            self._start_asgi_task(cycle, connection)
         else:  # a pipelined request: after the one before it, as uvicorn queues its own
             self.flow.pause_reading()
-            self.pipeline.appendleft((cycle, self.app))
+            self.pipeline.appendleft((cycle, connection))
 
 
 __all__ = [

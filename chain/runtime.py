@@ -4,12 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import logging
 import time
 from collections.abc import Callable
 
 log = logging.getLogger("bppool.runtime")
+
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+TRIM_THRESHOLD_BYTES = 128 * 1024 * 1024
+MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+
+
+def tune_malloc() -> bool:
+    """Keep freed memory for the next request instead of handing it back to the kernel
+    (glibc only; returns whether it applied).
+
+    A service that takes ~170 kB request bodies allocates and frees a buffer of that size
+    per request. glibc gives memory at the top of the heap back to the kernel once more than
+    the trim threshold is free (by default twice the last large block freed, ~350 kB here)
+    and maps the next one afresh: every request then pays ~40 page faults per buffer
+    (measured in the emitter: ~1,100 faults and 3-5 ms of CPU per slot of 21 candidates).
+    Fixed thresholds (128 MB trim, 32 MB before a block gets its own mapping) keep that
+    memory in the heap; the cost is up to 128 MB of free memory the process keeps.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )
 
 
 class GcPacer:

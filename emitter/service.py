@@ -56,7 +56,7 @@ from chain.keys import read_key_file
 from chain.node.blockstore import encode_block
 from chain.node.node import load_genesis
 from chain.rawhttp import RawConnection, RawPool
-from chain.runtime import GcPacer
+from chain.runtime import GcPacer, tune_malloc
 from chain.web import ApiError
 from emitter import crud
 from emitter.config import EmitterSettings
@@ -183,8 +183,14 @@ class Emitter:
         self.pool = keyfile.account
         self.pool_key = keyfile.key
         self.chain_id = self.genesis.chain_id
+        # The pool's own blocks are adopted as they are emitted: head events only name blocks,
+        # and the replica fetches those of other producers (one request each time).
         self.follower = ChainFollower(
-            self.genesis, settings.node_urls[0], transport=node_transport, clock=self.clock
+            self.genesis,
+            settings.node_urls[0],
+            transport=node_transport,
+            clock=self.clock,
+            stream_blocks=False,
         )
         self.follower.listeners.append(self._on_head_change)
         self.pushers = [
@@ -247,6 +253,7 @@ class Emitter:
         if self.settings.expect_lead_ms > 0:
             self._spawn(self._expect_loop())
         self.gc_pacer.start()
+        tune_malloc()
 
     async def stop(self) -> None:
         self.ready = False

@@ -65,7 +65,7 @@ from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
 from chain.node.config import NodeSettings
 from chain.node.mempool import Mempool
 from chain.node.metrics import NodeMetrics
-from chain.runtime import GcPacer, slot_phase_quiet_ms
+from chain.runtime import GcPacer, slot_phase_quiet_ms, tune_malloc
 from chain.web import ApiError
 
 log = logging.getLogger("bppool.node")
@@ -222,6 +222,7 @@ class Node:
         if self.store is None:
             await asyncio.to_thread(self.open, repair=repair)
         self.gc_pacer.start()
+        tune_malloc()
         self.ready = True
         if self.peers:
             self._spawn(self._sync_loop())

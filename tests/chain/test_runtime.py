@@ -115,3 +115,38 @@ async def test_the_pacer_turns_automatic_collection_off_while_it_runs() -> None:
     finally:
         await pacer.stop()
     assert gc.isenabled()
+
+
+def test_tuned_malloc_keeps_freed_request_buffers_for_the_next_requests() -> None:
+    """After tune_malloc, allocating and freeing a slot's worth of ~170 kB bodies again and
+    again maps no new pages (glibc would otherwise hand them back and fault them in again)."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc":
+        pytest.skip("mallopt tuning applies to glibc only")
+    script = """
+import os, resource, sys
+from chain.runtime import tune_malloc
+if sys.argv[1] == "tuned":
+    assert tune_malloc()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def slot():
+    bodies = [os.urandom(16) * 10_800 for _ in range(21)]
+    copies = [b[:100] + b[100:] for b in bodies]
+    del bodies, copies
+slot()
+before = faults()
+for _ in range(5):
+    slot()
+print(faults() - before)
+"""
+    counts = {
+        mode: int(
+            subprocess.run([sys.executable, "-c", script, mode], capture_output=True, check=True).stdout
+        )
+        for mode in ("default", "tuned")
+    }
+    assert counts["tuned"] < 50 < counts["default"], counts

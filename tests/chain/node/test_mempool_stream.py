@@ -98,3 +98,37 @@ async def test_a_follower_mirrors_the_mempool_from_the_stream_without_polling(
             assert [follower.mempool.seq_of(tx.id) for tx in later] == numbers
         finally:
             await follower.stop()
+
+
+@pytest.mark.parametrize("stream_blocks", [True, False])
+async def test_a_follower_follows_blocks_streamed_or_named(harness: NodeHarness, stream_blocks: bool) -> None:
+    node = harness.node
+    async with serve_app(create_app(node)) as url:
+        follower = ChainFollower(node.genesis, url, clock=harness.clock, stream_blocks=stream_blocks)
+        fetched = 0
+        original = follower.client.blocks
+
+        async def counting(from_height: int, limit: int = 100) -> list:
+            nonlocal fetched
+            fetched += 1
+            return await original(from_height, limit)
+
+        follower.client.blocks = counting  # type: ignore[method-assign]
+        await follower.start()
+        try:
+            await asyncio.wait_for(follower.synced.wait(), 5)
+            while not node.events.subscribers:
+                await asyncio.sleep(0.01)
+            after_sync = fetched
+            for slot in (1, 2):
+                node.submit_transaction(transfer(node.state, "alice", "bob", 1, nonce=slot - 1).to_dict())
+                await harness.produce(slot)
+                for _ in range(500):
+                    if follower.state.head_id == node.state.head_id:
+                        break
+                    await asyncio.sleep(0.01)
+                assert follower.state.head_id == node.state.head_id and follower.state.height == slot
+            # named blocks are fetched (one request per new block); streamed ones are not
+            assert fetched - after_sync == (0 if stream_blocks else 2)
+        finally:
+            await follower.stop()
