@@ -124,7 +124,7 @@ def test_tuned_malloc_keeps_freed_request_buffers_for_the_next_requests() -> Non
     import subprocess
     import sys
 
-    if platform.system() != "Linux" or not platform.libc_ver()[0] == "glibc":
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt tuning applies to glibc only")
     script = """
 import os, resource, sys
