@@ -28,7 +28,7 @@ from chain.core.errors import MalformedInput
 
 _MARK = b'"transactions":'
 LIST_FIRST = b'{"transactions":'
-PROBE_BYTES = 64
+PROBE_BYTES = 256  # lists of one sender set share their first bytes; the first expiration differs
 
 
 def encode_candidate(block: Block) -> bytes:
@@ -78,6 +78,10 @@ class BlockDecoder:
         self._last = None
         if known.digest in self._known:
             self._known.move_to_end(known.digest)
+            had = self._known[known.digest]
+            bucket = self._index[had.data[:PROBE_BYTES]]
+            bucket.remove(had)
+            bucket.append(had)  # newest last: looked at first
             return
         known.prefix = hashlib.sha256(LIST_FIRST + known.data)  # now, not on a candidate's path
         self._known[known.digest] = known
@@ -92,7 +96,8 @@ class BlockDecoder:
     def _known_at(self, body: bytes, start: int, end: int | None) -> _KnownList | None:
         """The known list whose bytes are at ``start`` in ``body`` (and end at ``end`` or,
         when ``end`` is None, are followed by a comma)."""
-        for known in self._index.get(body[start : start + PROBE_BYTES], ()):
+        # Newest first: a slot's candidates carry the list remembered last (the expected block's).
+        for known in reversed(self._index.get(body[start : start + PROBE_BYTES], ())):
             stop = start + len(known.data)
             if end is None:
                 if body[stop : stop + 1] != b",":

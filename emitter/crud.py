@@ -7,6 +7,7 @@ durable, under the primary key on its slot, before the block is pushed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,6 +96,48 @@ def append_events(engine: Engine, *, events: list[EventRecord]) -> None:
         rows = [tuple(row[k] for k in order) for row in rows]
     with engine.begin() as conn:
         conn.exec_driver_sql(sql, rows)
+
+
+class EventAppender:
+    """Appends events on a database connection of its own, kept open between batches: the
+    group commit of the arrivals (no pool checkout and no SQLAlchemy transaction per batch;
+    ~0.2 ms less per commit on SQLite). Not thread-safe: one writer owns it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sql, self.order = _event_insert(engine.dialect)
+        self._conn: Any = None
+
+    def append(self, events: Sequence[EventRecord]) -> None:
+        """Append ``events`` in one committed transaction (raises, having written nothing,
+        when the database refuses)."""
+        rows: list[Any] = [e.row() for e in events]
+        if not rows:
+            return
+        if self.order is not None:
+            rows = [tuple(row[k] for k in self.order) for row in rows]
+        if self._conn is None:
+            self._conn = self.engine.raw_connection()
+        conn = self._conn
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.executemany(self.sql, rows)
+            finally:
+                cursor.close()
+            conn.commit()
+        except Exception:
+            self._conn = None
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            with contextlib.suppress(Exception):
+                conn.invalidate()  # a broken connection is not reused
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def record_arrival(

@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from emitter import crud
-from emitter.crud import EventRecord
+from emitter.crud import EventAppender, EventRecord
 
 
 class EventWriter:
@@ -23,6 +22,7 @@ class EventWriter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.appender = EventAppender(engine)
         self._pending: list[tuple[list[EventRecord], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
@@ -37,13 +37,14 @@ class EventWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._flush()
+        self.appender.close()
 
     async def append(self, events: list[EventRecord]) -> None:
         """Return once ``events`` are committed (raises if the commit failed)."""
         if not events:
             return
         if self._task is None or self._task.done():
-            await asyncio.to_thread(crud.append_events, self.engine, events=events)
+            self.appender.append(events)  # not running: write at once
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((events, future))
@@ -64,7 +65,7 @@ class EventWriter:
             # On the event loop's own thread: one short commit for the whole batch. A worker
             # thread would wait for the GIL behind the busy loop (up to the 5 ms switch
             # interval, several times per commit) and hold every waiting request longer.
-            crud.append_events(self.engine, events=[e for events, _ in batch for e in events])
+            self.appender.append([e for events, _ in batch for e in events])
         except Exception as exc:  # every waiter learns its events were not written
             for _, future in batch:
                 if not future.done():

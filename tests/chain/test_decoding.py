@@ -144,3 +144,25 @@ def test_the_decoder_forgets_the_oldest_lists_beyond_its_capacity() -> None:
     assert decoder.hits == 0  # forgotten (then learnt again from this canonical body)
     decoder.decode(canonical_bytes_trusted(blocks[2].to_dict()))
     assert decoder.hits == 1
+
+
+def test_lists_that_share_their_first_bytes_are_told_apart() -> None:
+    """Lists of one slot's senders share long prefixes (here the whole first transaction):
+    each body still decodes to its own list, the newest list being looked at first."""
+    from chain.decoding import encode_candidate
+
+    sim = ChainSim(make_genesis())
+    first = transfer(sim.state, "alice", "bob", 1, nonce=0)
+    blocks = [
+        sim.make_block(1, [first, transfer(sim.state, "bob", "carol", amount, nonce=0)], builder="alice")
+        for amount in (1, 2, 3)
+    ]
+    decoder = BlockDecoder(TransactionCache(), 100)
+    for block in blocks:
+        decoder.expect(block)
+    for block in reversed(blocks):
+        signed = block.signed_by_builder(key_for("alice"))
+        decoded = decoder.decode(encode_candidate(signed))
+        assert decoded.id == block.id and decoded.transactions_digest == block.transactions_digest
+        assert [t.id for t in decoded.transactions] == [t.id for t in block.transactions]
+    assert decoder.hits == 3

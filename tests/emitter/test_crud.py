@@ -143,3 +143,20 @@ def test_members_and_evidence(engine) -> None:
         engine, items=[{"slot": 4, "member": "alice", "block_id": "11" * 32, "ts_ms": 3, "data": b"{}"}]
     )
     assert crud.list_evidence(engine, slot=4)[0]["member"] == "alice"
+
+
+def test_the_appender_writes_batches_on_its_own_connection_and_recovers_from_a_refusal(engine) -> None:
+    appender = crud.EventAppender(engine)
+    try:
+        appender.append([arrival(1, "alice", "valid"), arrival(1, "bob", "valid")])
+        with pytest.raises(Exception):  # noqa: B017  (the driver's own error type)
+            appender.append([arrival(2, "carol", "valid"), EventRecord(kind=None, ts_ms=1)])  # type: ignore[arg-type]
+        appender.append([arrival(3, "dave", "valid")])
+    finally:
+        appender.close()
+    # the refused batch left nothing behind; the batches around it are complete
+    assert [(e["slot"], e["member"]) for e in crud.list_events(engine)] == [
+        (1, "alice"),
+        (1, "bob"),
+        (3, "dave"),
+    ]
