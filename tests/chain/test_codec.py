@@ -46,3 +46,24 @@ def test_non_canonical_values_are_refused(value: object) -> None:
 def test_decode_json_error_is_typed() -> None:
     with pytest.raises(MalformedInput, match="not valid JSON"):
         decode_json(b"{nope")
+
+
+def test_canonical_bytes_hold_no_more_memory_than_their_length() -> None:
+    """They are cached on transactions and blocks: a 300-byte encoding must not keep the
+    encoder's 4 KiB buffer alive (100,000 cached transactions would hold 400 MB)."""
+    import tracemalloc
+
+    from chain.core.codec import canonical_bytes, canonical_bytes_trusted
+
+    value = {"action": {"amount": 1, "kind": "transfer", "to": "bob"}, "nonce": 7, "sender": "alice"}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        kept = [canonical_bytes_trusted(value) for _ in range(200)] + [
+            canonical_bytes(value) for _ in range(200)
+        ]
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert grown / len(kept) < 4 * len(kept[0]), grown / len(kept)
