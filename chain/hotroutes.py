@@ -55,10 +55,13 @@ HotHandler = Callable[[HotRequest], Awaitable[tuple[int, Any]]]
 
 @dataclass(frozen=True)
 class HotRoute:
-    """One hot endpoint: its handler and the largest body it takes (413 beyond)."""
+    """One hot endpoint: its handler, the largest body it takes (413 beyond) and, optionally,
+    ``started``: called as soon as a request's headers are in, before its body is read; the
+    callable it returns is called once the request is answered or dropped."""
 
     handler: HotHandler
     max_body: int
+    started: Callable[[], Callable[[], None]] | None = None
 
 
 HotRoutes = dict[tuple[str, str], HotRoute]
@@ -91,6 +94,7 @@ async def serve(route: HotRoute, request: HotRequest) -> tuple[int, bytes]:
 
 
 def too_large_body(limit: int) -> bytes:
+    """The 413 answer's body for a ``limit``."""
     return orjson.dumps(
         {"error": {"code": "body_too_large", "message": f"request body exceeds {limit} bytes"}}
     )
@@ -115,8 +119,16 @@ class HotRoutesMiddleware:
         if route is None:
             await self.app(scope, receive, send)
             return
-        raw_headers = scope.get("headers", [])
-        headers = _headers(raw_headers)
+        finish = route.started() if route.started is not None else None
+        try:
+            await self._serve(route, scope, receive, send)
+        finally:
+            if finish is not None:
+                finish()
+
+    @staticmethod
+    async def _serve(route: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope.get("headers", []))
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > route.max_body:
             await _send(send, 413, too_large_body(route.max_body))
@@ -184,6 +196,7 @@ class HotCall:
     def __init__(self, route: HotRoute, keep_alive: bool) -> None:
         self.route = route
         self.keep_alive = keep_alive
+        self.finish = route.started() if route.started is not None else None
         self.chunks: list[bytes] = []
         self.size = 0
         self.request: HotRequest | None = None  # once the body is complete
@@ -197,6 +210,18 @@ class HotCall:
         """Serve the request on ``protocol``'s connection (passed where uvicorn passes its
         app: the call keeps no reference to the connection, so nothing cyclic holds the
         body once the answer is out)."""
+        try:
+            await self._answer(protocol)
+        finally:
+            self.finished()
+
+    def finished(self) -> None:
+        """Tell the route the request is over (once)."""
+        finish, self.finish = self.finish, None
+        if finish is not None:
+            finish()
+
+    async def _answer(self, protocol: HotRouteProtocol) -> None:
         request, self.request = self.request, None
         if request is None:  # refused: the body is over the limit
             status, body = 413, too_large_body(self.route.max_body)
@@ -232,6 +257,17 @@ class HotRouteProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._hot = None
         super().on_message_begin()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Hot requests that will never run: one still arriving, and any queued behind another
+        call = self._hot
+        if call is not None and not call.started:
+            self._hot = None
+            call.finished()
+        for queued, _ in self.pipeline:
+            if isinstance(queued, HotCall):
+                queued.finished()
+        super().connection_lost(exc)
 
     def on_headers_complete(self) -> None:
         route = self.hot_routes.get((self.parser.get_method(), self.url))

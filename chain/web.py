@@ -7,8 +7,6 @@ with a 4xx status for bad input. ``code`` is stable for scripts; ``message`` is 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -28,8 +26,6 @@ from chain.core.errors import (
     MalformedInput,
     UnknownParent,
 )
-
-log = logging.getLogger("bppool.web")
 
 
 class JSONResponse(Response):
@@ -81,12 +77,6 @@ def error_content_for(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-def response_for_error(exc: Exception) -> Response | None:
-    """The JSON error response for a known error type, or ``None`` for anything else."""
-    mapped = error_content_for(exc)
-    return None if mapped is None else JSONResponse(mapped[1], status_code=mapped[0])
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to the project's JSON error shape."""
 
@@ -112,40 +102,6 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         return error_response(exc.status_code, code, str(exc.detail))
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-class FastRoutes:
-    """Exact ``(method, path)`` dispatch in front of FastAPI for the hot write endpoints.
-
-    FastAPI's router tries every route's matcher and solves dependencies on each request,
-    which costs more than the work of a mempool insert. The hot endpoints are still declared
-    as FastAPI routes (same handler functions, so OpenAPI documents them); this middleware
-    just reaches them directly, with the same error mapping.
-    """
-
-    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Handler]) -> None:
-        self.app = app
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            handler = self.routes.get((scope["method"], scope["path"]))
-            if handler is not None:
-                request = Request(scope, receive)
-                try:
-                    response = await handler(request)
-                except Exception as exc:
-                    mapped = response_for_error(exc)
-                    if mapped is None:
-                        log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-                        mapped = error_response(500, "internal_error", "internal error; see the server log")
-                    response = mapped
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,16 +23,11 @@ from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.schedule import is_pending_irreversible
 from chain.core.types import is_valid_account_name
+from chain.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware
 from chain.metrics import require_single_worker
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node, iso_time
-from chain.web import (
-    ApiError,
-    BodyLimitMiddleware,
-    FastRoutes,
-    JSONResponse,
-    install_error_handlers,
-)
+from chain.web import ApiError, BodyLimitMiddleware, JSONResponse, install_error_handlers
 
 
 async def read_params(request: Request) -> dict[str, Any]:
@@ -272,81 +268,100 @@ async def get_producer_schedule(request: Request) -> JSONResponse:
     )
 
 
+# --- the hot write endpoints ---------------------------------------------------------------
+# Served by the HTTP protocol itself under ``bppool chain node`` (chain.hotroutes): the routes
+# below document them (OpenAPI) and answer the same way when reached through the ASGI app.
+
+
+def _json_body(request: HotRequest) -> Any:
+    try:
+        return decode_json(request.body)
+    except MalformedInput as exc:
+        raise ApiError(400, "malformed", exc.message) from None
+
+
+def _head_answer(node: Node, block_id: str, status: str) -> dict[str, Any]:
+    state = node.state
+    return {
+        "block_id": block_id,
+        "status": status,
+        "head_block_num": state.height,
+        "head_block_id": state.head_id,
+    }
+
+
+async def hot_push_transaction(node: Node, request: HotRequest) -> tuple[int, Any]:
+    """Admit a signed transaction to the mempool."""
+    tx = node.submit_transaction(_json_body(request))
+    return 202, {
+        "transaction_id": tx.id,
+        "processed": {"status": "pending", "mempool_size": len(node.mempool)},
+    }
+
+
+async def hot_push_block(node: Node, request: HotRequest) -> tuple[int, Any]:
+    """Take a signed block."""
+    block, result = await node.submit_block(_json_body(request))
+    return 200, _head_answer(node, block.id, result.status)
+
+
+async def hot_prepare_block(node: Node, request: HotRequest) -> tuple[int, Any]:
+    """Validate a producer's candidate ahead of its signature."""
+    headers = request.headers
+    block = await node.prepare_block(
+        member=headers.get(HEADER_MEMBER),
+        timestamp=headers.get(HEADER_TIMESTAMP),
+        signature=headers.get(HEADER_SIGNATURE),
+        body=request.body,
+        path=request.path,
+    )
+    return 200, {"block_id": block.id, "prepared": True}
+
+
+async def hot_commit_block(node: Node, request: HotRequest) -> tuple[int, Any]:
+    """Take a prepared block with its producer's signature."""
+    body = _json_body(request) if request.body.strip() else {}
+    block_id = body.get("block_id") if isinstance(body, dict) else None
+    signature = body.get("producer_signature") if isinstance(body, dict) else None
+    if not isinstance(block_id, str) or not isinstance(signature, str):
+        raise ApiError(400, "malformed", "expected {block_id, producer_signature}")
+    block, result = await node.commit_block(block_id, signature)
+    return 200, _head_answer(node, block.id, result.status)
+
+
+async def _as_route(handler: Any, request: Request) -> JSONResponse:
+    hot = HotRequest(request.method, request.scope["path"], request.headers, await request.body())
+    status, content = await handler(get_node(request), hot)
+    return JSONResponse(content, status_code=status)
+
+
 @chain_router.post("/push_transaction", status_code=202)
 async def push_transaction(request: Request) -> JSONResponse:
     """Submit a signed transaction to the mempool (202: accepted, not yet in a block)."""
-    node = get_node(request)
-    body = await request.body()
-    try:
-        data = decode_json(body)
-    except MalformedInput as exc:
-        raise ApiError(400, "malformed", exc.message) from None
-    tx = node.submit_transaction(data)
-    return JSONResponse(
-        {
-            "transaction_id": tx.id,
-            "processed": {"status": "pending", "mempool_size": len(node.mempool)},
-        },
-        status_code=202,
-    )
+    return await _as_route(hot_push_transaction, request)
 
 
 @node_router.post("/push_block")
 async def push_block(request: Request) -> JSONResponse:
     """Submit a signed block (from a producer, the pool emitter or a peer)."""
-    node = get_node(request)
-    body = await request.body()
-    try:
-        data = decode_json(body)
-    except MalformedInput as exc:
-        raise ApiError(400, "malformed", exc.message) from None
-    block, result = await node.submit_block(data)
-    state = node.state
-    return JSONResponse(
-        {
-            "block_id": block.id,
-            "status": result.status,
-            "head_block_num": state.height,
-            "head_block_id": state.head_id,
-        }
-    )
+    return await _as_route(hot_push_block, request)
 
 
 @node_router.post("/prepare_block")
 async def prepare_block(request: Request) -> JSONResponse:
     """Validate a candidate of the slot's scheduled producer ahead of its signature (a request
     signed by that producer, as the pool protocol signs requests)."""
-    node = get_node(request)
-    async with node.preparing():
-        body = await request.body()
-        block = await node.prepare_block(
-            member=request.headers.get(HEADER_MEMBER),
-            timestamp=request.headers.get(HEADER_TIMESTAMP),
-            signature=request.headers.get(HEADER_SIGNATURE),
-            body=body,
-            path=request.url.path,
-        )
-    return JSONResponse({"block_id": block.id, "prepared": True})
+    finished = get_node(request).prepare_started()
+    try:
+        return await _as_route(hot_prepare_block, request)
+    finally:
+        finished()
 
 
 @node_router.post("/commit_block")
 async def commit_block(request: Request) -> JSONResponse:
     """Accept a prepared block with its producer's signature: ``{block_id, producer_signature}``."""
-    node = get_node(request)
-    body = await read_params(request)
-    block_id, signature = body.get("block_id"), body.get("producer_signature")
-    if not isinstance(block_id, str) or not isinstance(signature, str):
-        raise ApiError(400, "malformed", "expected {block_id, producer_signature}")
-    block, result = await node.commit_block(block_id, signature)
-    state = node.state
-    return JSONResponse(
-        {
-            "block_id": block.id,
-            "status": result.status,
-            "head_block_num": state.height,
-            "head_block_id": state.head_id,
-        }
-    )
+    return await _as_route(hot_commit_block, request)
 
 
 @node_router.get("/blocks")
@@ -468,20 +483,18 @@ def create_app(node: Node, *, repair: bool = False) -> FastAPI:
     app.include_router(node_router)
     app.include_router(executions_router)
     app.include_router(ops_router)
-    app.add_middleware(
-        FastRoutes,
-        routes={
-            ("POST", "/v1/chain/push_transaction"): push_transaction,
-            ("POST", "/v1/node/push_block"): push_block,
-        },
-    )
     settings = node.settings
-    app.add_middleware(
-        BodyLimitMiddleware,
-        limit=settings.max_transaction_bytes,
-        overrides={
-            "/v1/node/push_block": settings.max_block_bytes,
-            "/v1/node/prepare_block": settings.max_block_bytes,
-        },
-    )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_transaction_bytes)
+    # The hot write endpoints: served by the HTTP protocol under ``run_app`` (chain.hotroutes),
+    # by this middleware under any other ASGI server.
+    block_bytes, tx_bytes = settings.max_block_bytes, settings.max_transaction_bytes
+    app.state.hot_routes = {
+        ("POST", "/v1/chain/push_transaction"): HotRoute(partial(hot_push_transaction, node), tx_bytes),
+        ("POST", "/v1/node/push_block"): HotRoute(partial(hot_push_block, node), block_bytes),
+        ("POST", "/v1/node/prepare_block"): HotRoute(
+            partial(hot_prepare_block, node), block_bytes, started=node.prepare_started
+        ),
+        ("POST", "/v1/node/commit_block"): HotRoute(partial(hot_commit_block, node), tx_bytes),
+    }
+    app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)
     return app

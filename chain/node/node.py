@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,8 +149,8 @@ class Node:
         # Outcomes of prepared blocks by content: candidates differing only in their builder
         # are prepared by the signatures alone.
         self.outcomes = Outcomes()
-        self._preparing = 0  # prepare requests in flight (see preparing())
-        self._prepare_done = asyncio.Condition()
+        self._preparing = 0  # prepare requests in flight (see prepare_started())
+        self._prepare_changed = asyncio.Event()
         # Candidates of one slot share their transaction list: parsed once.
         self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
         # Garbage collection in the middle of each slot, away from blocks, prepares and commits.
@@ -469,27 +469,31 @@ class Node:
         self.metrics.block_prepare_seconds.observe((monotonic_ms() - started) / 1000)
         return block
 
-    @contextlib.asynccontextmanager
-    async def preparing(self) -> AsyncIterator[None]:
-        """Around a prepare request, from before its body is read: a commit that overtakes
-        its own prepare (sent right behind it on another connection) waits for it."""
+    def prepare_started(self) -> Callable[[], None]:
+        """A prepare request has come in (its body may still be on its way): until the
+        returned callable is called, a commit that overtakes it (sent right behind it on
+        another connection) waits for it."""
         self._preparing += 1
-        try:
-            yield
-        finally:
-            self._preparing -= 1
-            async with self._prepare_done:
-                self._prepare_done.notify_all()
+        done = False
+
+        def finished() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self._preparing -= 1
+                self._prepare_changed.set()
+
+        return finished
 
     async def _await_prepared(self, block_id: str) -> None:
         deadline = monotonic_ms() + COMMIT_WAIT_MS
-        async with self._prepare_done:
-            while block_id not in self._prepared and self._preparing > 0:
-                left = deadline - monotonic_ms()
-                if left <= 0:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._prepare_done.wait(), left / 1000)
+        while block_id not in self._prepared and self._preparing > 0:
+            left = deadline - monotonic_ms()
+            if left <= 0:
+                return
+            self._prepare_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._prepare_changed.wait(), left / 1000)
 
     async def commit_block(self, block_id: str, producer_signature: str) -> tuple[Block, OnBlockResult]:
         """Take a prepared block once its producer signed it: no second validation."""
