@@ -24,6 +24,12 @@ class Fake:
         self.pending = 0
         return 0
 
+    def step(self, pacer: GcPacer, **changes: float) -> int | None:
+        """Set the clock, the pending count or the quiet time; then one pacer step."""
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return pacer.step()
+
     def pacer(self) -> GcPacer:
         return GcPacer(
             lambda: self.quiet,
@@ -41,46 +47,31 @@ class Fake:
 def test_young_collections_wait_for_a_quiet_moment() -> None:
     fake = Fake()
     pacer = fake.pacer()
-    fake.pending = 99
-    fake.quiet = 500
-    assert pacer.step() is None  # nothing due
-    fake.pending = 100
-    fake.quiet = 10
-    assert pacer.step() is None  # due, but the service is busy soon
-    fake.quiet = 15
-    assert pacer.step() == 0 and fake.collected == [0]
+    assert fake.step(pacer, pending=99, quiet=500) is None  # nothing due
+    assert fake.step(pacer, pending=100, quiet=10) is None  # due, but the service is busy soon
+    assert fake.step(pacer, quiet=15) == 0 and fake.collected == [0]
     # every tenth young collection takes the middle generation along
     for _ in range(9):
-        fake.pending = 100
-        pacer.step()
+        fake.step(pacer, pending=100)
     assert fake.collected == [0] * 9 + [1]
 
 
 def test_full_collections_need_a_long_quiet_stretch_until_far_overdue() -> None:
     fake = Fake()
     pacer = fake.pacer()
-    fake.now = 60
-    fake.quiet = 89
-    assert pacer.step() is None
-    fake.quiet = 90
-    assert pacer.step() == 2 and pacer.last_full == 60
+    assert fake.step(pacer, now=60, quiet=89) is None
+    assert fake.step(pacer, quiet=90) == 2 and pacer.last_full == 60
     # never a stretch that long: ten periods later any quiet moment will do, a busy one won't
-    fake.now = 60 + 600
-    fake.quiet = 0
-    assert pacer.step() is None
-    fake.quiet = 1
-    assert pacer.step() == 2
+    assert fake.step(pacer, now=660, quiet=0) is None
+    assert fake.step(pacer, quiet=1) == 2
     assert pacer.collections == [0, 0, 2]
 
 
 def test_a_busy_service_still_collects_past_the_hard_limit() -> None:
     fake = Fake()
     pacer = fake.pacer()
-    fake.quiet = 0
-    fake.pending = 999
-    assert pacer.step() is None
-    fake.pending = 1000
-    assert pacer.step() == 1
+    assert fake.step(pacer, quiet=0, pending=999) is None
+    assert fake.step(pacer, pending=1000) == 1
 
 
 def test_quiet_part_of_a_slot() -> None:

@@ -17,6 +17,19 @@ from tests.helpers.servers import serve_app
 pytestmark = pytest.mark.anyio
 
 
+def count_calls(obj: object, name: str) -> list[int]:
+    """Count the calls of ``obj``'s async method ``name`` (the count is the list's one item)."""
+    calls = [0]
+    original = getattr(obj, name)
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return await original(*args, **kwargs)
+
+    setattr(obj, name, counting)
+    return calls
+
+
 async def test_the_head_stream_brings_new_transactions_with_their_numbers(harness: NodeHarness) -> None:
     node = harness.node
     before = transfer(node.state, "alice", "bob", 1, nonce=0)
@@ -66,15 +79,7 @@ async def test_a_follower_mirrors_the_mempool_from_the_stream_without_polling(
     async with serve_app(create_app(node)) as url:
         # Polls an hour apart: whatever reaches the mirror after the first look came by the stream.
         follower = ChainFollower(node.genesis, url, mempool_poll_s=3600, clock=harness.clock)
-        polls = 0
-        original = follower.client.mempool_updates
-
-        async def counting(after_seq: int, limit: int = 5000) -> dict:
-            nonlocal polls
-            polls += 1
-            return await original(after_seq, limit)
-
-        follower.client.mempool_updates = counting  # type: ignore[method-assign]
+        polls = count_calls(follower.client, "mempool_updates")
         await follower.start()
         try:
             await asyncio.wait_for(follower.synced.wait(), 5)
@@ -83,7 +88,7 @@ async def test_a_follower_mirrors_the_mempool_from_the_stream_without_polling(
                     break
                 await asyncio.sleep(0.01)
             assert follower.mempool_streamed and early.id in follower.mempool
-            looked = polls
+            looked = polls[0]
             later = [transfer(node.state, "alice", "bob", 1, nonce=n) for n in (1, 2, 3)]
             for tx in later:
                 node.submit_transaction(tx.to_dict())
@@ -92,7 +97,7 @@ async def test_a_follower_mirrors_the_mempool_from_the_stream_without_polling(
                     break
                 await asyncio.sleep(0.01)
             assert all(tx.id in follower.mempool for tx in later)
-            assert polls == looked  # no poll since the stream started
+            assert polls[0] == looked  # no poll since the stream started
             # the mirror numbers them as the node does
             numbers = [node.mempool.seq_of(tx.id) for tx in later]
             assert [follower.mempool.seq_of(tx.id) for tx in later] == numbers
@@ -105,21 +110,13 @@ async def test_a_follower_follows_blocks_streamed_or_named(harness: NodeHarness,
     node = harness.node
     async with serve_app(create_app(node)) as url:
         follower = ChainFollower(node.genesis, url, clock=harness.clock, stream_blocks=stream_blocks)
-        fetched = 0
-        original = follower.client.blocks
-
-        async def counting(from_height: int, limit: int = 100) -> list:
-            nonlocal fetched
-            fetched += 1
-            return await original(from_height, limit)
-
-        follower.client.blocks = counting  # type: ignore[method-assign]
+        fetched = count_calls(follower.client, "blocks")
         await follower.start()
         try:
             await asyncio.wait_for(follower.synced.wait(), 5)
             while not node.events.subscribers:
                 await asyncio.sleep(0.01)
-            after_sync = fetched
+            after_sync = fetched[0]
             for slot in (1, 2):
                 node.submit_transaction(transfer(node.state, "alice", "bob", 1, nonce=slot - 1).to_dict())
                 await harness.produce(slot)
@@ -129,6 +126,6 @@ async def test_a_follower_follows_blocks_streamed_or_named(harness: NodeHarness,
                     await asyncio.sleep(0.01)
                 assert follower.state.head_id == node.state.head_id and follower.state.height == slot
             # named blocks are fetched (one request per new block); streamed ones are not
-            assert fetched - after_sync == (0 if stream_blocks else 2)
+            assert fetched[0] - after_sync == (0 if stream_blocks else 2)
         finally:
             await follower.stop()
