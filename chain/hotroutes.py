@@ -26,16 +26,19 @@ A handler takes a :class:`HotRequest` and returns ``(status, content)``; it rais
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from chain.web import error_content_for
+from chain.web import error_content_for, send_json, too_large_body
 
 log = logging.getLogger("bppool.web")
 
@@ -93,11 +96,29 @@ async def serve(route: HotRoute, request: HotRequest) -> tuple[int, bytes]:
     return status, orjson.dumps(content)
 
 
-def too_large_body(limit: int) -> bytes:
-    """The 413 answer's body for a ``limit``."""
-    return orjson.dumps(
-        {"error": {"code": "body_too_large", "message": f"request body exceeds {limit} bytes"}}
-    )
+@contextlib.contextmanager
+def _in_flight(route: HotRoute) -> Iterator[None]:
+    """Around one request of ``route``: its ``started`` hook, and the callable it returns."""
+    finish = route.started() if route.started is not None else None
+    try:
+        yield
+    finally:
+        if finish is not None:
+            finish()
+
+
+async def hot_route_response(request: Request) -> Response:
+    """The answer of the app's hot route for ``request`` (what its FastAPI route returns when
+    a request reaches it through the app rather than ahead of it)."""
+    route: HotRoute = request.app.state.hot_routes[(request.method, request.scope["path"])]
+    with _in_flight(route):
+        body = await request.body()
+        if len(body) > route.max_body:
+            status, content = 413, too_large_body(route.max_body)
+        else:
+            hot = HotRequest(request.method, request.scope["path"], request.headers, body)
+            status, content = await serve(route, hot)
+    return Response(content, status_code=status, media_type="application/json")
 
 
 # --- the ASGI way --------------------------------------------------------------------------------
@@ -119,19 +140,15 @@ class HotRoutesMiddleware:
         if route is None:
             await self.app(scope, receive, send)
             return
-        finish = route.started() if route.started is not None else None
-        try:
+        with _in_flight(route):
             await self._serve(route, scope, receive, send)
-        finally:
-            if finish is not None:
-                finish()
 
     @staticmethod
     async def _serve(route: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope.get("headers", []))
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > route.max_body:
-            await _send(send, 413, too_large_body(route.max_body))
+            await send_json(send, 413, too_large_body(route.max_body))
             return
         chunks, size = [], 0
         while True:
@@ -141,25 +158,14 @@ class HotRoutesMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > route.max_body:
-                await _send(send, 413, too_large_body(route.max_body))
+                await send_json(send, 413, too_large_body(route.max_body))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         request = HotRequest(scope["method"], scope["path"], headers, b"".join(chunks))
         status, body = await serve(route, request)
-        await _send(send, status, body)
-
-
-async def _send(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+        await send_json(send, status, body)
 
 
 # --- the uvicorn way -----------------------------------------------------------------------------
@@ -202,7 +208,7 @@ class HotCall:
         self.request: HotRequest | None = None  # once the body is complete
         self.too_large = False
         self.received = False  # the whole request is in (a refused body is read and dropped)
-        self.started = False
+        self.scheduled = False  # handed to uvicorn to run (now or after the request before it)
         self.response_complete = False
         self.disconnected = False
 
@@ -261,7 +267,7 @@ class HotRouteProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # Hot requests that will never run: one still arriving, and any queued behind another
         call = self._hot
-        if call is not None and not call.started:
+        if call is not None and not call.scheduled:
             self._hot = None
             call.finished()
         for queued, _ in self.pipeline:
@@ -321,9 +327,9 @@ class HotRouteProtocol(HttpToolsProtocol):
         self._start(call)
 
     def _start(self, call: HotCall) -> None:
-        if call.started:
+        if call.scheduled:
             return
-        call.started = True
+        call.scheduled = True
         previous, self._hot_previous = self._hot_previous, None
         cycle: Any = call
         connection: Any = self  # what run_asgi gets in place of the app
@@ -343,6 +349,7 @@ __all__ = [
     "HotRoutes",
     "HotRoutesMiddleware",
     "hot_protocol",
+    "hot_route_response",
     "http_protocol_for",
     "serve",
 ]

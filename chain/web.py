@@ -105,27 +105,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``limit`` bytes with a JSON 413, before reading them all.
+    """Refuse request bodies over ``limit`` bytes with a JSON 413, before reading them all
+    (hot routes have limits of their own, see :mod:`chain.hotroutes`)."""
 
-    ``overrides`` maps path prefixes to their own limits (a block is bigger than a vote).
-    """
-
-    def __init__(self, app: ASGIApp, limit: int, overrides: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
-        self.overrides = sorted((overrides or {}).items(), key=lambda kv: -len(kv[0]))
-
-    def _limit_for(self, path: str) -> int:
-        for prefix, limit in self.overrides:
-            if path.startswith(prefix):
-                return limit
-        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self._limit_for(scope.get("path", ""))
+        limit = self.limit
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -133,7 +124,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > limit:
-                    await _send_413(send, limit)
+                    await send_json(send, 413, too_large_body(limit))
                     return
         received = 0
         too_large = False
@@ -151,25 +142,27 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await _send_413(send, limit)
+            await send_json(send, 413, too_large_body(limit))
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = orjson.dumps(
+def too_large_body(limit: int) -> bytes:
+    """The JSON error body of a 413 for ``limit``."""
+    return orjson.dumps(
         {"error": {"code": "body_too_large", "message": f"request body exceeds {limit} bytes"}}
     )
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    """Send a whole JSON answer on an ASGI ``send``."""
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})

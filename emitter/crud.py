@@ -83,6 +83,12 @@ def _event_insert(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
     return str(compiled), order
 
 
+def _event_params(events: Sequence[EventRecord], order: tuple[str, ...] | None) -> list[Any]:
+    """The driver parameters of ``events`` for :func:`_event_insert`'s statement."""
+    rows = [e.row() for e in events]
+    return rows if order is None else [tuple(row[k] for k in order) for row in rows]
+
+
 def append_events(engine: Engine, *, events: list[EventRecord]) -> None:
     """Append events in one transaction.
 
@@ -91,11 +97,8 @@ def append_events(engine: Engine, *, events: list[EventRecord]) -> None:
     if not events:
         return
     sql, order = _event_insert(engine.dialect)
-    rows: list[Any] = [e.row() for e in events]
-    if order is not None:
-        rows = [tuple(row[k] for k in order) for row in rows]
     with engine.begin() as conn:
-        conn.exec_driver_sql(sql, rows)
+        conn.exec_driver_sql(sql, _event_params(events, order))
 
 
 class EventAppender:
@@ -111,11 +114,9 @@ class EventAppender:
     def append(self, events: Sequence[EventRecord]) -> None:
         """Append ``events`` in one committed transaction (raises, having written nothing,
         when the database refuses)."""
-        rows: list[Any] = [e.row() for e in events]
-        if not rows:
+        if not events:
             return
-        if self.order is not None:
-            rows = [tuple(row[k] for k in self.order) for row in rows]
+        rows = _event_params(events, self.order)
         if self._conn is None:
             self._conn = self.engine.raw_connection()
         conn = self._conn
@@ -202,8 +203,7 @@ def close_slot(engine: Engine, *, outcome: EventRecord, accepted_by: str | None)
                 update(EMISSION).where(EMISSION.c.slot == outcome.slot).values(accepted_by=accepted_by)
             )
         sql, order = _event_insert(engine.dialect)
-        row = outcome.row()
-        conn.exec_driver_sql(sql, tuple(row[k] for k in order) if order is not None else row)
+        conn.exec_driver_sql(sql, _event_params([outcome], order)[0])
 
 
 def list_events(

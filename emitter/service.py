@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,14 @@ import orjson
 from chain.client import AsyncNodeClient, NodeError
 from chain.clock import Clock, SystemClock, monotonic_ms
 from chain.core import Block, ChainError, OnBlockResult, build_block, compute_slot_at, state_transition
-from chain.core.auth import Application, request_headers, verify_request
+from chain.core.auth import (
+    HEADER_MEMBER,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    Application,
+    request_headers,
+    verify_request,
+)
 from chain.core.codec import canonical_bytes_trusted
 from chain.core.errors import (
     BadBuilderSignature,
@@ -1124,6 +1131,25 @@ class Emitter:
             self.metrics.arrival_offset.observe(offset / 1000)
 
     # --- authentication --------------------------------------------------------------------
+
+    def authenticate_request(
+        self, headers: Mapping[str, str], *, method: str, path: str, body: bytes, require_active: bool = True
+    ) -> dict[str, Any]:
+        """:meth:`authenticate` with the ``X-BP-*`` headers of a request (lower-case names,
+        or any case-insensitive mapping); a refusal is counted by reason."""
+        try:
+            return self.authenticate(
+                member=headers.get(HEADER_MEMBER),
+                timestamp=headers.get(HEADER_TIMESTAMP),
+                signature=headers.get(HEADER_SIGNATURE),
+                method=method,
+                path=path,
+                body=body,
+                require_active=require_active,
+            )
+        except ApiError as exc:
+            self.metrics.requests_rejected.labels(reason=exc.code).inc()
+            raise
 
     def authenticate(
         self,

@@ -23,7 +23,7 @@ from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.schedule import is_pending_irreversible
 from chain.core.types import is_valid_account_name
-from chain.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware
+from chain.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware, hot_route_response
 from chain.metrics import require_single_worker
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node, iso_time
@@ -329,39 +329,29 @@ async def hot_commit_block(node: Node, request: HotRequest) -> tuple[int, Any]:
     return 200, _head_answer(node, block.id, result.status)
 
 
-async def _as_route(handler: Any, request: Request) -> JSONResponse:
-    hot = HotRequest(request.method, request.scope["path"], request.headers, await request.body())
-    status, content = await handler(get_node(request), hot)
-    return JSONResponse(content, status_code=status)
-
-
 @chain_router.post("/push_transaction", status_code=202)
-async def push_transaction(request: Request) -> JSONResponse:
+async def push_transaction(request: Request) -> Response:
     """Submit a signed transaction to the mempool (202: accepted, not yet in a block)."""
-    return await _as_route(hot_push_transaction, request)
+    return await hot_route_response(request)
 
 
 @node_router.post("/push_block")
-async def push_block(request: Request) -> JSONResponse:
+async def push_block(request: Request) -> Response:
     """Submit a signed block (from a producer, the pool emitter or a peer)."""
-    return await _as_route(hot_push_block, request)
+    return await hot_route_response(request)
 
 
 @node_router.post("/prepare_block")
-async def prepare_block(request: Request) -> JSONResponse:
+async def prepare_block(request: Request) -> Response:
     """Validate a candidate of the slot's scheduled producer ahead of its signature (a request
     signed by that producer, as the pool protocol signs requests)."""
-    finished = get_node(request).prepare_started()
-    try:
-        return await _as_route(hot_prepare_block, request)
-    finally:
-        finished()
+    return await hot_route_response(request)
 
 
 @node_router.post("/commit_block")
-async def commit_block(request: Request) -> JSONResponse:
+async def commit_block(request: Request) -> Response:
     """Accept a prepared block with its producer's signature: ``{block_id, producer_signature}``."""
-    return await _as_route(hot_commit_block, request)
+    return await hot_route_response(request)
 
 
 @node_router.get("/blocks")

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from chain.web import ApiError
 from emitter.service import Emitter
 
@@ -21,22 +20,13 @@ EmitterDep = Annotated[Emitter, Depends(get_emitter)]
 
 async def authenticate(request: Request, *, require_active: bool = True) -> dict[str, Any]:
     """The member behind a signed request (401/403 otherwise)."""
-    emitter = get_emitter(request)
-    body = await request.body()
-    headers = request.headers
-    try:
-        return emitter.authenticate(
-            member=headers.get(HEADER_MEMBER),
-            timestamp=headers.get(HEADER_TIMESTAMP),
-            signature=headers.get(HEADER_SIGNATURE),
-            method=request.method,
-            path=request.scope["path"],  # what the client asked for (the URL object costs more)
-            body=body,
-            require_active=require_active,
-        )
-    except ApiError as exc:
-        emitter.metrics.requests_rejected.labels(reason=exc.code).inc()
-        raise
+    return get_emitter(request).authenticate_request(
+        request.headers,
+        method=request.method,
+        path=request.scope["path"],  # what the client asked for (the URL object costs more)
+        body=await request.body(),
+        require_active=require_active,
+    )
 
 
 async def active_member(request: Request) -> dict[str, Any]:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.responses import Response
 
 from chain.core.errors import NonceMismatch
-from chain.hotroutes import HotRequest, HotRoute, HotRouteProtocol, HotRoutesMiddleware, http_protocol_for
+from chain.hotroutes import (
+    HotRequest,
+    HotRoute,
+    HotRouteProtocol,
+    HotRoutesMiddleware,
+    hot_route_response,
+    http_protocol_for,
+)
 from chain.web import ApiError, install_error_handlers
 from tests.helpers.servers import serve_app
 
@@ -41,7 +49,8 @@ async def echo(request: HotRequest) -> tuple[int, Any]:
     }
 
 
-def make_app() -> FastAPI:
+def make_app(*, ahead: bool = True) -> FastAPI:
+    """The test app; ``ahead=False`` leaves the middleware out, so the FastAPI route answers."""
     app = FastAPI()
     install_error_handlers(app)
 
@@ -53,9 +62,27 @@ def make_app() -> FastAPI:
     async def plain_post() -> dict[str, str]:
         return {"route": "plain"}
 
-    app.state.hot_routes = {("POST", "/hot"): HotRoute(echo, LIMIT)}
-    app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)
+    @app.post("/hot")
+    async def hot(request: Request) -> Response:
+        return await hot_route_response(request)
+
+    app.state.hot_routes = {("POST", "/hot"): HotRoute(echo, LIMIT, started=count_started)}
+    if ahead:
+        app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)
     return app
+
+
+IN_FLIGHT = [0]
+
+
+def count_started() -> Callable[[], None]:
+    """The ``started`` hook of the test route: counts requests in flight."""
+    IN_FLIGHT[0] += 1
+
+    def finished() -> None:
+        IN_FLIGHT[0] -= 1
+
+    return finished
 
 
 @asynccontextmanager
@@ -64,13 +91,17 @@ async def client_for(way: str) -> AsyncIterator[httpx.AsyncClient]:
     if way == "protocol":
         async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
             yield client
+    elif way == "route":
+        transport = httpx.ASGITransport(app=make_app(ahead=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            yield client
     else:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
             yield client
 
 
-WAYS = ["protocol", "middleware"]
+WAYS = ["protocol", "middleware", "route"]
 
 
 def test_the_services_serve_hot_routes_by_the_protocol() -> None:
@@ -99,7 +130,8 @@ async def test_a_hot_route_answers_with_its_handler(way: str) -> None:
             assert (await client.get("/plain")).json() == {"route": "plain"}
         # A query string or another method is not the hot route's business
         assert (await client.post("/hot?x=1", content=b"abc")).json()["size"] == 3
-        assert (await client.get("/hot")).status_code == 404  # the app has no GET /hot
+        assert (await client.get("/hot")).status_code == 405  # the app has only POST /hot
+        assert IN_FLIGHT == [0]  # every request's ``started`` hook was closed
 
 
 @pytest.mark.parametrize("way", WAYS)
