@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chain.core.auth import DEFAULT_REQUEST_SKEW_S
 from emitter.core import FALLBACKS, STRATEGIES
 
 
@@ -43,7 +44,9 @@ class EmitterSettings(BaseSettings):
     constitution_file: Path | None = Field(None, description="The constitution text (default: built in).")
     max_candidate_bytes: int = Field(8 * 1024 * 1024, gt=0)
     max_request_bytes: int = Field(64 * 1024, gt=0)
-    request_skew_s: int = Field(30, gt=0, description="Allowed clock skew of signed member requests.")
+    request_skew_s: int = Field(
+        DEFAULT_REQUEST_SKEW_S, gt=0, description="Allowed clock skew of signed member requests."
+    )
     push_timeout_s: float = Field(2.0, gt=0)
     expect_lead_ms: int = Field(
         150,

@@ -35,14 +35,7 @@ import orjson
 from chain.client import AsyncNodeClient, NodeError
 from chain.clock import Clock, SystemClock, monotonic_ms
 from chain.core import Block, ChainError, OnBlockResult, build_block, compute_slot_at, state_transition
-from chain.core.auth import (
-    HEADER_MEMBER,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    Application,
-    request_headers,
-    verify_request,
-)
+from chain.core.auth import Application, request_headers
 from chain.core.codec import canonical_bytes_trusted
 from chain.core.errors import (
     BadBuilderSignature,
@@ -63,6 +56,7 @@ from chain.keys import read_key_file
 from chain.node.blockstore import encode_block
 from chain.node.node import load_genesis
 from chain.rawhttp import RawConnection, RawPool
+from chain.requestauth import RequestVerifier
 from chain.runtime import GcPacer, tune_malloc
 from chain.web import ApiError
 from emitter import crud
@@ -79,7 +73,6 @@ log = logging.getLogger("bppool.emitter")
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_emitter"
 DEFAULT_CONSTITUTION = Path(__file__).parent / "constitution.md"
-SEEN_SIGNATURES_MAX = 200_000
 EXPECT_POLL_S = 0.02  # how often the expected block's inputs (head, slot, mempool) are looked at
 EXPECT_GUARD_MS = 10  # no revalidation this close to a slot's opening
 QUIET_MARGIN_MS = 10  # garbage collection ends this long before a pool slot needs the process
@@ -233,7 +226,9 @@ class Emitter:
         self.last_closed_slot = 0
         self.feed = Broadcaster()
         self.ready = False
-        self._seen: dict[str, int] = {}
+        self.verifier = RequestVerifier(
+            chain_id=self.chain_id, clock=self.clock, skew_ms=settings.request_skew_s * 1000
+        )
         self._seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.metrics = EmitterMetrics(self)  # last: its collectors read the fields above
@@ -1135,100 +1130,42 @@ class Emitter:
     def authenticate_request(
         self, headers: Mapping[str, str], *, method: str, path: str, body: bytes, require_active: bool = True
     ) -> dict[str, Any]:
-        """:meth:`authenticate` with the ``X-BP-*`` headers of a request (lower-case names,
-        or any case-insensitive mapping); a refusal is counted by reason."""
+        """The member row behind a signed request (the ``X-BP-*`` headers; lower-case names or
+        any case-insensitive mapping), or a 4xx saying what is wrong; a refusal is counted by
+        reason. The pool account signs admin requests."""
         try:
-            return self.authenticate(
-                member=headers.get(HEADER_MEMBER),
-                timestamp=headers.get(HEADER_TIMESTAMP),
-                signature=headers.get(HEADER_SIGNATURE),
+            signed = self.verifier.read(headers)
+            member = signed.member
+            # Verify the requester is known (the pool account signs admin requests)
+            if member == self.pool:
+                row: dict[str, Any] = {
+                    "account": self.pool,
+                    "public_key": self.pool_key.public_key,
+                    "status": "pool",
+                }
+            else:
+                found = self.members.get(member)
+                if found is None:
+                    raise ApiError(
+                        401, "unknown_member", f"{member} is not a member of pool {self.pool}; apply first"
+                    )
+                row = found
+            self.verifier.verify(
+                signed,
+                row["public_key"],
+                pool=self.pool,
                 method=method,
                 path=path,
                 body=body,
-                require_active=require_active,
+                body_sha256=self.decoder.body_sha256(body),
             )
+            # Verify the member may act
+            if require_active and row["status"] not in (crud.ACTIVE, "pool"):
+                raise ApiError(403, "member_not_active", f"member {member} is {row['status']}, not active")
         except ApiError as exc:
             self.metrics.requests_rejected.labels(reason=exc.code).inc()
             raise
-
-    def authenticate(
-        self,
-        *,
-        member: str | None,
-        timestamp: str | None,
-        signature: str | None,
-        method: str,
-        path: str,
-        body: bytes,
-        require_active: bool = True,
-    ) -> dict[str, Any]:
-        """The member row behind a signed request, or a 401/403 saying what is wrong."""
-        # Verify the headers are there
-        if not member or not timestamp or not signature:
-            raise ApiError(
-                401, "unauthenticated", "sign the request: X-BP-Member, X-BP-Timestamp and X-BP-Signature"
-            )
-        try:
-            ts = int(timestamp)
-        except ValueError:
-            raise ApiError(
-                401, "unauthenticated", "X-BP-Timestamp must be milliseconds since the epoch"
-            ) from None
-        # Verify the timestamp is fresh
-        now = self.clock.now_ms()
-        skew = self.settings.request_skew_s * 1000
-        if abs(now - ts) > skew:
-            raise ApiError(
-                401,
-                "stale_request",
-                f"request timestamp is {abs(now - ts) // 1000} s off; allowed {skew // 1000} s",
-            )
-        # Verify the requester is known (the pool account signs admin requests)
-        if member == self.pool:
-            row: dict[str, Any] = {
-                "account": self.pool,
-                "public_key": self.pool_key.public_key,
-                "status": "pool",
-            }
-        else:
-            found = self.members.get(member)
-            if found is None:
-                raise ApiError(
-                    401, "unknown_member", f"{member} is not a member of pool {self.pool}; apply first"
-                )
-            row = found
-        # Verify the signature
-        if not verify_request(
-            row["public_key"],
-            signature,
-            chain_id=self.chain_id,
-            pool=self.pool,
-            method=method,
-            path=path,
-            timestamp=ts,
-            body=body,
-            body_sha256=self.decoder.body_sha256(body),
-        ):
-            raise ApiError(
-                401, "bad_request_signature", f"the request signature does not verify for {member}"
-            )
-        # Verify the signature was never used before
-        self._expire_seen(now)
-        if signature in self._seen:
-            raise ApiError(401, "replayed_request", "this signed request was already received")
-        self._seen[signature] = ts + skew
-        # Verify the member may act
-        if require_active and row["status"] not in (crud.ACTIVE, "pool"):
-            raise ApiError(403, "member_not_active", f"member {member} is {row['status']}, not active")
         return row
-
-    def _expire_seen(self, now: int) -> None:
-        if len(self._seen) < 1024 and now % 64:
-            return
-        for sig in [s for s, expiry in self._seen.items() if expiry < now]:
-            del self._seen[sig]
-        while len(self._seen) >= SEEN_SIGNATURES_MAX:
-            del self._seen[next(iter(self._seen))]
 
     # --- membership ------------------------------------------------------------------------
 

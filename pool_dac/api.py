@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from chain.web import ApiError, JSONResponse, read_json
 from pool_dac import crud
 from pool_dac.core.params import describe_parameters
@@ -31,13 +30,8 @@ DacDep = Annotated[Dac, Depends(get_dac)]
 async def signed_member(request: Request) -> str:
     """The active member behind a signed request."""
     dac = get_dac(request)
-    row = dac.host.authenticate(
-        member=request.headers.get(HEADER_MEMBER),
-        timestamp=request.headers.get(HEADER_TIMESTAMP),
-        signature=request.headers.get(HEADER_SIGNATURE),
-        method=request.method,
-        path=request.url.path,
-        body=await request.body(),
+    row = dac.host.authenticate_request(
+        request.headers, method=request.method, path=request.scope["path"], body=await request.body()
     )
     return str(row["account"])
 

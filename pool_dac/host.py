@@ -3,7 +3,7 @@ so the DAC never depends on the emitter's internals (the emitter satisfies it)."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
@@ -38,16 +38,8 @@ class PoolHost(Protocol):
     settings: Any
     metrics: Any
 
-    def authenticate(
-        self,
-        *,
-        member: str | None,
-        timestamp: str | None,
-        signature: str | None,
-        method: str,
-        path: str,
-        body: bytes,
-        require_active: bool = True,
+    def authenticate_request(
+        self, headers: Mapping[str, str], *, method: str, path: str, body: bytes, require_active: bool = True
     ) -> dict[str, Any]: ...
 
     def set_status(self, account: str, action: str, *, by: str = "admin") -> dict[str, Any]: ...

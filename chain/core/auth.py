@@ -4,7 +4,9 @@ A member request carries ``X-BP-Member``, ``X-BP-Timestamp`` (ms) and ``X-BP-Sig
 an ed25519 signature under ``bppool/request/v1`` over the canonical JSON of
 ``{chain_id, pool, method, path, timestamp, body_sha256}``. The chain id and the pool account
 bind the signature to one pool on one chain; the timestamp bounds its life; the body hash
-binds the body. Servers also refuse a signature they have seen before.
+binds the body. Servers check them with one verifier (:mod:`chain.requestauth`): every header
+in its canonical spelling only (the signature as 128 lowercase hex characters), and a signature
+accepted once is refused ever after.
 
 An application to join a pool is a signed document under ``bppool/application/v1``.
 """
@@ -31,6 +33,8 @@ from .types import (
 HEADER_MEMBER = "x-bp-member"
 HEADER_TIMESTAMP = "x-bp-timestamp"
 HEADER_SIGNATURE = "x-bp-signature"
+DEFAULT_REQUEST_SKEW_S = 30
+"""How far a signed request's timestamp may be from the server's clock, by default."""
 
 
 def compute_request_payload(

@@ -74,6 +74,20 @@ def compute_id(obj: Any) -> Hash32:
     return Hash32(hashlib.sha256(orjson.dumps(obj, option=_SORT)).hexdigest())  # not kept: no copy
 
 
+def decode_hex(value: object, size: int) -> bytes | None:
+    """The ``size`` bytes that ``value`` spells in canonical hex, or ``None`` for any other
+    value or spelling. Canonical is lowercase, exactly ``2 * size`` characters and nothing else
+    (no upper case, ``0x`` or whitespace, which ``bytes.fromhex`` would let through): one byte
+    string has one spelling, so a signature or key cannot be re-spelled to look new."""
+    if not isinstance(value, str) or len(value) != 2 * size:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return raw if raw.hex() == value else None
+
+
 def decode_json(data: bytes | str) -> Any:
     """Parse JSON text, raising :class:`MalformedInput` (never a parser exception)."""
     try:

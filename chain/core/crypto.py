@@ -16,6 +16,7 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 
+from .codec import decode_hex
 from .errors import MalformedInput
 from .types import PublicKey, SignatureHex
 
@@ -86,25 +87,22 @@ class PrivateKey:
 
 @lru_cache(maxsize=8192)
 def _public_key_bytes(public_key: str) -> bytes | None:
-    try:
-        raw = bytes.fromhex(public_key)
-    except (ValueError, TypeError):
-        return None
-    return raw if len(raw) == 32 else None
+    return decode_hex(public_key, 32)
 
 
 def verify_signature(
     public_key: PublicKey | str, domain: bytes, payload: bytes, signature: SignatureHex | str
 ) -> bool:
-    """True when ``signature`` is ``public_key``'s signature of ``payload`` under ``domain``."""
+    """True when ``signature`` is ``public_key``'s signature of ``payload`` under ``domain``.
+
+    Both are accepted only in their canonical spelling (lowercase hex of 32 and 64 bytes):
+    an upper-case or padded copy of a valid signature is not a signature.
+    """
     key = _public_key_bytes(public_key)
     if key is None:
         return False
-    try:
-        sig = bytes.fromhex(signature)
-    except (ValueError, TypeError):
-        return False
-    if len(sig) != 64:
+    sig = decode_hex(signature, 64)
+    if sig is None:
         return False
     try:
         # The binding PyNaCl's VerifyKey.verify wraps, minus its argument re-encoding.

@@ -18,7 +18,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from chain.core import format_amount
-from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.schedule import is_pending_irreversible
@@ -307,14 +306,7 @@ async def hot_push_block(node: Node, request: HotRequest) -> tuple[int, Any]:
 
 async def hot_prepare_block(node: Node, request: HotRequest) -> tuple[int, Any]:
     """Validate a producer's candidate ahead of its signature."""
-    headers = request.headers
-    block = await node.prepare_block(
-        member=headers.get(HEADER_MEMBER),
-        timestamp=headers.get(HEADER_TIMESTAMP),
-        signature=headers.get(HEADER_SIGNATURE),
-        body=request.body,
-        path=request.path,
-    )
+    block = await node.prepare_block(request.headers, request.body, request.path)
     return 200, {"block_id": block.id, "prepared": True}
 
 

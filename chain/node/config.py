@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chain.core.auth import DEFAULT_REQUEST_SKEW_S
+
 
 class NodeSettings(BaseSettings):
     """Everything a chain node needs; every default works on one machine."""
@@ -28,6 +30,9 @@ class NodeSettings(BaseSettings):
     max_transaction_bytes: int = Field(64 * 1024, gt=0)
     max_block_bytes: int = Field(8 * 1024 * 1024, gt=0)
     max_clock_skew_ms: int = Field(1_000, ge=0, description="Refuse blocks this far in the future.")
+    request_skew_s: int = Field(
+        DEFAULT_REQUEST_SKEW_S, gt=0, description="Allowed clock skew of signed requests (prepare_block)."
+    )
     produce: bool = Field(True, description="Build blocks at this key's slots (needs key_file).")
     produce_offset_ms: int = Field(0, ge=0, lt=500, description="Delay into an own slot before building.")
     sync_interval_s: float = Field(1.0, gt=0)

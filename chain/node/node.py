@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,6 @@ from chain.core import (
     create_genesis_state,
     state_transition,
 )
-from chain.core.auth import verify_request
 from chain.core.crypto import DOMAIN_BLOCK, verify_signature
 from chain.core.errors import (
     BadProducerSignature,
@@ -65,6 +64,7 @@ from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
 from chain.node.config import NodeSettings
 from chain.node.mempool import Mempool
 from chain.node.metrics import NodeMetrics
+from chain.requestauth import RequestVerifier
 from chain.runtime import GcPacer, slot_phase_quiet_ms, tune_malloc
 from chain.web import ApiError
 
@@ -151,6 +151,10 @@ class Node:
         self.outcomes = Outcomes()
         self._preparing = 0  # prepare requests in flight (see prepare_started())
         self._prepare_changed = asyncio.Event()
+        # Prepares are signed requests: checked (and replays refused) as the pool's are.
+        self.verifier = RequestVerifier(
+            chain_id=self.chain_id, clock=self.clock, skew_ms=settings.request_skew_s * 1000
+        )
         # Candidates of one slot share their transaction list: parsed once.
         self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
         # Garbage collection in the middle of each slot, away from blocks, prepares and commits.
@@ -396,22 +400,15 @@ class Node:
 
     # --- prepare and commit (the pool emitter's two-step push) ------------------------------
 
-    async def prepare_block(
-        self,
-        *,
-        member: str | None,
-        timestamp: str | None,
-        signature: str | None,
-        body: bytes,
-        path: str,
-    ) -> Block:
+    async def prepare_block(self, headers: Mapping[str, str], body: bytes, path: str) -> Block:
         """Validate a candidate for the slot's scheduled producer now, so that its commit
         (the producer's signature alone) needs no second validation.
 
-        Only the scheduled producer may ask (a request signed with its key): anyone else
-        could make the node validate blocks for nothing.
+        Only the scheduled producer may ask (a request signed with its key, ``headers`` its
+        ``X-BP-*`` ones): anyone else could make the node validate blocks for nothing.
         """
         started = monotonic_ms()
+        signed = self.verifier.read(headers)
         try:
             block = self.decoder.decode(body)
         except MalformedInput as exc:
@@ -421,32 +418,21 @@ class Node:
             state = self.state
             # Verify the requester is the block's producer, signing as the pool protocol does
             producer = state.accounts.get(header.producer)
-            try:
-                ts = int(timestamp or "")
-            except ValueError:
-                ts = -1
-            if (
-                producer is None
-                or member != header.producer
-                or not signature
-                or abs(self.clock.now_ms() - ts) > 30_000
-                or not verify_request(
-                    producer.key,
-                    signature,
-                    chain_id=self.chain_id,
-                    pool=header.producer,
-                    method="POST",
-                    path=path,
-                    timestamp=ts,
-                    body=body,
-                    body_sha256=self.decoder.body_sha256(body),
-                )
-            ):
+            if producer is None or signed.member != header.producer:
                 raise ApiError(
                     401,
                     "unauthenticated",
-                    "prepare_block needs a fresh request signed by the block's producer",
+                    "prepare_block needs a request signed by the block's producer",
                 )
+            self.verifier.verify(
+                signed,
+                producer.key,
+                pool=header.producer,
+                method="POST",
+                path=path,
+                body=body,
+                body_sha256=self.decoder.body_sha256(body),
+            )
             # Verify it builds on the head for a slot of that producer
             if header.prev_id != state.head_id:
                 raise WrongParent(f"prev_id {header.prev_id[:16]}… is not the head {state.head_id[:16]}…")
