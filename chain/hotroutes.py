@@ -60,11 +60,14 @@ HotHandler = Callable[[HotRequest], Awaitable[tuple[int, Any]]]
 class HotRoute:
     """One hot endpoint: its handler, the largest body it takes (413 beyond) and, optionally,
     ``started``: called as soon as a request's headers are in, before its body is read; the
-    callable it returns is called once the request is answered or dropped."""
+    callable it returns is called once the request is answered or dropped. ``signed``: the
+    handler takes only signed requests (:mod:`chain.requestauth`), as a route with a signature
+    dependency does."""
 
     handler: HotHandler
     max_body: int
     started: Callable[[], Callable[[], None]] | None = None
+    signed: bool = False
 
 
 HotRoutes = dict[tuple[str, str], HotRoute]

@@ -91,7 +91,7 @@ def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True)
     # chain.hotroutes); the middleware serves it the same way under any other ASGI server.
     app.state.hot_routes = {
         ("POST", "/v1/pool/candidates"): HotRoute(
-            partial(candidates.intake, emitter), emitter.settings.max_candidate_bytes
+            partial(candidates.intake, emitter), emitter.settings.max_candidate_bytes, signed=True
         )
     }
     app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)

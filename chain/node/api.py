@@ -21,7 +21,7 @@ from chain.core import format_amount
 from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.schedule import is_pending_irreversible
-from chain.core.types import is_valid_account_name
+from chain.core.types import is_valid_account_name, validate_hash, validate_signature
 from chain.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware, hot_route_response
 from chain.metrics import require_single_worker
 from chain.node.executions_api import router as executions_router
@@ -317,6 +317,9 @@ async def hot_commit_block(node: Node, request: HotRequest) -> tuple[int, Any]:
     signature = body.get("producer_signature") if isinstance(body, dict) else None
     if not isinstance(block_id, str) or not isinstance(signature, str):
         raise ApiError(400, "malformed", "expected {block_id, producer_signature}")
+    # Verify both are spelled canonically (lowercase hex of their exact length)
+    validate_hash(block_id, "block_id")
+    validate_signature(signature, "producer_signature")
     block, result = await node.commit_block(block_id, signature)
     return 200, _head_answer(node, block.id, result.status)
 
@@ -474,7 +477,7 @@ def create_app(node: Node, *, repair: bool = False) -> FastAPI:
         ("POST", "/v1/chain/push_transaction"): HotRoute(partial(hot_push_transaction, node), tx_bytes),
         ("POST", "/v1/node/push_block"): HotRoute(partial(hot_push_block, node), block_bytes),
         ("POST", "/v1/node/prepare_block"): HotRoute(
-            partial(hot_prepare_block, node), block_bytes, started=node.prepare_started
+            partial(hot_prepare_block, node), block_bytes, started=node.prepare_started, signed=True
         ),
         ("POST", "/v1/node/commit_block"): HotRoute(partial(hot_commit_block, node), tx_bytes),
     }
