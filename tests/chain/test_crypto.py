@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chain.core.codec import decode_hex
 from chain.core.crypto import (
     DOMAIN_BLOCK,
     DOMAIN_CANDIDATE,
@@ -39,6 +40,35 @@ def test_signature_does_not_verify_other_payload_or_key() -> None:
 @pytest.mark.parametrize("bad", ["", "zz", "00" * 63, "0" * 129])
 def test_malformed_signatures_do_not_verify(bad: str) -> None:
     assert not verify_signature(key_for("alice").public_key, DOMAIN_TX, b"p", bad)
+
+
+def respell(hex_text: str) -> list[str]:
+    """Other spellings of the same bytes: upper and mixed case, spaced, padded, 0x-prefixed."""
+    mixed = "".join(c.upper() if i % 2 else c for i, c in enumerate(hex_text))
+    spaced = " ".join(hex_text[i : i + 2] for i in range(0, len(hex_text), 2))
+    return [hex_text.upper(), mixed, spaced, f" {hex_text}", f"{hex_text}\n", "0x" + hex_text]
+
+
+def test_only_the_canonical_spelling_of_a_signature_or_key_verifies() -> None:
+    key = key_for("alice")
+    sig = key.sign(DOMAIN_TX, b"p")
+    assert verify_signature(key.public_key, DOMAIN_TX, b"p", sig)
+    for other in respell(sig):
+        assert bytes.fromhex(other.removeprefix("0x")) == bytes.fromhex(sig)  # the same bytes
+        assert not verify_signature(key.public_key, DOMAIN_TX, b"p", other), other
+    for other in respell(key.public_key):
+        assert not verify_signature(other, DOMAIN_TX, b"p", sig), other
+
+
+def test_decode_hex_takes_the_canonical_spelling_only() -> None:
+    raw = bytes(range(250, 256)) + bytes(range(10))
+    assert decode_hex(raw.hex(), len(raw)) == raw
+    assert decode_hex(raw.hex(), len(raw) + 1) is None
+    for other in respell(raw.hex()):
+        assert decode_hex(other, len(raw)) is None, other
+    assert (
+        decode_hex(None, 1) is None and decode_hex(b"ab", 1) is None and decode_hex("\u0661\u0662", 1) is None
+    )
 
 
 def test_malformed_public_key_does_not_verify() -> None:
