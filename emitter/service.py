@@ -229,6 +229,7 @@ class Emitter:
         self.verifier = RequestVerifier(
             chain_id=self.chain_id, clock=self.clock, skew_ms=settings.request_skew_s * 1000
         )
+        self._prepare_ms = 0  # the timestamp of the last prepare request signed
         self._seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.metrics = EmitterMetrics(self)  # last: its collectors read the fields above
@@ -655,7 +656,9 @@ class Emitter:
 
     def _prepare_headers(self, body: bytes) -> dict[str, str]:
         """The pool key's signed headers for a prepare of ``body`` (a known list's body is
-        hashed from its saved state: once a slot, not once a candidate)."""
+        hashed from its saved state: once a slot, not once a candidate). Each prepare gets a
+        timestamp of its own, so a retry of the same body is a new request, not a replay."""
+        self._prepare_ms = max(self.clock.now_ms(), self._prepare_ms + 1)
         return request_headers(
             self.pool_key,
             self.pool,
@@ -663,7 +666,7 @@ class Emitter:
             pool=self.pool,
             method="POST",
             path=PREPARE_PATH,
-            timestamp=self.clock.now_ms(),
+            timestamp=self._prepare_ms,
             body=body,
             body_sha256=self.decoder.body_sha256(body),
         )
