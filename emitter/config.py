@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from chain.httplimits import HttpLimitsSettings
 from emitter.core import FALLBACKS, STRATEGIES
 
 
-class EmitterSettings(BaseSettings):
+class EmitterSettings(HttpLimitsSettings):
     """Everything the pool's block emitter needs; every default works on one machine."""
 
     model_config = SettingsConfigDict(env_prefix="BPPOOL_EMITTER_", extra="forbid", populate_by_name=True)
