@@ -130,7 +130,7 @@ class LimitedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections:
             self.transport = transport
-            self._refuse(
+            self._refuse_connection(
                 503, "too_many_connections", f"the server holds {self.limits.max_connections} connections"
             )
             return
@@ -172,7 +172,7 @@ class LimitedProtocol(HttpToolsProtocol):
     def _count_header_bytes(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > self.limits.max_header_bytes:
-            self._refuse(
+            self._refuse_connection(
                 431,
                 "headers_too_large",
                 f"the request line and headers exceed {self.limits.max_header_bytes} bytes",
@@ -199,11 +199,11 @@ class LimitedProtocol(HttpToolsProtocol):
                 return
             cycle.disconnected = True  # the application stops waiting for the body
             cycle.message_event.set()
-        self._refuse(
+        self._refuse_connection(
             408, "request_timeout", f"the request did not arrive within {self.limits.request_timeout_s:g} s"
         )
 
-    def _refuse(self, status: int, code: str, message: str) -> None:
+    def _refuse_connection(self, status: int, code: str, message: str) -> None:
         """Answer ``status`` and close: stop reading, send the answer and our end of the
         stream, and close once the client has (or after ``LINGER_S``)."""
         self._refused = True

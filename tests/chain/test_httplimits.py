@@ -91,6 +91,8 @@ async def test_limits(with_hot_route: bool) -> None:
             }
             if with_hot_route:
                 assert (await client.post("/hot", content=b"y" * 10)).json() == {"hot": 10}
+                # the hot routes' own refusal still works under the limits
+                assert (await client.post("/hot", content=b"y" * 2000)).status_code == 413
         # Headers over the limit (the request line counts): 431, whichever the route
         for path in (b"/echo", b"/hot"):
             answer = await exchange(
