@@ -329,7 +329,10 @@ class Emitter:
 
     async def _slot_loop(self) -> None:
         await self.follower.synced.wait()
-        await asyncio.to_thread(self._log_feed_open)
+        try:
+            await asyncio.to_thread(self._log_feed_open)
+        except Exception:  # slots run all the same; the next ones then count for participation
+            log.exception("could not log the opening of the slot feed")
         self.ready = True
         while True:
             try:
