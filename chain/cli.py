@@ -188,7 +188,7 @@ def node(
         f"chain node {node_.chain_id[:16]}… on http://{settings.host}:{settings.port} "
         f"(producers: {', '.join(sorted(node_.keys)) or 'none'}; peers: {len(settings.peers)})"
     )
-    run_app(app_, settings.host, settings.port)
+    run_app(app_, settings.host, settings.port, settings.http_limits)
 
 
 @app.command()

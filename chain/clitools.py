@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from chain.core.auth import request_headers
+from chain.httplimits import HttpLimits
 from chain.keys import KeyFileError, read_key_file
 
 err = Console(stderr=True)
@@ -27,16 +28,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run_app(app: Any, host: str, port: int) -> None:
+def run_app(app: Any, host: str, port: int, limits: HttpLimits) -> None:
     """Run a service's ASGI app: one uvicorn worker (the service's state and metrics live in
     this process), uvloop and httptools, uvicorn's own logs at warning. The app's hot routes
-    (``app.state.hot_routes``, see :mod:`chain.hotroutes`) are served by the protocol itself."""
+    (``app.state.hot_routes``, see :mod:`chain.hotroutes`) are served by the protocol itself,
+    within the connection ``limits`` (:mod:`chain.httplimits`)."""
     import uvicorn
 
-    from chain.hotroutes import http_protocol_for
+    from chain.httplimits import server_options
 
-    http = http_protocol_for(app)
-    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1, loop="uvloop", http=http)
+    options = server_options(app, limits)
+    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1, loop="uvloop", **options)
 
 
 def answer(response: httpx.Response) -> Any:

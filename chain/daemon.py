@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from chain.httplimits import HttpLimits, server_options
+
 
 async def run_with_metrics(
     main: Coroutine[Any, Any, Any],
@@ -17,9 +19,10 @@ async def run_with_metrics(
     port: int,
     health: Callable[[], dict[str, Any]],
     stop: Callable[[], Coroutine[Any, Any, Any]],
+    limits: HttpLimits,
 ) -> None:
-    """Run ``main``; with a ``port``, also serve ``/metrics`` and ``/healthz`` on it. ``stop``
-    runs at the end, whatever ended the run."""
+    """Run ``main``; with a ``port``, also serve ``/metrics`` and ``/healthz`` on it (within
+    the connection ``limits``). ``stop`` runs at the end, whatever ended the run."""
     tasks = [asyncio.create_task(main)]
     server = None
     if port:
@@ -36,7 +39,8 @@ async def run_with_metrics(
             return JSONResponse({"status": "ok", **health()})
 
         web = Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz)])
-        server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+        options = server_options(web, limits)
+        server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning", **options))
         tasks.append(asyncio.create_task(server.serve()))
     try:
         await asyncio.gather(*tasks)

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from chain.core.auth import DEFAULT_REQUEST_SKEW_S
+from chain.httplimits import HttpLimitsSettings
 from emitter.core import FALLBACKS, STRATEGIES
 
 
-class EmitterSettings(BaseSettings):
+class EmitterSettings(HttpLimitsSettings):
     """Everything the pool's block emitter needs; every default works on one machine."""
 
     model_config = SettingsConfigDict(env_prefix="BPPOOL_EMITTER_", extra="forbid", populate_by_name=True)

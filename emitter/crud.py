@@ -30,6 +30,10 @@ EVIDENCE = TABLES["pool_evidence"]
 ACTIVE = "active"
 MEMBER_STATUSES = ("applied", "active", "suspended", "removed")
 VALID_VERDICTS = ("selected", "valid")
+# The event the service logs each time its slot feed opens (at every start), with the slot
+# then in progress: the DAC's participation rule counts pool slots from it (docs/dac.md).
+SERVICE_EVENT = "service"
+FEED_OPEN = "feed_open"
 
 
 class AlreadyEmitted(Exception):

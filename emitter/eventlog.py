@@ -1,8 +1,8 @@
 """The emitter's event log, read through the narrow interface the DAC and auditors use.
 
-Aggregates over ``pool_event`` only: per-member arrival counts by verdict and the number of
-pool slots in a slot range, and which event ids exist. Nothing here touches the emitter's
-internals.
+Aggregates over ``pool_event`` only: per-member arrival counts by verdict, the pool slots in a
+slot range, the slots in which the slot feed opened, and which event ids exist. Nothing here
+touches the emitter's internals.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from emitter.crud import EVENT, VALID_VERDICTS, list_events
+from emitter.crud import EVENT, FEED_OPEN, SERVICE_EVENT, VALID_VERDICTS, list_events
 
 
 class EventLogReader:
@@ -41,6 +41,26 @@ class EventLogReader:
             if verdict == "selected":
                 entry["wins"] += count
         return int(pool_slots), metrics
+
+    def pool_slot_numbers(self, start_slot: int, end_slot: int) -> list[int]:
+        """The pool slots the service ran (a ``slot`` outcome) in [start, end), in order."""
+        in_range = (EVENT.c.slot >= start_slot) & (EVENT.c.slot < end_slot)
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(EVENT.c.slot).where((EVENT.c.kind == "slot") & in_range).order_by(EVENT.c.slot)
+            ).scalars()
+            return [int(s) for s in found]
+
+    def feed_openings(self, end_slot: int) -> list[int]:
+        """The slots (before ``end_slot``) in which the service's slot feed opened, in order."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(EVENT.c.slot)
+                .where((EVENT.c.kind == SERVICE_EVENT) & (EVENT.c.verdict == FEED_OPEN))
+                .where(EVENT.c.slot < end_slot)
+                .order_by(EVENT.c.slot)
+            ).scalars()
+            return [int(s) for s in found]
 
     def existing_event_ids(self, ids: Iterable[int]) -> set[int]:
         wanted = sorted(set(ids))

@@ -325,6 +325,10 @@ class Emitter:
 
     async def _slot_loop(self) -> None:
         await self.follower.synced.wait()
+        try:
+            await asyncio.to_thread(self._log_feed_open)
+        except Exception:  # slots run all the same; the next ones then count for participation
+            log.exception("could not log the opening of the slot feed")
         self.ready = True
         while True:
             try:
@@ -343,6 +347,22 @@ class Emitter:
             except Exception:
                 log.exception("pool slot loop error")
                 await asyncio.sleep(0.05)
+
+    def _log_feed_open(self) -> None:
+        """Log that the slot feed is open from the slot now in progress: members reconnect
+        from here, and the pool slots right after it do not count against them (docs/dac.md)."""
+        crud.append_events(
+            self.engine,
+            events=[
+                EventRecord(
+                    kind=crud.SERVICE_EVENT,
+                    ts_ms=self.clock.now_ms(),
+                    slot=self.current_slot(),
+                    verdict=crud.FEED_OPEN,
+                    reason="the pool service started running slots",
+                )
+            ],
+        )
 
     async def run_slot(self, slot: int) -> None:
         """Open, collect, decide, fall back if needed, and close one pool slot."""

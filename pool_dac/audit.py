@@ -18,7 +18,7 @@ from chain.client import AsyncNodeClient
 from chain.core import ChainParams
 from chain.core.transition import compute_producer_income
 from pool_dac.chainread import fetch_blocks
-from pool_dac.core.split import MemberMetrics, compute_split
+from pool_dac.core.split import MemberMetrics, compute_counted_slots, compute_split
 from pool_dac.core.statement import compute_rows, compute_statement_root, verify_statement
 
 VALID = ("selected", "valid")
@@ -83,6 +83,16 @@ async def audit_epoch(
             earnings = sum(compute_producer_income(b, params) for b in blocks if b.header.producer == pool)
             # Metrics: the public event log
             slots = await _events(http, "slot", header["start_slot"], header["end_slot"])
+            # The slot feed's openings (the service's starts), up to the epoch's end: the pool
+            # slots right after each do not count for participation (docs/dac.md)
+            openings = [
+                e["slot"]
+                for e in await _events(http, "service", 0, header["end_slot"])
+                if e.get("verdict") == "feed_open"
+            ]
+            counted = compute_counted_slots(
+                (e["slot"] for e in slots), openings, header.get("reconnect_grace_slots", 0)
+            )
             arrivals = await _events(http, "arrival", header["start_slot"], header["end_slot"])
             metrics: dict[str, dict[str, int]] = {}
             for event in arrivals:
@@ -109,7 +119,7 @@ async def audit_epoch(
                 policy=header["policy"],
                 min_participation_bps=header["min_participation_bps"],
                 hybrid_base_bps=header["hybrid_base_bps"],
-                pool_slots=len(slots),
+                pool_slots=len(counted),
                 members=[MemberMetrics(r["member"], **metrics.get(r["member"], {})) for r in rows],
                 penalties=penalties,
             )
@@ -119,6 +129,7 @@ async def audit_epoch(
                 "earnings": earnings,
                 "treasury": split.treasury,
                 "pool_slots": len(slots),
+                "counted_slots": len(counted),
                 "root": root,
             }
             for name, value in result.recomputed.items():

@@ -282,7 +282,9 @@ def statement(
     header = data["header"]
     console.print(
         f"epoch {epoch}: earnings {format_amount(header['earnings'])}, treasury "
-        f"{format_amount(header['treasury'])}, policy {header['policy']}, root {header['root'][:16]}…"
+        f"{format_amount(header['treasury'])}, policy {header['policy']}, "
+        f"{header['pool_slots']} pool slots ({header.get('counted_slots', header['pool_slots'])} counted "
+        f"for participation), root {header['root'][:16]}…"
     )
     table = Table("member", "deliveries", "valid", "wins", "participation", "eligible", "penalty", "amount")
     for r in data["rows"]:
@@ -330,7 +332,8 @@ def audit(
         r = result.recomputed
         console.print(
             f"[green]epoch {epoch}: the statement matches[/] — earnings {format_amount(r['earnings'])}, "
-            f"treasury {format_amount(r['treasury'])}, {r['pool_slots']} pool slots, root {r['root'][:16]}…"
+            f"treasury {format_amount(r['treasury'])}, {r['pool_slots']} pool slots "
+            f"({r['counted_slots']} counted for participation), root {r['root'][:16]}…"
         )
         return
     console.print(f"[red]epoch {epoch}: the statement does not match[/]")

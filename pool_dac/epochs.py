@@ -17,7 +17,7 @@ from chain.core.containers import Transfer
 from chain.core.types import AccountName, Amount, Timestamp
 from pool_dac import crud
 from pool_dac.core.params import Parameters
-from pool_dac.core.split import MemberMetrics, Split, compute_split
+from pool_dac.core.split import MemberMetrics, Split, compute_counted_slots, compute_split
 from pool_dac.core.statement import compute_rows, compute_statement_root, sign_statement
 from pool_dac.host import EventLog
 
@@ -46,13 +46,16 @@ def settle_epoch(
 ) -> SettledEpoch:
     """The statement of epoch ``epoch`` (slots ``[start, end)``) for the active ``members``."""
     pool_slots, metrics = event_log.member_metrics(start, end)
+    counted = compute_counted_slots(
+        event_log.pool_slot_numbers(start, end), event_log.feed_openings(end), params.reconnect_grace_slots
+    )
     split = compute_split(
         earnings=earnings,
         treasury_fee_bps=params.treasury_fee_bps,
         policy=params.reward_policy,
         min_participation_bps=params.min_participation_bps,
         hybrid_base_bps=params.hybrid_base_bps,
-        pool_slots=pool_slots,
+        pool_slots=len(counted),
         members=[MemberMetrics(m, **metrics.get(m, {})) for m in members],
         penalties=penalties,
     )
@@ -66,10 +69,12 @@ def settle_epoch(
         "earnings": earnings,
         "treasury": split.treasury,
         "pool_slots": pool_slots,
+        "counted_slots": len(counted),
         "members": len(rows),
         "policy": params.reward_policy,
         "treasury_fee_bps": params.treasury_fee_bps,
         "min_participation_bps": params.min_participation_bps,
+        "reconnect_grace_slots": params.reconnect_grace_slots,
         "hybrid_base_bps": params.hybrid_base_bps,
         "penalties": dict(sorted(penalties.items())),
         "root": compute_statement_root(rows),

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from chain.httplimits import HttpLimitsSettings
 
 
-class ProducerSettings(BaseSettings):
+class ProducerSettings(HttpLimitsSettings):
     """What a pool member's daemon needs; the defaults fit the devnet's layout."""
 
     model_config = SettingsConfigDict(env_prefix="BPPOOL_PRODUCER_", extra="forbid")

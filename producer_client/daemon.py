@@ -1,8 +1,13 @@
 """The member daemon: listen to the pool's slot feed, build, deliver as fast as possible.
 
 Per slot it logs one line (``slot 1234: selected, delivered 18 ms after open``) and counts
-delivery latency, wins and rejections by reason on its own ``/metrics``. It reconnects to the
-feed with exponential backoff (0.2 s up to 5 s) when the pool service goes away.
+delivery latency, wins and rejections by reason on its own ``/metrics``.
+
+When the pool service goes away (a restart), the daemon tries again every 150-250 ms (random
+jitter, so members do not arrive in lockstep) until it answers, so it is back on the feed
+within a fraction of a second of the service; a slot already open then (the feed's ``hello``
+names it) is delivered too. When the service answers with an error instead, the retries back
+off exponentially up to 5 s.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from producer_client.config import ProducerSettings
 log = logging.getLogger("bppool.producer")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 1.0)
+# Retries while the pool service does not answer (down, restarting): quick, with jitter.
+RECONNECT_S = (0.15, 0.25)
+# Retries while it answers with an error: exponential backoff, from the first to the last.
+BACKOFF_S = (0.2, 5.0)
+# While reconnecting, one warning at the first failure, then at most one per this many seconds.
+RECONNECT_LOG_EVERY_S = 10.0
 
 
 class ProducerMetrics:
@@ -68,6 +79,9 @@ class ProducerMetrics:
         self.connected = Gauge(
             "bppool_producer_connected", "1 while subscribed to the slot feed.", registry=r
         )
+        self.feed_connects = Counter(
+            "bppool_producer_feed_connects", "Subscriptions to the slot feed (1 + reconnections).", registry=r
+        )
 
 
 class ProducerDaemon:
@@ -95,6 +109,7 @@ class ProducerDaemon:
         self.rng = rng or random.Random()
         self.pool: str | None = None
         self.results: list[tuple[int, str]] = []
+        self._delivering: tuple[int, str] | None = None  # the last (slot, parent) delivered for
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -128,7 +143,9 @@ class ProducerDaemon:
         """Follow the chain and the slot feed until cancelled."""
         await self.start()
         await self.follower.synced.wait()
-        backoff = 0.2
+        refusals = 0  # consecutive answers with an error
+        failing_since: float | None = None
+        logged_at = 0.0
         while True:
             try:
                 info = await self.client.info()
@@ -139,17 +156,56 @@ class ProducerDaemon:
                     await asyncio.sleep(1.0)
                     continue
                 async for event, data in self.client.slot_feed():
-                    self.metrics.connected.set(1)
-                    backoff = 0.2
-                    if event == "slot_open":
-                        self._spawn(self.deliver(data))
+                    if event == "hello":
+                        self.metrics.connected.set(1)
+                        self.metrics.feed_connects.inc()
+                        if failing_since is not None:
+                            log.info("slot feed: reconnected after %.0f ms", monotonic_ms() - failing_since)
+                        refusals, failing_since, logged_at = 0, None, 0.0
+                        opened = data.get("open")
+                        if (
+                            isinstance(opened, dict)
+                            and not opened.get("emitted")
+                            and self.clock.now_ms() < int(opened.get("deadline_ms", 0))
+                        ):
+                            self._open(opened)  # a slot open already: deliver for it too
+                    elif event == "slot_open":
+                        self._open(data)
+                detail: object = "the stream ended"
+                delay = self.rng.uniform(*RECONNECT_S)
             except asyncio.CancelledError:
                 raise
-            except (PoolError, httpx.HTTPError, OSError) as exc:
-                log.warning("slot feed: %s; reconnecting in %.1f s", exc, backoff)
+            except PoolError as exc:
+                detail = exc
+                if exc.status == 0:  # no answer: the service is down or restarting
+                    delay = self.rng.uniform(*RECONNECT_S)
+                else:  # it answers, with an error: back off
+                    refusals += 1
+                    delay = min(BACKOFF_S[0] * 2 ** (refusals - 1), BACKOFF_S[1])
+            except (httpx.HTTPError, OSError) as exc:
+                # No answer: the service is down or restarting; it is back any moment.
+                detail, delay = exc, self.rng.uniform(*RECONNECT_S)
             self.metrics.connected.set(0)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            now = monotonic_ms()
+            if failing_since is None:
+                failing_since = now
+            if now - logged_at >= RECONNECT_LOG_EVERY_S * 1000:
+                logged_at = now
+                log.warning(
+                    "slot feed: %s; reconnecting every %.2f s (down for %.0f ms)",
+                    str(detail) or type(detail).__name__,
+                    delay,
+                    now - failing_since,
+                )
+            await asyncio.sleep(delay)
+
+    def _open(self, opened: dict[str, Any]) -> None:
+        """Deliver for an opened slot, once per slot and parent (the feed's ``hello`` and its
+        ``slot_open`` may name the same)."""
+        key = (int(opened["slot"]), str(opened["prev_id"]))
+        if key != self._delivering:
+            self._delivering = key
+            self._spawn(self.deliver(opened))
 
     async def deliver(self, opened: dict[str, Any]) -> str:
         """Build and deliver our candidate for an opened slot; returns the outcome."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from chain.httplimits import HttpLimitsSettings
 
 from chain.core.auth import DEFAULT_REQUEST_SKEW_S
 
 
-class NodeSettings(BaseSettings):
+class NodeSettings(HttpLimitsSettings):
     """Everything a chain node needs; every default works on one machine."""
 
     model_config = SettingsConfigDict(env_prefix="BPPOOL_NODE_", extra="forbid")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from chain.httplimits import HttpLimitsSettings
 
 
-class RunnerSettings(BaseSettings):
+class RunnerSettings(HttpLimitsSettings):
     """What a runner needs; the defaults fit a local node."""
 
     model_config = SettingsConfigDict(env_prefix="BPPOOL_RUNNER_", extra="forbid")

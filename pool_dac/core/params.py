@@ -32,6 +32,7 @@ class Parameters:
     reward_policy: str = "even"
     treasury_fee_bps: int = 500
     min_participation_bps: int = 5_000
+    reconnect_grace_slots: int = 4
     hybrid_base_bps: int = 5_000
     strategy: str = "first_delivered"
     fallback: str = "local"
@@ -91,7 +92,14 @@ def _account(value: Any) -> str:
 BOUNDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "reward_policy": (_choice(POLICIES), "how the members' part is split"),
     "treasury_fee_bps": (_int(0, 5_000), "share of earnings kept by the treasury"),
-    "min_participation_bps": (_int(0, BPS), "valid deliveries / pool slots a member needs for a share"),
+    "min_participation_bps": (
+        _int(0, BPS),
+        "valid deliveries / counted pool slots a member needs for a share",
+    ),
+    "reconnect_grace_slots": (
+        _int(0, 1_000),
+        "pool slots after the slot feed opens that do not count for participation (members reconnect)",
+    ),
     "hybrid_base_bps": (_int(0, BPS), "hybrid: part split evenly (the rest by weight)"),
     "strategy": (_choice(STRATEGIES), "the emitter's selection strategy"),
     "fallback": (_choice(FALLBACKS), "what the emitter does at the cutoff with nothing valid"),

@@ -8,7 +8,9 @@ Rules (published with every statement):
 
 1. ``treasury = earnings * treasury_fee_bps // 10000``; the members' part is the rest.
 2. A member is *eligible* when active (admitted and signed the latest constitution) and its
-   participation ``valid deliveries / pool slots`` reaches ``min_participation_bps``.
+   participation ``valid deliveries / counted pool slots`` (at most 100 %) reaches
+   ``min_participation_bps``. The counted pool slots are those members could deliver in
+   (:func:`compute_counted_slots`): the pool's own outages never count against them.
 3. ``even``: the members' part in equal shares to the eligible members — selected or not.
    ``weighted``: in proportion to ``valid deliveries + wins`` (a win counts twice: it is also
    a valid delivery). ``hybrid``: ``hybrid_base_bps`` of it even, the rest weighted.
@@ -24,6 +26,7 @@ amount is negative, and the result does not depend on the order of the members.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -69,6 +72,27 @@ def compute_weight(metrics: MemberMetrics) -> int:
     return metrics.valid + metrics.wins
 
 
+def compute_counted_slots(
+    pool_slots: Iterable[int], feed_openings: Iterable[int], grace_slots: int
+) -> list[int]:
+    """The pool slots that count for participation, in order.
+
+    ``pool_slots`` are the slots the pool service ran (a ``slot`` outcome in its event log; a
+    slot that passed while the service was down has none), ``feed_openings`` the slots in
+    which its slot feed opened (a ``service`` ``feed_open`` event at each start). A pool slot
+    ``s`` counts unless the latest feed opening ``f <= s`` is at most ``grace_slots`` before it
+    (``s - f <= grace_slots``): the slot in which the feed opened and the ``grace_slots``
+    slots after it are the members' time to reconnect.
+    """
+    openings = sorted(set(feed_openings))
+    counted = []
+    for slot in sorted(set(pool_slots)):
+        latest = bisect_right(openings, slot)
+        if latest == 0 or slot - openings[latest - 1] > grace_slots:
+            counted.append(slot)
+    return counted
+
+
 def largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str, int]:
     """Split ``total`` units in proportion to ``weights`` (integers); leftover units go to
     the largest remainders, ties to the smaller account name."""
@@ -94,7 +118,8 @@ def compute_split(
     members: Iterable[MemberMetrics],
     penalties: Mapping[str, int] | None = None,
 ) -> Split:
-    """Split one epoch's earnings (see the module's rules)."""
+    """Split one epoch's earnings (see the module's rules); ``pool_slots`` is the number of
+    counted pool slots (:func:`compute_counted_slots`), the denominator of participation."""
     if earnings < 0:
         raise ValueError("earnings cannot be negative")
     if policy not in ("even", "weighted", "hybrid"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +13,10 @@ from emitter import crud as emitter_crud
 from pool_dac import crud
 from pool_dac.core.statement import compute_statement_root, verify_row, verify_statement
 from producer_client import PoolError
-from tests.emitter.conftest import eventually
-from tests.helpers.chain import key_for
-from tests.pool_dac.conftest import DacHarness
+from tests.emitter.conftest import eventually, pool_network, start_node, start_pool
+from tests.helpers.chain import GENESIS_TIME, key_for
+from tests.helpers.node import FakeClock
+from tests.pool_dac.conftest import DAC_SETTINGS, DacHarness
 
 pytestmark = pytest.mark.anyio
 
@@ -327,3 +330,72 @@ async def test_audit_recomputes_the_statement_from_public_data(dac: DacHarness) 
         )
     result = await audit_epoch(dac.pool.emitter_url, dac.pool.node_url, 0)
     assert not result.matches and any(forged["member"] in p for p in result.problems)
+
+
+async def test_a_restart_of_the_pool_service_does_not_count_against_members(
+    tmp_path: Path, database_url: str
+) -> None:
+    """An epoch with a restart: slots while the service was down and the fallback slots while
+    members reconnect (the grace after each feed opening) are not held against anyone."""
+    from pool_dac.audit import audit_epoch
+
+    clock = FakeClock(GENESIS_TIME + 100)  # the feed opens in slot 0
+    network = pool_network(tmp_path)
+    async with AsyncExitStack() as stack:
+        node, node_url = await start_node(stack, tmp_path, clock, network)
+        async with AsyncExitStack() as first:
+            h = DacHarness(
+                await start_pool(
+                    first,
+                    tmp_path,
+                    database_url,
+                    network=network,
+                    clock=clock,
+                    node=node,
+                    node_url=node_url,
+                    dac=DAC_SETTINGS,
+                )
+            )
+            assert h.dac.params.reconnect_grace_slots == 4
+            await run_pool_slots(h, 1, 4, winners=())  # members still connecting: fallback
+            await run_pool_slots(h, 5, 7)
+        # Down for slots 8 and 9; the feed opens again in slot 10, members reconnect meanwhile.
+        clock.at_slot(10, 50)
+        h = DacHarness(
+            await start_pool(
+                stack,
+                tmp_path,
+                database_url,
+                network=network,
+                clock=clock,
+                node=node,
+                node_url=node_url,
+                admit=False,
+                dac=DAC_SETTINGS,
+            )
+        )
+        await run_pool_slots(h, 10, 14, winners=())
+        await run_pool_slots(h, 15, 17)
+        clock.at_slot(36)
+        await run_pool_slots(h, 36, 36)  # makes the epoch's last slot irreversible
+        await h.dac.tick()
+        statement = await h.get("/v1/dac/epochs/0/statement")
+        header = statement["header"]
+        # 16 pool slots ran: 1-7 and 10-18 (18 opens as the clock jumps to 36, a fallback
+        # with every member connected: it counts). Counted: 5-7 and 15-18. Six valid
+        # deliveries of seven is 85.71 %, where six of sixteen (37.5 %) would have sent the
+        # whole epoch to the treasury.
+        assert (header["pool_slots"], header["counted_slots"], header["reconnect_grace_slots"]) == (16, 7, 4)
+        rows = {r["member"]: r for r in statement["rows"]}
+        for member in ("alice", "bob"):
+            assert (rows[member]["valid"], rows[member]["participation_bps"]) == (6, 8_571)
+            assert rows[member]["eligible"] and rows[member]["amount"] > 0
+        assert not rows["carol"]["eligible"] and rows["carol"]["amount"] == 0  # never delivered
+        openings = [
+            e["slot"]
+            for e in emitter_crud.list_events(h.pool.emitter.engine, kind=emitter_crud.SERVICE_EVENT)
+        ]
+        assert openings == [0, 10]
+        result = await audit_epoch(h.pool.emitter_url, h.pool.node_url, 0)
+        assert result.matches, result.problems
+        assert result.recomputed["counted_slots"] == 7

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pool_dac.core.split import MemberMetrics, compute_split, largest_remainder
+from pool_dac.core.split import MemberMetrics, compute_counted_slots, compute_split, largest_remainder
 from pool_dac.core.statement import compute_rows, compute_statement_root
 
 names = st.sampled_from([f"m{c}" for c in "abcdefghijklmnop"])
@@ -134,3 +135,25 @@ def test_penalty_goes_to_the_treasury_and_nobody_eligible() -> None:
         members=[MemberMetrics("ann", 1, 1, 0)],
     )
     assert nobody.treasury == 100 and nobody.shares[0].amount == 0
+
+
+@pytest.mark.parametrize(
+    ("pool_slots", "openings", "grace", "counted"),
+    [
+        # no feed opening logged (a log from before the rule): every pool slot counts
+        ([1, 2, 3], [], 4, [1, 2, 3]),
+        # the slot the feed opened in and the next ``grace`` slots do not count
+        (range(0, 10), [0], 4, [5, 6, 7, 8, 9]),
+        (range(0, 10), [0], 0, [1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        # a restart: slots 8-9 passed while down (no outcome), 10-14 are the grace again
+        ([*range(1, 8), *range(10, 19)], [0, 10], 4, [5, 6, 7, 15, 16, 17, 18]),
+        # an opening before the epoch still covers the epoch's first slots
+        (range(100, 106), [98], 4, [103, 104, 105]),
+        # only the latest opening before a slot matters
+        (range(20, 24), [2, 21], 1, [20, 23]),
+    ],
+)
+def test_counted_slots_leave_out_the_reconnect_grace(
+    pool_slots: list[int], openings: list[int], grace: int, counted: list[int]
+) -> None:
+    assert compute_counted_slots(pool_slots, openings, grace) == counted

@@ -99,3 +99,24 @@ async def test_the_daemon_builds_the_selection_slot_open_names(pool: PoolHarness
         assert [t.id for t in pool.node.head_block.transactions] == [early.id]
     finally:
         await daemon.stop()
+
+
+async def test_a_daemon_that_connects_while_a_slot_is_open_delivers_for_it(pool: PoolHarness) -> None:
+    """Back on the feed in the middle of a slot (after a restart of the pool service), the
+    daemon delivers for the slot the feed's ``hello`` names, once."""
+    await pool.open_slot(1)
+    daemon = daemon_for(pool, "alice")
+    task = asyncio.create_task(daemon.run())
+    try:
+        await eventually(lambda: daemon.results, 10, "alice's delivery for the open slot")
+        assert daemon.results == [(1, daemon.results[0][1])]
+        assert daemon.results[0][1].startswith("selected"), daemon.results
+        assert daemon.metrics.feed_connects._value.get() == 1
+        await pool.close_slot(1)
+        await pool.node_has_slot(1)
+        assert pool.node.head_block is not None and pool.node.head_block.header.builder == "alice"
+        assert len(daemon.results) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await daemon.stop()
