@@ -476,7 +476,8 @@ class Devnet:
 
     @contextlib.contextmanager
     def step(self, text: str) -> Iterator[None]:
-        """One start-up step: a spinner while it runs, then a line with its duration."""
+        """One step of the start or the stop: a spinner while it runs, then a line with its
+        duration (kept in ``timings``)."""
         started = time.monotonic()
         with self.console.status(f"{text}…"):
             yield
@@ -518,13 +519,16 @@ class Devnet:
             for proc in self.procs.values():
                 self.start_process(proc)
             await self.wait_loaded()
-        # What is left of a start (databases, apps, sockets, joining, connecting) took 0.5 to
-        # 0.8 times as long as the loading in measurements on a busy machine: the margin is
-        # the loading plus a constant.
+        # What is left of a start (databases, apps, sockets, joining, connecting) took from
+        # half as long as the loading to nearly as long in measurements on a busy machine:
+        # the margin is the loading time plus a constant.
         margin_ms = int(1000 * (GENESIS_MARGIN_S + self.timings[loading]))
-        genesis_ms = -(-(time.time_ns() // 1_000_000 + margin_ms) // 1000) * 1000
+        now_ms = time.time_ns() // 1_000_000
+        genesis_ms = -(-(now_ms + margin_ms) // 1000) * 1000  # a whole second
         self.write_genesis(genesis_ms)
-        self.console.print(f"[green]✓[/] genesis at {clock_time(genesis_ms)} (in {margin_ms / 1000:.0f} s)")
+        self.console.print(
+            f"[green]✓[/] genesis at {clock_time(genesis_ms)} (in {(genesis_ms - now_ms) / 1000:.0f} s)"
+        )
         with self.step("waiting for the chain node"):
             await self.wait_ready(self.node_url, "the chain node")
         with self.step("waiting for the pool service"):

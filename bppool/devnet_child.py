@@ -10,6 +10,9 @@ runs the command ``bppool ARGS`` in this process, after:
 2. importing MODULES, the slow part of a process start, then creating FILE to say so;
 3. waiting for the genesis file, which the devnet writes once every process is loaded, so the
    chain's first slots come when everyone is there rather than while they start.
+
+The kernel ties ``PR_SET_PDEATHSIG`` to the thread that started the process, not to the whole
+process: the devnet starts its processes from its main thread.
 """
 
 from __future__ import annotations
