@@ -26,11 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -59,6 +62,20 @@ STAKE = 100_000_0000
 DAC_EPOCH_SLOTS = 72
 DAC_VOTING_S = 10
 DAC_TIMELOCK_S = 2
+GENESIS_MARGIN_S = 2.0  # from "every process loaded" to the genesis, on top of the loading time
+
+
+def clock_time(ms: int) -> str:
+    """``12:46:18 UTC`` for a time in milliseconds since the epoch."""
+    return time.strftime("%H:%M:%S UTC", time.gmtime(ms / 1000))
+
+
+def is_connected(metrics: str) -> bool:
+    """Whether a member's ``/metrics`` text says it is subscribed to the slot feed."""
+    for family in text_string_to_metric_families(metrics):
+        if family.name == "bppool_producer_connected":
+            return any(sample.value == 1 for sample in family.samples)
+    return False
 
 
 def member_names(count: int) -> list[str]:
@@ -79,6 +96,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# What each kind of process imports before the genesis exists (see bppool.devnet_child): the
+# modules of its command, found with ``python -X importtime``. One missing costs time only.
+PRELOAD = ("bppool.cli", "httpcore", "uvicorn")
+PRELOAD_NODE = (*PRELOAD, "chain.node.api", "chain.node.node", "chain.clitools")
+PRELOAD_EMITTER = (*PRELOAD, "emitter.main", "emitter.service", "pool_dac.extension", "chain.clitools")
+PRELOAD_MEMBER = (*PRELOAD, "producer_client.daemon", "chain.daemon", "starlette.applications")
+
+
 @dataclass
 class Proc:
     name: str
@@ -86,6 +111,7 @@ class Proc:
     url: str
     metrics_url: str
     docs_url: str | None
+    preload: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     stopped: bool = False
 
@@ -110,6 +136,8 @@ class Devnet:
     killed: str | None = None
     killed_at_slot: int | None = None
     failed: str | None = None
+    stopping: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -125,24 +153,16 @@ class Devnet:
             self.root.mkdir(parents=True, exist_ok=True)
             self.own_dir = False
         (self.root / "logs").mkdir()
+        (self.root / "run").mkdir()
+        self.console.print(f"[bold]devnet[/] in {self.root} (logs in {self.root / 'logs'})")
         self.member_names = member_names(self.members)
-        everyone = [POOL, *SOLOS, *self.member_names, *USERS]
-        for name in everyone:
-            key = generate_private_key()
-            write_key_file(self.root / "keys" / f"{name}.json", name, key)
-            self.keys[name] = KeyFile(name, key)
-        self.genesis = Genesis(
-            genesis_time=Timestamp(int(time.time() * 1000) // 1000 * 1000 + 4000),
-            accounts=tuple(
-                GenesisAccount(AccountName(n), PublicKey(self.keys[n].public_key), Amount(BALANCE))
-                for n in everyone
-            ),
-            producers=tuple(GenesisProducer(AccountName(n), Amount(STAKE)) for n in (POOL, *SOLOS)),
-            params=ChainParams(),
-            network="bppool-devnet",
-        )
-        genesis_path = self.root / "genesis.json"
-        genesis_path.write_text(json.dumps(self.genesis.to_dict(), indent=2))
+        with self.step(f"generating keys for {len(self.everyone())} accounts"):
+            for name in self.everyone():
+                key = generate_private_key()
+                write_key_file(self.root / "keys" / f"{name}.json", name, key)
+                self.keys[name] = KeyFile(name, key)
+        # Written by write_genesis once every process is loaded; the configs name it already.
+        self.genesis_path = genesis_path = self.root / "genesis.json"
         node_port, emitter_port = free_port(), free_port()
         node_url, emitter_url = f"http://127.0.0.1:{node_port}", f"http://127.0.0.1:{emitter_port}"
         self.node_url, self.emitter_url = node_url, emitter_url
@@ -163,6 +183,7 @@ class Devnet:
             node_url,
             f"{node_url}/metrics",
             f"{node_url}/docs",
+            PRELOAD_NODE,
         )
         self.procs["emitter"] = Proc(
             "emitter",
@@ -170,6 +191,7 @@ class Devnet:
             emitter_url,
             f"{emitter_url}/metrics",
             f"{emitter_url}/docs",
+            PRELOAD_EMITTER,
         )
         for i, name in enumerate(self.member_names):
             port = free_port()
@@ -187,7 +209,29 @@ class Devnet:
                 f"http://127.0.0.1:{port}",
                 f"http://127.0.0.1:{port}/metrics",
                 None,
+                PRELOAD_MEMBER,
             )
+
+    def everyone(self) -> list[str]:
+        """Every account of the genesis."""
+        return [POOL, *SOLOS, *self.member_names, *USERS]
+
+    def write_genesis(self, genesis_time_ms: int) -> None:
+        """The genesis, starting the chain at ``genesis_time_ms``; written whole or not at all
+        (the processes start as soon as the file exists)."""
+        self.genesis = Genesis(
+            genesis_time=Timestamp(genesis_time_ms),
+            accounts=tuple(
+                GenesisAccount(AccountName(n), PublicKey(self.keys[n].public_key), Amount(BALANCE))
+                for n in self.everyone()
+            ),
+            producers=tuple(GenesisProducer(AccountName(n), Amount(STAKE)) for n in (POOL, *SOLOS)),
+            params=ChainParams(),
+            network="bppool-devnet",
+        )
+        partial = self.genesis_path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.genesis.to_dict(), indent=2))
+        os.replace(partial, self.genesis_path)
 
     def dac_table(self) -> str:
         """The ``[extensions.dac]`` table of the pool service's config."""
@@ -212,34 +256,64 @@ class Devnet:
         return "\n".join(lines) + "\n"
 
     def start_process(self, proc: Proc) -> None:
+        """Start ``proc`` through :mod:`bppool.devnet_child`: it dies with the devnet, however
+        the devnet ends, and waits for the genesis once loaded."""
         log = open(self.root / "logs" / f"{proc.name}.log", "ab")  # noqa: SIM115 - owned by the child
         proc.process = subprocess.Popen(
-            [sys.executable, "-m", "bppool", *proc.args],
+            [
+                sys.executable,
+                "-m",
+                "bppool.devnet_child",
+                "--parent",
+                str(os.getpid()),
+                "--preload",
+                ",".join(proc.preload),
+                "--loaded",
+                str(self.loaded_marker(proc)),
+                "--genesis",
+                str(self.genesis_path),
+                "--",
+                *proc.args,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the devnet, which stops the children in order
         )
         log.close()
 
+    def loaded_marker(self, proc: Proc) -> Path:
+        return self.root / "run" / f"{proc.name}.loaded"
+
     def stop_process(self, proc: Proc, timeout: float = 10.0) -> None:
-        proc.stopped = True
-        process = proc.process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        self.stop_processes([proc], timeout)
+
+    def stop_processes(self, procs: list[Proc], timeout: float = 10.0) -> None:
+        """SIGTERM to each process group, SIGKILL to those still running after ``timeout``."""
+        running = []
+        for proc in procs:
+            proc.stopped = True
+            if proc.process is not None and proc.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.process.pid, signal.SIGTERM)
+                running.append(proc.process)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
 
     def stop_all(self) -> None:
-        # Members first, then the pool service, then the chain.
-        for name in [*self.member_names, "emitter", "node"]:
-            if name in self.procs:
-                self.stop_process(self.procs[name])
+        """Stop every process: the members, then the pool service, then the chain."""
+        self.stopping = True
+        if not any(p.process is not None and not p.stopped for p in self.procs.values()):
+            return
+        with self.step("stopping the members, the pool service and the chain node"):
+            self.stop_processes([self.procs[n] for n in self.member_names])
+            self.stop_process(self.procs["emitter"])
+            self.stop_process(self.procs["node"])
 
     def check_processes(self) -> None:
         for proc in self.procs.values():
@@ -400,15 +474,78 @@ class Devnet:
         )
         return self._firsts
 
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """One step of the start or the stop: a spinner while it runs, then a line with its
+        duration (kept in ``timings``)."""
+        started = time.monotonic()
+        with self.console.status(f"{text}…"):
+            yield
+        elapsed = time.monotonic() - started
+        self.timings[text] = round(elapsed, 2)
+        self.console.print(f"[green]✓[/] {text} [dim]({elapsed:.1f} s)[/]")
+
+    async def wait_loaded(self, timeout: float = 600) -> None:
+        """Until every process has imported its code and waits for the genesis."""
+        deadline = time.monotonic() + timeout
+        while not all(self.loaded_marker(p).exists() for p in self.procs.values()):
+            self.check_processes()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the processes did not load in {timeout:.0f} s")
+            await asyncio.sleep(0.05)
+
+    async def wait_connected(self, timeout: float = 60) -> None:
+        """Until every member is subscribed to the pool's slot feed (its own gauge says so)."""
+        pending = set(self.member_names)
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as http:
+            while pending:
+                self.check_processes()
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"members not on the slot feed: {', '.join(sorted(pending))}")
+                for name in sorted(pending):
+                    with contextlib.suppress(httpx.HTTPError):
+                        text = (await http.get(self.procs[name].metrics_url)).text
+                        if is_connected(text):
+                            pending.discard(name)
+                await asyncio.sleep(0.1)
+
     async def start(self) -> None:
-        """Start the chain node, the pool service and the members; admit the members."""
-        for name in ("node", "emitter"):
-            self.start_process(self.procs[name])
-        await self.wait_ready(self.node_url, "the chain node")
-        await self.wait_ready(self.emitter_url, "the pool service")
-        for name in self.member_names:
-            self.start_process(self.procs[name])
-        await self.admit_members()
+        """Start the chain node, the pool service and the members, all loading at once; then
+        set the genesis, so the chain starts once every member is on the pool's slot feed."""
+        count = len(self.member_names)
+        loading = f"starting the chain node, the pool service and {count} member{'s' * (count != 1)}"
+        with self.step(loading):
+            for proc in self.procs.values():
+                self.start_process(proc)
+            await self.wait_loaded()
+        # What is left of a start (databases, apps, sockets, joining, connecting) took from
+        # half as long as the loading to nearly as long in measurements on a busy machine:
+        # the margin is the loading time plus a constant.
+        margin_ms = int(1000 * (GENESIS_MARGIN_S + self.timings[loading]))
+        now_ms = time.time_ns() // 1_000_000
+        genesis_ms = -(-(now_ms + margin_ms) // 1000) * 1000  # a whole second
+        self.write_genesis(genesis_ms)
+        self.console.print(
+            f"[green]✓[/] genesis at {clock_time(genesis_ms)} (in {(genesis_ms - now_ms) / 1000:.0f} s)"
+        )
+        with self.step("waiting for the chain node"):
+            await self.wait_ready(self.node_url, "the chain node")
+        with self.step("waiting for the pool service"):
+            await self.wait_ready(self.emitter_url, "the pool service")
+        with self.step("members joining the pool"):
+            await self.admit_members()
+        with self.step("waiting for the members to connect to the slot feed"):
+            await self.wait_connected()
+        late_ms = time.time_ns() // 1_000_000 - genesis_ms
+        if late_ms > 0:
+            self.console.print(
+                f"[yellow]the members were ready {late_ms / 1000:.1f} s after the genesis: "
+                "the first pool slots may have fallen back[/]"
+            )
+        else:
+            with self.step("waiting for the genesis"):
+                await asyncio.sleep(-late_ms / 1000)
 
     async def run(self) -> dict[str, Any]:
         """Start everything, run until the slot count (or forever), return the summary."""
@@ -445,13 +582,13 @@ class Devnet:
                             break
                         await asyncio.sleep(0.25)
         finally:
+            self.console.print()  # the live view leaves its last line open
             traffic.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await traffic
         return await self.summary(snap)
 
     def print_urls(self) -> None:
-        self.console.print(f"[bold]devnet[/] in {self.root} (logs in {self.root / 'logs'})")
         for proc in self.procs.values():
             docs = f"  docs {proc.docs_url}" if proc.docs_url else ""
             self.console.print(f"  {proc.name:<10} metrics {proc.metrics_url}{docs}", soft_wrap=True)
@@ -476,6 +613,7 @@ class Devnet:
             "killed": self.killed,
             "killed_at_slot": self.killed_at_slot,
             "dac_epochs": sorted((snap.get("dac") or {}).get("epochs", []), key=lambda e: e["epoch"]),
+            "startup_s": self.timings,
             "head": snap.get("info", {}).get("head_block_num"),
             "lib": snap.get("info", {}).get("last_irreversible_block_num"),
         }
@@ -484,7 +622,6 @@ class Devnet:
 
     def print_summary(self, summary: dict[str, Any]) -> None:
         slots = summary["pool_slots"]
-        self.console.print()
         winners: dict[str, int] = {}
         for s in slots:
             if s["outcome"] == "emitted" and s["winner"]:
@@ -515,15 +652,46 @@ class Devnet:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGINT, SIGTERM or SIGHUP). Raised like Ctrl-C's KeyboardInterrupt, so it
+    unwinds the event loop and its tasks the same way, whichever signal came."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def handle_stop_signals(devnet: Devnet) -> None:
+    """Make each stop signal stop the devnet cleanly, once; a signal that arrives while it is
+    stopping is ignored, so the stop runs to its end. A signal the devnet was started with
+    ignored stays ignored (SIGINT in a background job, SIGHUP under nohup): SIGTERM remains."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if devnet.stopping:
+            return
+        devnet.stopping = True
+        raise Stopped(signum)
+
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, stop)
+
+
 def run_devnet(devnet: Devnet) -> int:
-    """Run a devnet to completion (or Ctrl-C); 0 on success."""
-    devnet.prepare()
+    """Run a devnet to completion, or until a stop signal; 0 on success. However it ends, its
+    processes end with it (see :mod:`bppool.devnet_child` for when the devnet itself is killed)."""
+    handle_stop_signals(devnet)
     code = 0
     summary: dict[str, Any] | None = None
     try:
+        devnet.prepare()
         summary = asyncio.run(devnet.run())
-    except KeyboardInterrupt:
-        devnet.console.print("[yellow]stopping the devnet[/]")
+    except KeyboardInterrupt as exc:
+        signame = f" ({exc})" if isinstance(exc, Stopped) else ""
+        devnet.console.print(f"[yellow]stopping the devnet{signame}[/]")
     except (RuntimeError, PoolError, NodeError) as exc:
         devnet.console.print(f"[red]devnet failed:[/] {exc}")
         devnet.failed = devnet.failed or str(exc)

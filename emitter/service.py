@@ -52,9 +52,9 @@ from chain.db import WalCheckpointer, make_engine, run_migrations
 from chain.decoding import BlockDecoder, encode_candidate
 from chain.events import Broadcaster
 from chain.follower import ChainFollower
+from chain.genesis_file import load_genesis
 from chain.keys import read_key_file
 from chain.node.blockstore import encode_block
-from chain.node.node import load_genesis
 from chain.rawhttp import RawConnection, RawPool
 from chain.requestauth import RequestVerifier
 from chain.runtime import GcPacer, tune_malloc

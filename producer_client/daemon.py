@@ -28,9 +28,9 @@ from chain.clock import Clock, SystemClock, monotonic_ms
 from chain.core import Block
 from chain.core.types import Hash32
 from chain.follower import ChainFollower
+from chain.genesis_file import load_genesis
 from chain.keys import read_key_file
 from chain.metrics import preset
-from chain.node.node import load_genesis
 from producer_client.builder import CandidateError, build_candidate
 from producer_client.client import Client, PoolError
 from producer_client.config import ProducerSettings

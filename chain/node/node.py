@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,7 +31,6 @@ from chain.clock import Clock, SystemClock, monotonic_ms
 from chain.core import (
     Block,
     ChainError,
-    Genesis,
     OnBlockResult,
     SignatureCache,
     State,
@@ -46,7 +44,6 @@ from chain.core import (
 from chain.core.crypto import DOMAIN_BLOCK, verify_signature
 from chain.core.errors import (
     BadProducerSignature,
-    InvalidGenesis,
     MalformedInput,
     UnknownParent,
     WrongParent,
@@ -59,6 +56,7 @@ from chain.core.types import SignatureHex
 from chain.db import WalCheckpointer
 from chain.decoding import BlockDecoder
 from chain.events import Broadcaster
+from chain.genesis_file import load_genesis
 from chain.keys import KeyFile, read_key_file
 from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
 from chain.node.config import NodeSettings
@@ -91,19 +89,6 @@ class Prepared:
     head_id: str
     undo: UndoLog
     forward: RestoreBatch
-
-
-def load_genesis(path: Path) -> Genesis:
-    """Read and validate a genesis file."""
-    try:
-        data = orjson.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise InvalidGenesis(
-            f"genesis file {path} does not exist (create one with: bppool chain init)"
-        ) from None
-    except orjson.JSONDecodeError as exc:
-        raise InvalidGenesis(f"genesis file {path} is not JSON: {exc}") from None
-    return Genesis.from_dict(data)
 
 
 def iso_time(ms: int) -> str:

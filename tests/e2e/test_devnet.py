@@ -89,3 +89,24 @@ def test_devnet_fills_every_pool_slot_and_stops_cleanly(tmp_path: Path) -> None:
 
     # Every process is gone.
     assert processes_mentioning(str(data)) == []
+
+
+def test_the_chain_starts_when_the_members_are_on_the_slot_feed(tmp_path: Path) -> None:
+    """A default run has no fallback in its first pool round: the genesis comes once every
+    member is connected, so a fallback in a devnet means a member failed."""
+    data = tmp_path / "devnet"
+    result = subprocess.run(
+        [*BPPOOL, "devnet", "--slots", "11", "--members", "3", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    summary = json.loads((data / "summary.json").read_text())
+    # The pool's first round: slots 1-11 (slot 0 is the genesis).
+    first_round = [s for s in summary["pool_slots"] if s["slot"] < 12]
+    assert [s["slot"] for s in first_round] == list(range(1, 12))
+    assert [s["outcome"] for s in first_round] == ["emitted"] * 11, first_round
+    # Each start-up step said what it was doing, and how long it took.
+    assert "waiting for the members to connect to the slot feed" in summary["startup_s"]
+    assert "✓ waiting for the members to connect to the slot feed" in result.stdout
