@@ -159,3 +159,33 @@ def test_never_reverts_past_lib(genesis) -> None:
     # the store only keeps blocks above the LIB
     assert a.blocks[0].id not in store
     assert store.canonical_chain()[-1] == store.get_head()
+
+
+def test_a_late_tie_with_a_lower_lib_keeps_the_lib_in_either_order() -> None:
+    # Four producers, one slot each: beta 1, delta 2, gamma 3, alpha 4, beta 5, delta 6.
+    genesis = make_genesis(("alpha", "beta", "delta", "gamma"), params=small_params(producer_repetitions=1))
+    base = ChainSim(genesis)
+    for slot in (1, 2, 3):
+        base.produce(slot)
+    x = ChainSim(genesis)
+    for block in base.blocks:
+        x.produce(block.slot)
+    block_x = x.produce(4)  # alpha's block lifts the LIB to 2 on its branch
+    assert x.state.chain.lib_height == 2
+    y = ChainSim(genesis)
+    for block in base.blocks:
+        y.produce(block.slot)
+    # delta's block at the same height (a late fallback for a taken height) leaves the LIB at
+    # 1 on its branch; pick its transfer so that its id wins the tie
+    amount = 1
+    while (block_y := y.make_block(6, [transfer(y.state, "alice", "bob", amount)])).id > block_x.id:
+        amount += 1
+    for order in ((block_x, block_y), (block_y, block_x)):
+        store = new_store(genesis)
+        for block in base.blocks:
+            store.on_block(block)
+        results = [store.on_block(block) for block in order]
+        assert store.get_head() == block_y.id
+        assert (store.lib_height, store.lib_id) == (2, base.blocks[1].id)
+        assert results[-1].lib_changed == (order[-1] is block_x)
+        assert compute_state_root(store.state) == block_y.header.state_root
