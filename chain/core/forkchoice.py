@@ -26,6 +26,7 @@ from .errors import (
     UnknownParent,
     WrongHeight,
     WrongParent,
+    WrongProducer,
 )
 from .sigcache import SignatureCache
 from .state import State, UndoLog
@@ -146,7 +147,13 @@ class Store:
         # Verify the height follows the parent
         if block.height != parent.height + 1:
             raise WrongHeight(f"height {block.height} does not follow its parent's {parent.height}")
-        # Verify the producer signed it (cheap gate before any state work)
+        # Verify the producer is a registered producer (cheap gate before any state work).
+        # The head state knows every producer that can produce on a held branch: being
+        # scheduled takes a schedule change that is irreversible on that branch, so the LIB,
+        # and with it the head, descend from the registration.
+        if block.header.producer not in self.state.producers.rows:
+            raise WrongProducer(f"{block.header.producer} is not a registered producer")
+        # Verify the producer signed it
         producer = self.state.accounts.rows.get(block.header.producer)
         if producer is None or not verify_signature(
             producer.key, DOMAIN_BLOCK, block.header.canonical, block.producer_signature

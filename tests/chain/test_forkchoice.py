@@ -19,6 +19,7 @@ from chain.core.errors import (
     KnownInvalid,
     StateRootMismatch,
     UnknownParent,
+    WrongProducer,
 )
 from tests.chain.conftest import small_params
 from tests.helpers.chain import ChainSim, key_for, make_genesis, transfer
@@ -144,6 +145,21 @@ def test_bad_producer_signature_is_refused_before_storing(genesis) -> None:
     with pytest.raises(BadProducerSignature):
         store.on_block(forged)
     assert forged.id not in store
+
+
+def test_a_block_from_an_account_that_is_no_producer_is_refused_before_state_work(genesis) -> None:
+    a = ChainSim(genesis)
+    store = new_store(genesis)
+    for slot in (1, 2):
+        store.on_block(a.produce(slot))
+    root = compute_state_root(store.state)
+    # alice signs a block on the genesis side, two blocks under the head
+    block = a.blocks[0]
+    header = replace(block.header, producer="alice", builder="alice")
+    forged = Block(header, block.transactions).signed_by_producer(key_for("alice"))
+    with pytest.raises(WrongProducer, match="not a registered producer"):
+        store.on_block(forged)
+    assert store.state.head_id == a.state.head_id and compute_state_root(store.state) == root
 
 
 def test_never_reverts_past_lib(genesis) -> None:
