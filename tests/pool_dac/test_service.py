@@ -327,3 +327,21 @@ async def test_audit_recomputes_the_statement_from_public_data(dac: DacHarness) 
         )
     result = await audit_epoch(dac.pool.emitter_url, dac.pool.node_url, 0)
     assert not result.matches and any(forged["member"] in p for p in result.problems)
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "message"),
+    [
+        ("admit_member", {"account": "dave\n"}, "valid account name"),
+        ("remove_member", {"account": "bob\n"}, "valid account name"),
+        ("treasury_spend", {"to": "bob\n", "amount": 1}, "{to, amount, memo}"),
+        ("set_parameter", {"name": "arbitrator", "value": "alice\n"}, "must be an account name"),
+    ],
+)
+async def test_proposals_refuse_a_name_with_a_trailing_newline(
+    dac: DacHarness, kind: str, payload: dict[str, object], message: str
+) -> None:
+    with pytest.raises(PoolError) as info:
+        await dac.call("alice", "POST", "/v1/dac/proposals", {"kind": kind, "payload": payload})
+    assert info.value.status == 400 and info.value.code == "invalid_proposal"
+    assert message in info.value.message
