@@ -163,10 +163,13 @@ class Store:
         # Verify the block applies on its parent's state
         try:
             self._move_to(prev_id)
-            undo = state_transition(self.state, block, self.sig_cache)
-        except ChainError as exc:
+            try:
+                undo = state_transition(self.state, block, self.sig_cache)
+            except ChainError as exc:
+                self._remember_invalid(block_id, exc.message)
+                raise
+        except BaseException:
             self._move_to(head_before)
-            self._remember_invalid(block_id, exc.message)
             raise
         self._add(block, undo)
         return self._choose(head_before, block_id)
