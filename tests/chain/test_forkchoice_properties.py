@@ -99,8 +99,8 @@ def _resign(block: Block, header_changes: dict[str, object], signer: str) -> Blo
 
 
 step = st.tuples(
-    st.integers(min_value=0, max_value=4),  # parent: how many valid blocks back from the newest
-    st.integers(min_value=1, max_value=3),  # slot gap after the parent
+    st.sampled_from((0, 0, 0, 1, 1, 2, 3)),  # parent: how many valid blocks back from the newest
+    st.integers(min_value=1, max_value=2),  # slot gap after the parent
     st.integers(min_value=0, max_value=3),  # transfer amount (0: none) so siblings differ
     st.integers(
         min_value=0, max_value=11
@@ -110,7 +110,7 @@ step = st.tuples(
 
 @st.composite
 def trees(draw: st.DrawFn) -> Tree:
-    steps = draw(st.lists(step, min_size=3, max_size=22))
+    steps = draw(st.lists(step, min_size=8, max_size=28))
     valid_ids: list[str] = [GENESIS_ID]
     by_id: dict[str, Built] = {}
     parent: dict[str, str] = {}
