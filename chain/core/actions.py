@@ -22,6 +22,7 @@ from .errors import (
     AccountExists,
     InsufficientBalance,
     InsufficientStake,
+    InvalidAccountName,
     InvalidEvidence,
     MalformedTransaction,
     NothingToWithdraw,
@@ -40,6 +41,7 @@ from .staking import (
     slash_producer,
 )
 from .state import Account, Producer, State, Unbonding
+from .types import is_valid_account_name
 
 JAILED_FOREVER = 2**62
 
@@ -71,6 +73,9 @@ def process_transfer(state: State, tx: Transaction, action: Transfer, ctx: Block
 @register_processor(CreateAccount)
 def process_create_account(state: State, tx: Transaction, action: CreateAccount, ctx: BlockContext) -> None:
     """Create a new account; the creation fee goes to the block producer with the fees."""
+    # Verify the name is an account name (the one place the chain creates a name)
+    if not is_valid_account_name(action.name):
+        raise InvalidAccountName(f"action.name: {action.name!r} is not a valid account name")
     # Verify the name is free
     if action.name in state.accounts:
         raise AccountExists(f"account {action.name} already exists")

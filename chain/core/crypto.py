@@ -18,7 +18,7 @@ import nacl.signing
 
 from .codec import decode_hex
 from .errors import MalformedInput
-from .types import PublicKey, SignatureHex
+from .types import PublicKey, SignatureHex, is_lower_hex
 
 DOMAIN_TX: Final = b"bppool/tx/v1"
 DOMAIN_BLOCK: Final = b"bppool/block/v1"
@@ -65,12 +65,10 @@ class PrivateKey:
 
     @classmethod
     def from_hex(cls, seed_hex: str) -> PrivateKey:
-        """A key from its 64-hex-character seed."""
-        try:
-            seed = bytes.fromhex(seed_hex)
-        except ValueError:
-            raise MalformedInput("private key must be 64 hex characters") from None
-        return cls(seed)
+        """A key from its 64-hex-character seed (lowercase, nothing around it)."""
+        if not isinstance(seed_hex, str) or len(seed_hex) != 64 or not is_lower_hex(seed_hex):
+            raise MalformedInput("private key must be 64 lowercase hex characters")
+        return cls(bytes.fromhex(seed_hex))
 
     def seed_hex(self) -> str:
         """The seed as hex (for writing a key file; handle with care)."""

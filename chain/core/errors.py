@@ -109,6 +109,13 @@ class MalformedTransaction(InvalidTransaction, MalformedInput):
     code = "malformed_transaction"
 
 
+class InvalidAccountName(MalformedTransaction, InvalidName):
+    """A transaction names an account that is not a valid name (the state transition's
+    own check, whatever built the transaction)."""
+
+    code = "invalid_name"
+
+
 class WrongChainId(InvalidTransaction):
     code = "wrong_chain_id"
 

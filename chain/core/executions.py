@@ -85,9 +85,10 @@ MAX_FIELDS = 16
 MAX_RULES = 8
 MAX_ERROR_LENGTH = 512
 MAX_INT = 2**63 - 1
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-_FIELD_RE = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
-_HEX_RE = re.compile(r"^(?:[0-9a-f]{2})*$")
+# Always used with ``fullmatch``: ``match`` with ``$`` would take a trailing newline.
+_NAME_RE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_FIELD_RE = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+_HEX_RE = re.compile(r"(?:[0-9a-f]{2})*")
 
 
 class ExecutionRejected(ActionRejected):
@@ -247,7 +248,7 @@ def _check_fields(value: Any, where: str) -> tuple[tuple[str, str], ...]:
         raise MalformedInput(f"{where}: more than {MAX_FIELDS} fields")
     found = []
     for name, kind in sorted(value.items()):
-        if not isinstance(name, str) or not _FIELD_RE.match(name):
+        if not isinstance(name, str) or not _FIELD_RE.fullmatch(name):
             raise MalformedInput(f"{where}: {name!r} is not a field name (a-z, 0-9, _; 32 at most)")
         if kind not in VALUE_TYPES:
             raise MalformedInput(f"{where}.{name}: type {kind!r} is not one of {', '.join(VALUE_TYPES)}")
@@ -259,7 +260,7 @@ def parse_definition(data: Any) -> ServiceSpec:
     """A service definition ``{name, price, tasks: {task: {inputs, outputs, verification}}}``."""
     validate_object(data, "definition", {"name", "price", "tasks"}, {"name", "price", "tasks"})
     name = data["name"]
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise MalformedInput(
             "definition.name: 1-64 characters of a-z, 0-9, '_', '.', '-' starting with a letter"
         )
@@ -272,7 +273,7 @@ def parse_definition(data: Any) -> ServiceSpec:
     tasks = {}
     for task_name, spec in sorted(tasks_data.items()):
         where = f"definition.tasks.{task_name}"
-        if not isinstance(task_name, str) or not _NAME_RE.match(task_name):
+        if not isinstance(task_name, str) or not _NAME_RE.fullmatch(task_name):
             raise MalformedInput(f"{where}: not a task name")
         validate_object(
             spec, where, {"inputs", "outputs", "verification"}, {"inputs", "outputs", "verification"}
@@ -316,7 +317,7 @@ def _check_value(value: Any, kind: str, where: str) -> None:
         "int": lambda v: type(v) is int and -MAX_INT - 1 <= v <= MAX_INT,
         "str": lambda v: isinstance(v, str),
         "bool": lambda v: type(v) is bool,
-        "bytes": lambda v: isinstance(v, str) and _HEX_RE.match(v) is not None,
+        "bytes": lambda v: isinstance(v, str) and _HEX_RE.fullmatch(v) is not None,
     }[kind](value)
     if not ok:
         hint = " (lowercase hex)" if kind == "bytes" else ""

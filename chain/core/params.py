@@ -25,6 +25,7 @@ from .types import (
     validate_object,
     validate_public_key,
     validate_str,
+    validate_symbol,
 )
 
 BPS = 10_000
@@ -203,7 +204,7 @@ class Genesis:
                 accounts=tuple(accounts),
                 producers=tuple(producers),
                 params=ChainParams.from_dict(data.get("params", {})),
-                symbol=validate_str(data.get("symbol", DEFAULT_SYMBOL), "symbol", max_length=7),
+                symbol=validate_symbol(data.get("symbol", DEFAULT_SYMBOL)),
                 network=validate_str(data.get("network", "bppool-devnet"), "network", max_length=64),
             )
         except MalformedInput as exc:

@@ -36,9 +36,11 @@ MAX_AMOUNT = 2**62
 """Upper bound on any amount, so every integer fits a signed 64-bit column."""
 MAX_NAME_LENGTH = 12
 
-_NAME_RE = re.compile(r"^[a-z1-5.]{1,12}$")
-_HEX_RE = re.compile(r"^[0-9a-f]*$")
-_SYMBOL_RE = re.compile(r"^[A-Z]{1,7}$")
+# Always used with ``fullmatch``: ``match`` with ``$`` would take a trailing newline.
+_NAME_RE = re.compile(r"[a-z1-5.]{1,12}")
+_HEX_RE = re.compile(r"[0-9a-f]*")
+_SYMBOL_RE = re.compile(r"[A-Z]{1,7}")
+_DECIMAL_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # ASCII digits only
 
 # --- validators ----------------------------------------------------------------------------
 
@@ -47,7 +49,7 @@ def is_valid_account_name(name: object) -> bool:
     """True for an EOS-style name: 1-12 characters of ``a-z1-5.``, not starting/ending in '.'."""
     return (
         isinstance(name, str)
-        and _NAME_RE.match(name) is not None
+        and _NAME_RE.fullmatch(name) is not None
         and not name.startswith(".")
         and not name.endswith(".")
     )
@@ -92,12 +94,24 @@ def validate_str(value: object, field: str, *, max_length: int = 256) -> str:
     return value
 
 
+def is_lower_hex(value: str) -> bool:
+    """True when ``value`` is lowercase hex digits and nothing else (empty included)."""
+    return _HEX_RE.fullmatch(value) is not None
+
+
 def validate_hex(value: object, field: str, *, length: int | None = None) -> str:
     """Return ``value`` if it is lowercase hex of the given length in characters."""
-    if not isinstance(value, str) or _HEX_RE.match(value) is None or len(value) % 2:
+    if not isinstance(value, str) or not is_lower_hex(value) or len(value) % 2:
         raise MalformedInput(f"{field}: expected lowercase hex")
     if length is not None and len(value) != length:
         raise MalformedInput(f"{field}: expected {length} hex characters, got {len(value)}")
+    return value
+
+
+def validate_symbol(value: object, field: str = "symbol") -> str:
+    """Return ``value`` if it is a token symbol (1-7 capital letters A-Z)."""
+    if not isinstance(value, str) or _SYMBOL_RE.fullmatch(value) is None:
+        raise MalformedInput(f"{field}: expected 1-7 capital letters A-Z")
     return value
 
 
@@ -146,10 +160,11 @@ def parse_amount(text: str, symbol: str = DEFAULT_SYMBOL) -> Amount:
     """
     if not isinstance(text, str):
         raise InvalidAmount("amount: expected a string like '12.3456 BPT'")
-    parts = text.strip().split()
+    # Spaces around and between the parts only: no other whitespace, no trailing newline
+    parts = [part for part in text.strip(" ").split(" ") if part]
     if len(parts) == 2:
         number, sym = parts
-        if not _SYMBOL_RE.match(sym):
+        if not _SYMBOL_RE.fullmatch(sym):
             raise InvalidAmount(f"amount: {sym!r} is not a token symbol")
         if sym != symbol:
             raise InvalidAmount(f"amount: symbol {sym} does not match {symbol}")
@@ -157,11 +172,14 @@ def parse_amount(text: str, symbol: str = DEFAULT_SYMBOL) -> Amount:
         number = parts[0]
     else:
         raise InvalidAmount(f"amount: {text!r} is not of the form '12.3456 {symbol}'")
-    whole, _, frac = number.partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()) or (number.endswith(".")):
+    decimal = _DECIMAL_RE.fullmatch(number)
+    if decimal is None:
         raise InvalidAmount(f"amount: {text!r} is not a non-negative decimal number")
+    whole, frac = decimal.group(1), decimal.group(2) or ""
     if len(frac) > PRECISION:
         raise InvalidAmount(f"amount: {text!r} has more than {PRECISION} decimals")
+    if len(whole) > len(str(MAX_AMOUNT)):
+        raise InvalidAmount(f"amount: {text!r} is too large")
     value = int(whole) * UNIT + int(frac.ljust(PRECISION, "0") or "0")
     if value > MAX_AMOUNT:
         raise InvalidAmount(f"amount: {text!r} is too large")

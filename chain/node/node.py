@@ -359,6 +359,9 @@ class Node:
             # the mempool in between (no await), and the announcement goes out sooner.
             self._publish_head(result, {block.id: encoded})
             self.mempool.on_head_change(state, result.applied, result.reverted, self.clock.now_ms())
+        elif result.lib_changed:
+            # A side block can show a branch's LIB above ours without becoming the head.
+            self.events.publish("lib", {"height": self.store.lib_height, "id": self.store.lib_id})
         return result
 
     def _publish_head(self, result: OnBlockResult, encoded: dict[str, bytes]) -> None:
@@ -371,8 +374,8 @@ class Node:
             "slot": meta.slot,
             "producer": head.header.producer if head else "",
             "builder": head.header.builder if head else "",
-            "lib_height": meta.lib_height,
-            "lib_id": state.lib_id,
+            "lib_height": self.store.lib_height if self.store else meta.lib_height,
+            "lib_id": self.store.lib_id if self.store else state.lib_id,
             "applied": [b.id for b in result.applied],
             "reverted": [b.id for b in result.reverted],
             "blocks": [orjson.Fragment(encoded.get(b.id) or encode_block(b)) for b in result.applied],
@@ -381,7 +384,7 @@ class Node:
         }
         self.events.publish("head", payload)
         if result.lib_changed:
-            self.events.publish("lib", {"height": meta.lib_height, "id": state.lib_id})
+            self.events.publish("lib", {"height": payload["lib_height"], "id": payload["lib_id"]})
 
     # --- prepare and commit (the pool emitter's two-step push) ------------------------------
 

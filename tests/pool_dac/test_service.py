@@ -399,3 +399,21 @@ async def test_a_restart_of_the_pool_service_does_not_count_against_members(
         result = await audit_epoch(h.pool.emitter_url, h.pool.node_url, 0)
         assert result.matches, result.problems
         assert result.recomputed["counted_slots"] == 7
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "message"),
+    [
+        ("admit_member", {"account": "dave\n"}, "valid account name"),
+        ("remove_member", {"account": "bob\n"}, "valid account name"),
+        ("treasury_spend", {"to": "bob\n", "amount": 1}, "{to, amount, memo}"),
+        ("set_parameter", {"name": "arbitrator", "value": "alice\n"}, "must be an account name"),
+    ],
+)
+async def test_proposals_refuse_a_name_with_a_trailing_newline(
+    dac: DacHarness, kind: str, payload: dict[str, object], message: str
+) -> None:
+    with pytest.raises(PoolError) as info:
+        await dac.call("alice", "POST", "/v1/dac/proposals", {"kind": kind, "payload": payload})
+    assert info.value.status == 400 and info.value.code == "invalid_proposal"
+    assert message in info.value.message

@@ -129,6 +129,29 @@ async def test_replayed_and_duplicate_transactions(harness: NodeHarness) -> None
     await assert_rejected(harness, tx.to_dict(), 400, "nonce_mismatch", "replayed")
 
 
+def _with_trailing_newline(g, field: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """A signed wire transaction whose ``field`` ends in a newline (signed as such)."""
+    if field == "action.name":
+        return signed_tx(g, "alice", CreateAccount("abcdefghijkl\n", key_for("dave").public_key)).to_dict()  # type: ignore[arg-type]
+    if field == "action.to":
+        return transfer_tx(g, "alice", "bob\n", 1).to_dict()
+    data = transfer_tx(g, "alice", "bob", 1).to_dict()
+    data[field] = data[field] + "\n"
+    return data
+
+
+@pytest.mark.parametrize("field", ["action.name", "action.to", "sender", "chain_id", "signature"])
+async def test_a_trailing_newline_is_refused(harness: NodeHarness, field: str) -> None:
+    body = _with_trailing_newline(harness.network.genesis, field)
+    await assert_rejected(harness, body, 400, "malformed_transaction", field)
+    assert "abcdefghijkl\n" not in harness.node.state.accounts
+
+
+async def test_get_account_refuses_a_trailing_newline(harness: NodeHarness) -> None:
+    r = await post(harness, "/v1/chain/get_account", {"account_name": "alice\n"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_name"
+
+
 async def test_unknown_sender_gap_balance_and_recipient(harness: NodeHarness) -> None:
     g = harness.network.genesis
     await assert_rejected(
