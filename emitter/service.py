@@ -388,8 +388,14 @@ class Emitter:
 
     async def run_slot(self, slot: int) -> None:
         """Open, collect, decide, fall back if needed, and close one pool slot."""
-        with self.storage.writing():
-            existing = crud.get_emission(self.engine, slot=slot)
+        try:
+            with self.storage.writing():
+                existing = crud.get_emission(self.engine, slot=slot)
+        except StorageUnavailable:
+            # Whether the slot has its block cannot be known: nothing is emitted for it.
+            self.metrics.slot_outcomes.labels(outcome="missed").inc()
+            self.last_closed_slot = slot
+            return
         if existing is not None:
             # A restart inside a window: this slot has its block; never emit another.
             log.info("slot %d already emitted %s; pushing it again", slot, existing["block_id"][:16])

@@ -5,8 +5,7 @@ fail. That is a state the service is in, not a crash: the write that failed answ
 ``503 storage_unavailable`` (nothing unwritten is acknowledged), readiness answers 503 naming
 the error, ``bppool_emitter_storage_ok`` is 0, and one log line marks each change. While
 failing, the service probes with a real write every second (on fresh connections, so that a
-database turned writable again is seen) and leaves the state on its own when one succeeds;
-so does any other write that succeeds.
+database turned writable again is seen) and leaves the state on its own when one succeeds.
 """
 
 from __future__ import annotations
@@ -90,8 +89,10 @@ class StorageState:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
-        """Around a write: a storage error becomes :class:`StorageUnavailable` (and the state);
-        success clears the state."""
+        """Around a write: a storage error becomes :class:`StorageUnavailable` (and the state).
+
+        Only the probe ends the state: on a full disk a small write may still go through
+        (SQLite reuses its log file) while an emission would not."""
         try:
             yield
         except StorageUnavailable:
@@ -101,7 +102,6 @@ class StorageState:
                 raise
             self.failed(exc)
             raise StorageUnavailable(self.error or "unknown error") from exc
-        self.succeeded()
 
     def probe(self) -> None:
         """One real write that changes nothing (raises what the storage says)."""
@@ -132,6 +132,7 @@ class StorageState:
                 self.probe()
         except StorageUnavailable:
             return False
+        self.succeeded()
         return True
 
     async def watch(self, interval_s: float = PROBE_INTERVAL_S) -> None:
