@@ -432,10 +432,13 @@ class Emitter:
                 await self._fallback(run)
         except StorageUnavailable as exc:
             run.reason = exc.message
-        finally:
-            # A slot that failed is closed all the same: it counts (as missed), and the
-            # next one opens.
+        except asyncio.CancelledError:
+            raise  # shutting down: the slot is left open (a restart inside it picks it up)
+        except Exception:
+            # A slot that failed is closed all the same: it counts (as missed).
             self._close(run)
+            raise
+        self._close(run)
 
     async def _decide_or_note(self, run: SlotRun) -> None:
         """:meth:`decide`; an emission the storage refused leaves the slot to the fallback."""
