@@ -701,7 +701,7 @@ class Emitter:
         except AlreadyEmitted:
             self.follower.state.undo(undo)
             log.warning("slot %d: already emitted elsewhere; not emitting %s", run.slot, signed.id[:16])
-            self._deliver_recorded(run.slot)
+            self._deliver_recorded(run)
             return False
         except BaseException:
             # Whatever failed (the storage above all), the replica must not keep a block that
@@ -729,15 +729,24 @@ class Emitter:
         self.metrics.last_emission.set(self.clock.now_ms() / 1000)
         return True
 
-    def _deliver_recorded(self, slot: int) -> None:
-        """The slot's recorded block goes to the nodes (never a second one for the slot)."""
+    def _deliver_recorded(self, run: SlotRun) -> None:
+        """The slot has its record already (another emitter on this database): that block
+        goes to the nodes, and the slot counts as filled by it, so nothing here signs
+        another one for it. The replica learns the block from the node."""
         try:
             with self.storage.writing():
-                recorded = crud.get_emission(self.engine, slot=slot)
+                recorded = crud.get_emission(self.engine, slot=run.slot)
         except StorageUnavailable:
             return
-        if recorded is not None:
-            self._spawn(self._push(bytes(recorded["data"]), slot, None))
+        if recorded is None:
+            return
+        data = bytes(recorded["data"])
+        run.emitted = Block.from_dict(orjson.loads(data), tx_cache=self.follower.mempool.tx_cache)
+        run.source = recorded["source"]
+        run.winner = recorded["builder"] if recorded["source"] == "member" else None
+        run.reason = "recorded by another emitter"
+        run.changed.set()
+        self._spawn(self._push(data, run.slot, None))
 
     def _start_commit(self, signed: Block) -> RawConnection | None:
         """Send the commit (block id and our signature) now, on a warm raw connection; the
