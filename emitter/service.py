@@ -1032,10 +1032,17 @@ class Emitter:
         key = self._content_key(block)
         if run.emitted is None and key not in run.prepares:
             run.prepares[key] = self._start_prepare(body)
-        async with self.follower.lock:
-            selected, to_log = self._validate_and_decide(run, candidate, started)
-        with self.storage.writing():
-            await self.writer.append(to_log)
+        try:
+            async with self.follower.lock:
+                selected, to_log = self._validate_and_decide(run, candidate, started)
+            with self.storage.writing():
+                await self.writer.append(to_log)
+        except StorageUnavailable:
+            # Not logged, so not acknowledged: as if it never arrived (it may come again).
+            run.candidates.remove(candidate)
+            if run.by_member.get(member) is candidate:
+                del run.by_member[member]
+            raise
         self.metrics.validation_seconds.observe((monotonic_ms() - started) / 1000)
         self._count(member, candidate.verdict or "valid", offset)
         if run.emitted is None:  # once emitted, the slot's loop has nothing left to decide
