@@ -11,7 +11,9 @@ Life of a pool slot:
    once. Every arrival is logged (with its verdict) before the member is answered.
 3. **Emit**: the block is countersigned with the pool key and recorded under the primary key
    on its slot *before* it is pushed — exactly one block per slot, across restarts and even
-   across two emitters sharing a database. It is pushed to the nodes in turn until one takes it.
+   across two emitters sharing a database. It is pushed to the nodes in turn until one takes it;
+   after a restart, a recorded block no node took is pushed again while it extends the chain.
+   A record the storage refuses emits nothing and leaves the replica as it was.
 4. **Cutoff**: with nothing emitted by ``cutoff_ms``, the strategy gets a last word, then the
    fallback runs (``local``: build from the mempool; ``empty``; ``none``: the slot is missed).
 5. **Close** at the cutoff (deliveries after an emission are still judged until then, against
