@@ -190,6 +190,17 @@ def get_emission_by_block(engine: Engine, *, block_id: str) -> dict[str, Any] | 
         return dict(row) if row else None
 
 
+def unaccepted_emissions(engine: Engine, *, after_slot: int) -> list[dict[str, Any]]:
+    """The emissions after ``after_slot`` no node is recorded to have taken, oldest first."""
+    query = (
+        select(EMISSION)
+        .where(EMISSION.c.slot > after_slot, EMISSION.c.accepted_by.is_(None))
+        .order_by(EMISSION.c.slot)
+    )
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
 def mark_accepted(engine: Engine, *, slot: int, node_url: str) -> None:
     """Record which node took a slot's block."""
     with engine.begin() as conn:

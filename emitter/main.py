@@ -34,14 +34,17 @@ async def healthz() -> JSONResponse:
 
 @ops.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the replica caught up with the node and slots are being run."""
+    """Readiness: the replica caught up with the node, slots are being run and the storage
+    takes writes (``storage`` names its error otherwise)."""
     emitter = get_emitter(request)
+    ready = emitter.ready and emitter.storage.ok
     body = {
-        "ready": emitter.ready,
+        "ready": ready,
         "following": emitter.follower.connected,
         "head_block_num": emitter.follower.state.height,
+        "storage": emitter.storage.describe(),
     }
-    return JSONResponse(body, status_code=200 if emitter.ready else 503)
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 EXTENSION_GROUP = "bppool.pool_extensions"

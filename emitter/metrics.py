@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from chain.metrics import preset
@@ -50,6 +50,17 @@ class MembershipCollector(Collector):
         ready = GaugeMetricFamily("bppool_emitter_ready", "1 once the replica caught up and slots are run.")
         ready.add_metric([], 1 if self.emitter.ready else 0)
         yield ready
+        storage_ok = GaugeMetricFamily(
+            "bppool_emitter_storage_ok", "1 while the storage takes writes (0: failing, see /readyz)."
+        )
+        storage_ok.add_metric([], 1 if self.emitter.storage.ok else 0)
+        yield storage_ok
+        storage_errors = CounterMetricFamily(
+            "bppool_emitter_storage_errors",
+            "Writes the storage refused (full disk, read-only file system or database).",
+        )
+        storage_errors.add_metric([], self.emitter.storage.errors)
+        yield storage_errors
         in_schedule = GaugeMetricFamily(
             "bppool_emitter_in_schedule", "1 when the pool producer is in the active schedule."
         )

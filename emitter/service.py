@@ -11,7 +11,9 @@ Life of a pool slot:
    once. Every arrival is logged (with its verdict) before the member is answered.
 3. **Emit**: the block is countersigned with the pool key and recorded under the primary key
    on its slot *before* it is pushed — exactly one block per slot, across restarts and even
-   across two emitters sharing a database. It is pushed to the nodes in turn until one takes it.
+   across two emitters sharing a database. It is pushed to the nodes in turn until one takes it;
+   after a restart, a recorded block no node took is pushed again while it extends the chain.
+   A record the storage refuses emits nothing and leaves the replica as it was.
 4. **Cutoff**: with nothing emitted by ``cutoff_ms``, the strategy gets a last word, then the
    fallback runs (``local``: build from the mempool; ``empty``; ``none``: the slot is missed).
 5. **Close** at the cutoff (deliveries after an emission are still judged until then, against
@@ -64,8 +66,10 @@ from emitter.config import EmitterSettings
 from emitter.core import FALLBACKS, STRATEGIES, Arrival, SlotView
 from emitter.crud import AlreadyEmitted, EventRecord
 from emitter.eventlog import EventLogReader
+from emitter.faults import Faults
 from emitter.logwriter import EventWriter
 from emitter.metrics import EmitterMetrics
+from emitter.storage import StorageState, StorageUnavailable
 
 PREPARE_PATH = "/v1/node/prepare_block"
 log = logging.getLogger("bppool.emitter")
@@ -201,6 +205,9 @@ class Emitter:
         # background (WalCheckpointer), never by an emission's commit.
         self.engine = make_engine(settings.db_url, background_checkpoints=True)
         self.writer = EventWriter(self.engine)
+        # Storage errors are a state of the service (see emitter.storage), not a crash.
+        self.storage = StorageState(self.engine, VERSION_TABLE)
+        self.faults = Faults.from_env()
         self.raw_pool = RawPool(settings.node_urls[0])
         self.decoder = BlockDecoder(self.follower.mempool.tx_cache, self.params.max_block_transactions)
         # Validated outcomes by block content: the expected block of the next slot (validated
@@ -237,9 +244,11 @@ class Emitter:
     # --- lifecycle -------------------------------------------------------------------------
 
     def open_db(self) -> None:
-        """Migrate the database and load the members."""
+        """Migrate the database, load the members and check that it takes writes (a service
+        started on a read-only database is not ready until it does)."""
         run_migrations(self.engine, MIGRATIONS, VERSION_TABLE)
         self.reload_members()
+        self.storage.check()
 
     def reload_members(self) -> None:
         self.members = {m["account"]: m for m in crud.list_members(self.engine)}
@@ -253,6 +262,7 @@ class Emitter:
             await extension.start()
         self._spawn(self._slot_loop())
         self._spawn(WalCheckpointer(self.engine).run())
+        self._spawn(self.storage.watch())
         if self.settings.expect_lead_ms > 0:
             self._spawn(self._expect_loop())
         self.gc_pacer.start()
@@ -325,6 +335,7 @@ class Emitter:
 
     async def _slot_loop(self) -> None:
         await self.follower.synced.wait()
+        await self._redeliver()
         try:
             await asyncio.to_thread(self._log_feed_open)
         except Exception:  # slots run all the same; the next ones then count for participation
@@ -364,9 +375,45 @@ class Emitter:
             ],
         )
 
+    async def _redeliver(self) -> None:
+        """After a restart: push again the recorded emissions no node is known to have taken,
+        oldest first, while each still extends the chain (its parent is the head, its slot
+        after the head's). One the chain has gone past stays off it: pushing it would fork."""
+        try:
+            with self.storage.writing():
+                rows = crud.unaccepted_emissions(self.engine, after_slot=self.follower.state.slot)
+        except StorageUnavailable:
+            return
+        for row in rows:
+            data = bytes(row["data"])
+            header = orjson.loads(data)["header"]
+            state = self.follower.state
+            if header["prev_id"] != state.head_id or row["slot"] <= state.slot:
+                log.warning(
+                    "slot %d: recorded block %s was never taken and no longer extends the chain",
+                    row["slot"],
+                    row["block_id"][:16],
+                )
+                continue
+            log.info(
+                "slot %d: pushing recorded block %s again (no node had taken it)",
+                row["slot"],
+                row["block_id"][:16],
+            )
+            await self._push(data, row["slot"], None)
+            self.faults.hit("recovery.after_push", row["slot"])
+            await self.follower.sync()
+
     async def run_slot(self, slot: int) -> None:
         """Open, collect, decide, fall back if needed, and close one pool slot."""
-        existing = crud.get_emission(self.engine, slot=slot)
+        try:
+            with self.storage.writing():
+                existing = crud.get_emission(self.engine, slot=slot)
+        except StorageUnavailable:
+            # Whether the slot has its block cannot be known: nothing is emitted for it.
+            self.metrics.slot_outcomes.labels(outcome="missed").inc()
+            self.last_closed_slot = slot
+            return
         if existing is not None:
             # A restart inside a window: this slot has its block; never emit another.
             log.info("slot %d already emitted %s; pushing it again", slot, existing["block_id"][:16])
@@ -387,20 +434,36 @@ class Emitter:
         self._spawn(self.raw_pool.fill())  # warm connections for this slot's prepares
         self._publish_open(run, reopen=False)
         grace_at = run.start_ms + self.settings.grace_ms
-        # The slot stays open until the cutoff even once emitted: later deliveries are still
-        # judged (against the parent state) and count as valid deliveries for the rewards.
-        while self.clock.now_ms() < run.cutoff_at_ms:
-            deadline = run.cutoff_at_ms
-            if self.strategy_name == "fair_rotation" and self.clock.now_ms() < grace_at:
-                deadline = grace_at
-            await self._wait(run, deadline)
+        try:
+            # The slot stays open until the cutoff even once emitted: later deliveries are still
+            # judged (against the parent state) and count as valid deliveries for the rewards.
+            while self.clock.now_ms() < run.cutoff_at_ms:
+                deadline = run.cutoff_at_ms
+                if self.strategy_name == "fair_rotation" and self.clock.now_ms() < grace_at:
+                    deadline = grace_at
+                await self._wait(run, deadline)
+                if run.emitted is None:
+                    await self._decide_or_note(run)
             if run.emitted is None:
-                await self.decide(run)
-        if run.emitted is None:
-            await self.decide(run)
-        if run.emitted is None:
-            await self._fallback(run)
+                await self._decide_or_note(run)
+            if run.emitted is None:
+                await self._fallback(run)
+        except StorageUnavailable as exc:
+            run.reason = exc.message
+        except asyncio.CancelledError:
+            raise  # shutting down: the slot is left open (a restart inside it picks it up)
+        except Exception:
+            # A slot that failed is closed all the same: it counts (as missed).
+            self._close(run)
+            raise
         self._close(run)
+
+    async def _decide_or_note(self, run: SlotRun) -> None:
+        """:meth:`decide`; an emission the storage refused leaves the slot to the fallback."""
+        try:
+            await self.decide(run)
+        except StorageUnavailable as exc:
+            run.reason = exc.message
 
     # --- the block expected for the next slot ------------------------------------------------
 
@@ -460,8 +523,10 @@ class Emitter:
                 log.debug("slot %d: no expected block: %s", slot, exc)
                 return
             undo = built.undo or []
-            self.outcomes.remember(state, built.block, undo)
-            state.undo(undo)
+            try:
+                self.outcomes.remember(state, built.block, undo)
+            finally:
+                state.undo(undo)
             self.expected = Expected(
                 slot=slot,
                 prev_id=state.head_id,
@@ -621,34 +686,52 @@ class Emitter:
         started_ms: float | None = None,
     ) -> bool:
         """Countersign, record (unique slot), adopt into the replica and push. Called under
-        the replica lock with ``candidate`` applied to the replica state."""
-        signed = candidate.signed_by_producer(self.pool_key)
-        data = encode_block(signed)
-        row = self._emission_row(run, signed, data, source)
-        event = EventRecord(
-            kind="emission",
-            ts_ms=row["emitted_ms"],
-            slot=run.slot,
-            member=winner,
-            block_id=signed.id,
-            verdict=source,
-            reason=reason,
-            fees=row["fees"],
-            tx_count=len(signed.transactions),
-            data={"height": signed.height, "strategy": self.strategy_name},
-        )
+        the replica lock with ``candidate`` applied to the replica state; when nothing is
+        emitted (the slot has its block already, or the storage refused the record) the
+        replica is put back as it was.
+
+        The record is committed before any byte of the signed block leaves the process (the
+        node's prepare of the unsigned candidate may have gone earlier): a block on chain is
+        always the recorded one, and a recorded one is pushed again after a restart."""
+        kind = "emit" if source == "member" else "fallback"
         try:
-            if arrival is not None:
-                crud.record_arrival(self.engine, arrival=arrival, emission=row, extra=[event])
-            else:
-                crud.record_emission(self.engine, emission=row, events=[event])
+            signed = candidate.signed_by_producer(self.pool_key)
+            self.faults.hit(f"{kind}.after_sign", run.slot)
+            data = encode_block(signed)
+            row = self._emission_row(run, signed, data, source)
+            event = EventRecord(
+                kind="emission",
+                ts_ms=row["emitted_ms"],
+                slot=run.slot,
+                member=winner,
+                block_id=signed.id,
+                verdict=source,
+                reason=reason,
+                fees=row["fees"],
+                tx_count=len(signed.transactions),
+                data={"height": signed.height, "strategy": self.strategy_name},
+            )
+            with self.storage.writing():
+                if arrival is not None:
+                    crud.record_arrival(self.engine, arrival=arrival, emission=row, extra=[event])
+                else:
+                    crud.record_emission(self.engine, emission=row, events=[event])
         except AlreadyEmitted:
             self.follower.state.undo(undo)
             log.warning("slot %d: already emitted elsewhere; not emitting %s", run.slot, signed.id[:16])
+            self._deliver_recorded(run)
             return False
+        except BaseException:
+            # Whatever failed (the storage above all), the replica must not keep a block that
+            # was not emitted: it would refuse the node's next blocks as not following it.
+            self.follower.state.undo(undo)
+            raise
+        self.faults.hit(f"{kind}.after_record", run.slot)
         # The block is on record: hand it to the node before any bookkeeping of ours.
         prepare = run.prepares.get(self._content_key(candidate)) if source == "member" else None
         commit = self._start_commit(signed) if prepare is not None else None
+        if commit is not None:
+            self.faults.hit("emit.after_commit_sent", run.slot)
         self._spawn(self._deliver(run.slot, signed, data, prepare, commit, started_ms))
         # Mark the run before adopting: adopting notifies the head listener, which must see
         # the slot as filled (not as a head that moved under an open slot).
@@ -663,6 +746,25 @@ class Emitter:
             self.metrics.wins.labels(member=winner).inc()
         self.metrics.last_emission.set(self.clock.now_ms() / 1000)
         return True
+
+    def _deliver_recorded(self, run: SlotRun) -> None:
+        """The slot has its record already (another emitter on this database): that block
+        goes to the nodes, and the slot counts as filled by it, so nothing here signs
+        another one for it. The replica learns the block from the node."""
+        try:
+            with self.storage.writing():
+                recorded = crud.get_emission(self.engine, slot=run.slot)
+        except StorageUnavailable:
+            return
+        if recorded is None:
+            return
+        data = bytes(recorded["data"])
+        run.emitted = Block.from_dict(orjson.loads(data), tx_cache=self.follower.mempool.tx_cache)
+        run.source = recorded["source"]
+        run.winner = recorded["builder"] if recorded["source"] == "member" else None
+        run.reason = "recorded by another emitter"
+        run.changed.set()
+        self._spawn(self._push(data, run.slot, None))
 
     def _start_commit(self, signed: Block) -> RawConnection | None:
         """Send the commit (block id and our signature) now, on a warm raw connection; the
@@ -813,10 +915,13 @@ class Emitter:
     def _accepted(self, slot: int, node_url: str) -> None:
         """Note which node took the slot's block: recorded with the slot's outcome when it
         closes (off its deliveries), or now when it is closed already."""
+        self.faults.hit("deliver.after_accept", slot)
         run = self.run
         if run is not None and run.slot == slot and not run.closed:
             run.accepted_by = node_url
-        else:
+            return
+        # Unrecorded, a restart pushes the block again: the node says it has it already.
+        with contextlib.suppress(StorageUnavailable), self.storage.writing():
             crud.mark_accepted(self.engine, slot=slot, node_url=node_url)
 
     async def _push_ancestors(self, client: AsyncNodeClient, data: bytes, depth: int = 12) -> None:
@@ -871,21 +976,23 @@ class Emitter:
         run.closed = True
         outcome = "emitted" if run.source == "member" else ("fallback" if run.emitted else "missed")
         valid = sum(1 for c in run.candidates if c.verdict in crud.VALID_VERDICTS)
-        crud.close_slot(
-            self.engine,
-            outcome=EventRecord(
-                kind="slot",
-                ts_ms=self.clock.now_ms(),
-                slot=run.slot,
-                member=run.winner,
-                block_id=run.emitted.id if run.emitted else None,
-                verdict=outcome,
-                reason=run.reason,
-                data={"arrivals": len(run.candidates), "valid": valid, "source": run.source},
-            ),
-            accepted_by=run.accepted_by,
-        )
+        # Counted whether or not the storage takes the outcome: a missed slot must show.
         self.metrics.slot_outcomes.labels(outcome=outcome).inc()
+        with contextlib.suppress(StorageUnavailable), self.storage.writing():
+            crud.close_slot(
+                self.engine,
+                outcome=EventRecord(
+                    kind="slot",
+                    ts_ms=self.clock.now_ms(),
+                    slot=run.slot,
+                    member=run.winner,
+                    block_id=run.emitted.id if run.emitted else None,
+                    verdict=outcome,
+                    reason=run.reason,
+                    data={"arrivals": len(run.candidates), "valid": valid, "source": run.source},
+                ),
+                accepted_by=run.accepted_by,
+            )
         log.debug("slot %d closed: %s (%d arrivals, %d valid)", run.slot, outcome, len(run.candidates), valid)
         self.last_closed_slot = max(self.last_closed_slot, run.slot)
         if self.run is run:
@@ -921,19 +1028,20 @@ class Emitter:
         if verdict is not None:
             if verdict == "equivocation" and run is not None:
                 first = run.by_member[member]
-                crud.record_evidence(
-                    self.engine,
-                    items=[
-                        {
-                            "slot": header.slot,
-                            "member": member,
-                            "block_id": b.id,
-                            "ts_ms": arrival_ms,
-                            "data": canonical_bytes_trusted(b.to_dict()),
-                        }
-                        for b in (first.block, block)
-                    ],
-                )
+                with self.storage.writing():
+                    crud.record_evidence(
+                        self.engine,
+                        items=[
+                            {
+                                "slot": header.slot,
+                                "member": member,
+                                "block_id": b.id,
+                                "ts_ms": arrival_ms,
+                                "data": canonical_bytes_trusted(b.to_dict()),
+                            }
+                            for b in (first.block, block)
+                        ],
+                    )
             await self._log_rejection(member, header.slot, block, arrival_ms, offset, verdict, reason)
             raise ApiError(REJECTION_STATUS[verdict], verdict, reason, slot=header.slot)
         if run is None:  # unreachable: _precheck answers wrong_slot without an open run
@@ -944,9 +1052,17 @@ class Emitter:
         key = self._content_key(block)
         if run.emitted is None and key not in run.prepares:
             run.prepares[key] = self._start_prepare(body)
-        async with self.follower.lock:
-            selected, to_log = self._validate_and_decide(run, candidate, started)
-        await self.writer.append(to_log)
+        try:
+            async with self.follower.lock:
+                selected, to_log = self._validate_and_decide(run, candidate, started)
+            with self.storage.writing():
+                await self.writer.append(to_log)
+        except StorageUnavailable:
+            # Not logged, so not acknowledged: as if it never arrived (it may come again).
+            run.candidates.remove(candidate)
+            if run.by_member.get(member) is candidate:
+                del run.by_member[member]
+            raise
         self.metrics.validation_seconds.observe((monotonic_ms() - started) / 1000)
         self._count(member, candidate.verdict or "valid", offset)
         if run.emitted is None:  # once emitted, the slot's loop has nothing left to decide
@@ -1069,8 +1185,13 @@ class Emitter:
         """A valid candidate and nothing emitted yet: ask the strategy."""
         state = self.follower.state
         block = candidate.block
-        arrivals, view = self._view(run)
-        decision = STRATEGIES[self.strategy_name](arrivals, view)
+        try:
+            arrivals, view = self._view(run)
+            decision = STRATEGIES[self.strategy_name](arrivals, view)
+        except BaseException:
+            if undo is not None:
+                state.undo(undo)
+            raise
         if decision.action == "emit" and decision.block_id == block.id:
             if undo is None:  # judged from the cache: apply it for real now
                 undo = self._apply(state, block)
@@ -1124,22 +1245,23 @@ class Emitter:
         verdict: str,
         reason: str,
     ) -> None:
-        await self.writer.append(
-            [
-                EventRecord(
-                    kind="arrival",
-                    ts_ms=arrival_ms,
-                    slot=slot,
-                    member=member,
-                    block_id=block.id if block else None,
-                    offset_ms=offset,
-                    verdict=verdict,
-                    reason=reason,
-                    fees=block.total_fees if block else None,
-                    tx_count=len(block.transactions) if block else None,
-                )
-            ]
-        )
+        with self.storage.writing():
+            await self.writer.append(
+                [
+                    EventRecord(
+                        kind="arrival",
+                        ts_ms=arrival_ms,
+                        slot=slot,
+                        member=member,
+                        block_id=block.id if block else None,
+                        offset_ms=offset,
+                        verdict=verdict,
+                        reason=reason,
+                        fees=block.total_fees if block else None,
+                        tx_count=len(block.transactions) if block else None,
+                    )
+                ]
+            )
         self._count(member, verdict, offset)
 
     def _count(self, member: str, verdict: str, offset: int | None) -> None:
@@ -1227,34 +1349,41 @@ class Emitter:
             )
         existing = self.members.get(application.account)
         status = "applied" if existing is None or existing["status"] == "removed" else existing["status"]
-        row = crud.save_application(
-            self.engine,
-            row={
-                "account": application.account,
-                "public_key": application.public_key,
-                "endpoint": application.endpoint,
-                "status": status,
-                "constitution_hash": application.constitution_hash,
-                "application_signature": application.signature,
-                "applied_ms": now,
-                "updated_ms": now,
-            },
-            event=EventRecord(
-                kind="member",
-                ts_ms=now,
-                member=application.account,
-                verdict="applied",
-                data={"endpoint": application.endpoint, "constitution_hash": application.constitution_hash},
-            ),
-        )
-        if existing is not None and existing["status"] == "removed":
-            crud.set_member_status(
+        with self.storage.writing():
+            row = crud.save_application(
                 self.engine,
-                account=application.account,
-                status="applied",
-                now_ms=now,
-                event=EventRecord(kind="member", ts_ms=now, member=application.account, verdict="reapplied"),
+                row={
+                    "account": application.account,
+                    "public_key": application.public_key,
+                    "endpoint": application.endpoint,
+                    "status": status,
+                    "constitution_hash": application.constitution_hash,
+                    "application_signature": application.signature,
+                    "applied_ms": now,
+                    "updated_ms": now,
+                },
+                event=EventRecord(
+                    kind="member",
+                    ts_ms=now,
+                    member=application.account,
+                    verdict="applied",
+                    data={
+                        "endpoint": application.endpoint,
+                        "constitution_hash": application.constitution_hash,
+                    },
+                ),
             )
+        if existing is not None and existing["status"] == "removed":
+            with self.storage.writing():
+                crud.set_member_status(
+                    self.engine,
+                    account=application.account,
+                    status="applied",
+                    now_ms=now,
+                    event=EventRecord(
+                        kind="member", ts_ms=now, member=application.account, verdict="reapplied"
+                    ),
+                )
             row["status"] = "applied"
         self.reload_members()
         for hook in self.application_hooks:
@@ -1282,15 +1411,20 @@ class Emitter:
                 409, "invalid_transition", f"{account} is {member['status']}; only applicants are admitted"
             )
         now = self.clock.now_ms()
-        row = crud.set_member_status(
-            self.engine,
-            account=account,
-            status=targets[action],
-            now_ms=now,
-            event=EventRecord(
-                kind="member", ts_ms=now, member=account, verdict=targets[action], reason=f"{action} by {by}"
-            ),
-        )
+        with self.storage.writing():
+            row = crud.set_member_status(
+                self.engine,
+                account=account,
+                status=targets[action],
+                now_ms=now,
+                event=EventRecord(
+                    kind="member",
+                    ts_ms=now,
+                    member=account,
+                    verdict=targets[action],
+                    reason=f"{action} by {by}",
+                ),
+            )
         self.reload_members()
         return {"account": account, "status": row["status"] if row else targets[action]}
 
@@ -1302,9 +1436,10 @@ class Emitter:
 
     def set_member_constitution(self, account: str, constitution_hash: str) -> None:
         """Record that a member signed a constitution version."""
-        crud.set_member_constitution(
-            self.engine, account=account, constitution_hash=constitution_hash, now_ms=self.clock.now_ms()
-        )
+        with self.storage.writing():
+            crud.set_member_constitution(
+                self.engine, account=account, constitution_hash=constitution_hash, now_ms=self.clock.now_ms()
+            )
         self.reload_members()
 
     def set_parameter(self, name: str, value: str) -> None:
@@ -1316,9 +1451,10 @@ class Emitter:
         else:
             raise ApiError(400, "invalid_parameter", f"{name}={value!r} is not a valid emitter parameter")
         now = self.clock.now_ms()
-        crud.append_events(
-            self.engine, events=[EventRecord(kind="parameter", ts_ms=now, verdict=name, reason=value)]
-        )
+        with self.storage.writing():
+            crud.append_events(
+                self.engine, events=[EventRecord(kind="parameter", ts_ms=now, verdict=name, reason=value)]
+            )
 
 
 def _with(event: EventRecord, verdict: str, reason: str) -> EventRecord:

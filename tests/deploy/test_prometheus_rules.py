@@ -15,6 +15,7 @@ ALERTS_NEEDED = {
     "BppoolMemberNotDelivering",
     "BppoolEmitterNotEmitting",
     "BppoolEmitterNotReady",
+    "BppoolEmitterStorageFailing",
     "BppoolChainLibStalled",
     "BppoolProducerJailed",
     "BppoolPayoutFailed",

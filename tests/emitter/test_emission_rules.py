@@ -1,0 +1,108 @@
+"""The emission rules, in process against a real node (SQLite and PostgreSQL).
+
+A recorded emission no node took is pushed again after a restart, while the chain can take it;
+a slot that has its record is never signed again: a second emission for it delivers the
+stored block. (The same rules under SIGKILL at each step: tests/e2e/test_emission_crash.py.)
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from chain.core import Block
+from chain.node.blockstore import encode_block
+from emitter import crud
+from tests.emitter.conftest import PoolHarness, eventually, pool_network, start_node, start_pool
+from tests.helpers.chain import GENESIS_TIME, key_for
+from tests.helpers.node import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+def record_elsewhere(h: PoolHarness, slot: int, member: str) -> Block:
+    """Record a pool-signed block for the open ``slot`` as an emitter that died right after
+    recording it (or a second emitter on the same database) would have."""
+    block = h.candidate(member).signed_by_producer(key_for("pool"))
+    crud.record_emission(
+        h.emitter.engine,
+        emission={
+            "slot": slot,
+            "block_id": block.id,
+            "height": block.height,
+            "builder": member,
+            "source": "member",
+            "emitted_ms": h.clock.now_ms(),
+            "fees": 0,
+            "data": encode_block(block),
+            "accepted_by": None,
+        },
+        events=[],
+    )
+    return block
+
+
+async def test_a_recorded_emission_no_node_took_is_pushed_after_a_restart(
+    tmp_path: Path, database_url: str
+) -> None:
+    clock = FakeClock(GENESIS_TIME + 100)
+    network = pool_network(tmp_path)
+    async with AsyncExitStack() as stack:
+        node, node_url = await start_node(stack, tmp_path, clock, network)
+        async with AsyncExitStack() as first:
+            h = await start_pool(
+                first, tmp_path, database_url, network=network, clock=clock, node=node, node_url=node_url
+            )
+            await h.open_slot(1)
+            assert (await h.members["alice"].submit_candidate(h.candidate("alice")))["selected"]
+            await h.node_has_slot(1)
+            await h.open_slot(2)
+            recorded = record_elsewhere(h, 2, "bob")  # then the process died
+        assert node.state.slot == 1
+        # Restarted two slots later: slot 2 is over, and its block still extends the chain.
+        clock.at_slot(4, 50)
+        h2 = await start_pool(
+            stack,
+            tmp_path,
+            database_url,
+            network=network,
+            clock=clock,
+            node=node,
+            node_url=node_url,
+            admit=False,
+        )
+        assert node.state.slot == 2 and node.head_block is not None and node.head_block.id == recorded.id
+        assert crud.get_emission(h2.emitter.engine, slot=2)["accepted_by"] == node_url
+        # The chain goes on from it.
+        await h2.open_slot(5)
+        assert (await h2.members["carol"].submit_candidate(h2.candidate("carol")))["selected"]
+        await h2.node_has_slot(5)
+        canonical = node.blockstore.get_canonical(2)
+        assert canonical is not None and canonical[0] == recorded.id
+
+
+async def test_a_second_emission_for_a_recorded_slot_delivers_the_stored_block(
+    pool: PoolHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await pool.open_slot(1)
+    recorded = record_elsewhere(pool, 1, "bob")  # recorded by another emitter on this database
+    candidate = pool.candidate("alice")
+    result = await pool.members["alice"].submit_candidate(candidate)
+    # Not selected: the slot has its block, and that block (never a second one) goes out.
+    assert result["verdict"] == "valid" and result["selected"] is False
+    await pool.node_has_slot(1)
+    assert pool.node.head_block is not None and pool.node.head_block.id == recorded.id
+    assert crud.get_emission(pool.emitter.engine, slot=1)["block_id"] == recorded.id
+    # The replica kept nothing of the refused candidate: it follows the node.
+    await eventually(
+        lambda: pool.emitter.follower.state.head_id == recorded.id,
+        what="the replica to take the stored block",
+    )
+    await pool.close_slot(1)
+    outcome = crud.slot_outcomes(pool.emitter.engine, limit=1)[0]
+    assert outcome["slot"] == 1 and outcome["block_id"] == recorded.id and outcome["verdict"] == "emitted"
+    # Nothing was tried again for the slot (no further signature, no fallback).
+    tried = [r for r in caplog.records if "already emitted elsewhere" in r.getMessage()]
+    assert len(tried) == 1, [r.getMessage() for r in tried]
