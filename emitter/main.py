@@ -34,14 +34,17 @@ async def healthz() -> JSONResponse:
 
 @ops.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the replica caught up with the node and slots are being run."""
+    """Readiness: slots are being run on a replica that follows the node's canonical head, and
+    no background task is down (503 with the reasons otherwise)."""
     emitter = get_emitter(request)
+    reasons = emitter.not_ready()
     body = {
-        "ready": emitter.ready,
-        "following": emitter.follower.connected,
+        "ready": not reasons,
+        "following": "following" not in reasons,
         "head_block_num": emitter.follower.state.height,
+        "reasons": reasons,
     }
-    return JSONResponse(body, status_code=200 if emitter.ready else 503)
+    return JSONResponse(body, status_code=503 if reasons else 200)
 
 
 EXTENSION_GROUP = "bppool.pool_extensions"

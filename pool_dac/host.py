@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from chain.clock import Clock
 from chain.core import Genesis, PrivateKey
 from chain.follower import ChainFollower
+from chain.supervisor import Supervisor
 
 
 class EventLog(Protocol):
@@ -37,6 +38,7 @@ class PoolHost(Protocol):
     pushers: list[Any]
     settings: Any
     metrics: Any
+    supervisor: Supervisor
 
     def authenticate(
         self,

@@ -149,4 +149,5 @@ async def _serve(daemon: Any, settings: Any) -> None:
         port=settings.metrics_port,
         health=lambda: {"account": daemon.account},
         stop=daemon.stop,
+        supervisor=daemon.supervisor,
     )

@@ -165,6 +165,7 @@ def run(
                 port=settings.metrics_port,
                 health=lambda: {"account": daemon.account},
                 stop=daemon.stop,
+                supervisor=daemon.supervisor,
             )
         )
 
