@@ -206,8 +206,12 @@ class Dac:
         """
         supervisor = self.host.supervisor
         async with self._tick_lock:
-            for job in (self.advance_proposals, self.close_due_epochs, self.process_transfers):
-                name = f"dac_{job.__name__}"
+            jobs = (
+                ("dac_advance_proposals", self.advance_proposals),
+                ("dac_close_due_epochs", self.close_due_epochs),
+                ("dac_process_transfers", self.process_transfers),
+            )
+            for name, job in jobs:
                 try:
                     await job()
                 except Exception as exc:
