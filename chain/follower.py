@@ -52,6 +52,7 @@ class NodeHead:
     id: str
     height: int
     slot: int
+    seen_ms: int  # when it was announced (the follower's clock)
 
 
 class ChainFollower:
@@ -94,6 +95,7 @@ class ChainFollower:
         self._rebuild = False
         # The node's head as it last announced it (id, height, slot): what the replica follows.
         self.node_head: NodeHead | None = None
+        self._head_changed_ms = 0  # when the replica's head last changed (the follower's clock)
 
     @property
     def state(self) -> State:
@@ -139,16 +141,18 @@ class ChainFollower:
 
     def _saw_node_head(self, data: dict[str, Any]) -> None:
         block_id, height, slot = data.get("id"), data.get("height"), data.get("slot")
-        if isinstance(block_id, str) and isinstance(height, int) and isinstance(slot, int):
-            self.node_head = NodeHead(block_id, height, slot)
+        if not (isinstance(block_id, str) and isinstance(height, int) and isinstance(slot, int)):
+            return
+        if self.node_head is None or self.node_head.id != block_id:
+            self.node_head = NodeHead(block_id, height, slot, self.clock.now_ms())
 
     def lag(self) -> str | None:
         """Why the replica does not follow the node's canonical head, or None when it does.
 
-        It follows when its head is the node's, or within one slot of it on the same chain:
-        the node's head is on our chain one slot behind ours (our own block on its way to the
-        node), or a block of the next slot we have not fetched yet. A replica on another branch, or more
-        than one slot away, does not.
+        It follows when its head is the node's, or within one slot of it: the node's head is
+        on our chain one slot behind ours (our own block on its way to the node), or one we have
+        not fetched yet one slot ahead; after a gap in the slots, for one slot's time since the
+        head changed. A replica on another branch, or further away for longer, does not.
         """
         if not self.connected:
             return f"not connected to the head stream of {self.node_url}"
@@ -161,9 +165,10 @@ class ChainFollower:
         # Below our LIB the state keeps no ids: a node behind our LIB is behind our chain.
         ref = state.block_ref(node.height)
         on_our_chain = node.height < state.chain.lib_height or (ref is not None and ref.id == node.id)
-        if on_our_chain and state.slot - node.slot <= 1:
+        now, slot_ms = self.clock.now_ms(), self.genesis.params.slot_ms
+        if on_our_chain and (state.slot - node.slot <= 1 or now - self._head_changed_ms < slot_ms):
             return None
-        if node.id not in self.store and 0 < node.slot - state.slot <= 1:
+        if node.id not in self.store and (0 < node.slot - state.slot <= 1 or now - node.seen_ms < slot_ms):
             return None
         return (
             f"replica head {state.height} (slot {state.slot}, {state.head_id[:16]}…) is not the "
@@ -187,6 +192,7 @@ class ChainFollower:
         return result
 
     def _after_head_change(self, result: OnBlockResult) -> None:
+        self._head_changed_ms = self.clock.now_ms()
         self.mempool.on_head_change(self.state, result.applied, result.reverted, self.clock.now_ms())
         for listener in list(self.listeners):
             try:

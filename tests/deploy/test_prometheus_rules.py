@@ -18,6 +18,9 @@ ALERTS_NEEDED = {
     "BppoolChainLibStalled",
     "BppoolProducerJailed",
     "BppoolPayoutFailed",
+    "BppoolPoolMissedOnChain",
+    "BppoolTaskFailing",
+    "BppoolTaskDown",
 }
 
 

@@ -97,6 +97,9 @@ async def test_a_replica_on_a_stale_branch_is_not_ready(pool: PoolHarness) -> No
         for slot in (1, 2):
             built = build_block(follower.state, slot=slot, producer="pool", keep=True)
             follower.adopt(built.block.signed_by_producer(key_for("pool")), built.undo or [])
+    # Within one slot's time of the change it may be our blocks on their way; then it is not.
+    assert follower.lag() is None
+    pool.clock.set(pool.clock.now_ms() + 500)
     status, body = await readyz(pool)
     assert status == 503 and body["following"] is False
     assert "is not the node's head 0" in body["reasons"]["following"]
@@ -109,5 +112,6 @@ async def test_one_block_of_ours_on_its_way_to_the_node_is_within_a_slot(pool: P
     async with follower.lock:
         built = build_block(follower.state, slot=1, producer="pool", keep=True)
         follower.adopt(built.block.signed_by_producer(key_for("pool")), built.undo or [])
-    assert follower.lag() is None
+    pool.clock.set(pool.clock.now_ms() + 500)
+    assert follower.lag() is None  # one slot ahead of the node's head, on the node's chain
     assert (await readyz(pool))[0] == 200
