@@ -119,6 +119,15 @@ class Supervisor:
         if exc is not None and isinstance(exc, Exception):
             self._count(name, exc, f"task {name} failed")
 
+    def declare(self, name: str) -> None:
+        """Export ``name``'s series from now on (at 0), before anything ran under it."""
+        self.failures.setdefault(name, 0)
+
+    def report(self, name: str, exc: BaseException) -> None:
+        """A loop that carries on by itself after an unexpected exception (it must not stop,
+        e.g. the garbage collection pacer): logged and counted under ``name``, never down."""
+        self._count(name, exc, f"task {name} failed; it carries on")
+
     def _count(self, name: str, exc: BaseException, message: str) -> None:
         self.failures[name] = self.failures.get(name, 0) + 1
         log.error("%s: %s", message, exc or type(exc).__name__, exc_info=exc)
@@ -136,7 +145,7 @@ class Supervisor:
 
     def job_succeeded(self, name: str) -> None:
         """A scheduled job's run succeeded (it is up again if it was down)."""
-        self.failures.setdefault(name, 0)
+        self.declare(name)
         self._down.pop(name, None)
 
     # --- state -----------------------------------------------------------------------------

@@ -220,7 +220,7 @@ class Emitter:
         self.outcomes = Outcomes()
         self.expected: Expected | None = None
         # Garbage collection at the quiet moments between pool slots (see chain.runtime).
-        self.gc_pacer = GcPacer(self.quiet_ms)
+        self.gc_pacer = GcPacer(self.quiet_ms, supervisor=self.supervisor)
         self._expected_body: bytes | None = None  # still to be prepared at the node
         constitution = settings.constitution_file or DEFAULT_CONSTITUTION
         self.constitution_text = Path(constitution).read_text()
@@ -689,7 +689,7 @@ class Emitter:
             return self._spawn(self._prepared(conn))
         self._spawn(self.raw_pool.fill())  # warm for the next candidate
 
-        async def fallback() -> bool:
+        async def prepare_by_client() -> bool:
             try:
                 await self.pushers[0].prepare_block(body, headers)
             except NodeError as exc:
@@ -697,7 +697,7 @@ class Emitter:
                 return False
             return True
 
-        return self._spawn(fallback())
+        return self._spawn(prepare_by_client())
 
     async def _prepared(self, conn: RawConnection) -> bool:
         try:

@@ -67,6 +67,8 @@ from pool_dac.core.params import InvalidParameter, Parameters, check_parameter
 from pool_dac.epochs import payout_rows, settle_epoch, store_epoch, transfer_row
 from pool_dac.host import PoolHost
 
+# The periodic jobs of one tick, by the names they are counted and reported under.
+DAC_JOBS = ("dac_advance_proposals", "dac_close_due_epochs", "dac_process_transfers")
 log = logging.getLogger("bppool.dac")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -187,6 +189,8 @@ class Dac:
                 coalesce=True,
             )
             self.scheduler.add_listener(self._job_error, EVENT_JOB_ERROR)
+            for name in ("dac_tick", *DAC_JOBS):
+                self.host.supervisor.declare(name)
             self.scheduler.start()
 
     async def stop(self) -> None:
@@ -206,12 +210,8 @@ class Dac:
         """
         supervisor = self.host.supervisor
         async with self._tick_lock:
-            jobs = (
-                ("dac_advance_proposals", self.advance_proposals),
-                ("dac_close_due_epochs", self.close_due_epochs),
-                ("dac_process_transfers", self.process_transfers),
-            )
-            for name, job in jobs:
+            jobs = (self.advance_proposals, self.close_due_epochs, self.process_transfers)
+            for name, job in zip(DAC_JOBS, jobs, strict=True):
                 try:
                     await job()
                 except Exception as exc:

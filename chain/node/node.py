@@ -157,7 +157,7 @@ class Node:
         # Candidates of one slot share their transaction list: parsed once.
         self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
         # Garbage collection in the middle of each slot, away from blocks, prepares and commits.
-        self.gc_pacer = GcPacer(self.quiet_ms)
+        self.gc_pacer = GcPacer(self.quiet_ms, supervisor=self.supervisor)
 
     def quiet_ms(self) -> float:
         """How long the middle of the current slot lasts still (30 % to 68 % of it: blocks are
