@@ -5,8 +5,9 @@ blocks of ``solob``, whose window comes right before the pool's, are the test's 
 It builds three of them during solob's window and withholds them; once the node has taken
 the pool's block for the first slot of its window, it pushes them: solob's branch is longer,
 the node switches to it, and the pool's block is no longer on the canonical chain (the chain
-counts that slot as missed by the pool). The pool service's replica must follow the node
-onto that branch, and the pool must fill the rest of its window on it, with no background
+counts that slot as missed by the pool) and older blocks become irreversible in the same
+switch (fork choice's finalization during a reorg). The pool service's replica must follow the
+node onto that branch, and the pool must fill the rest of its window on it, with no background
 task failing anywhere and the service ready.
 """
 
@@ -119,9 +120,12 @@ def test_the_pool_fills_its_slots_after_its_block_loses_a_fork(tmp_path: Path) -
 
         lost = wait_for(pool_block_on_node, 30, f"the pool's block for slot {first}", interval=0.01)
         assert lost["producer"] == "pool"
-        # ... then solob's withheld blocks: a longer branch from the same parent.
+        # ... then solob's withheld blocks: a longer branch from the same parent. Built on by
+        # all three producers at last, older blocks become irreversible in the same switch.
+        lib_before = node.get_info()["last_irreversible_block_num"]
         for block in withheld:
             node.push_block(block)
+        assert node.get_info()["last_irreversible_block_num"] > lib_before
         head = canonical(node, base_height + 1)
         assert [h["producer"] for h in head[:WITHHELD]] == ["solob"] * WITHHELD
         assert all(h["slot"] != first for h in head)  # the pool's block lost the fork
