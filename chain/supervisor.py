@@ -92,25 +92,30 @@ class Supervisor:
             down = self._down.get(name)
             if down is not None:
                 down.restarted_at = started
+            error: BaseException
             try:
                 await factory()
-            except asyncio.CancelledError:
-                raise
+            except asyncio.CancelledError as exc:
+                current = asyncio.current_task()
+                if current is None or current.cancelling():
+                    raise  # shutdown: not a failure
+                error = exc  # a cancellation from inside the task (a future it awaited)
             except Exception as exc:
-                if self.clock() - started >= self.stable_s:
-                    backoff = self.backoff_s  # it had recovered: start the backoff over
-                self._failed(name, exc, f"task {name} failed; restarting in {backoff:.1f} s")
-                if on_failure is not None:
-                    try:
-                        on_failure(exc)
-                    except Exception:
-                        log.exception("task %s: its failure hook failed", name)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+                error = exc
             else:
                 self._down.pop(name, None)
                 log.info("task %s finished", name)
                 return
+            if self.clock() - started >= self.stable_s:
+                backoff = self.backoff_s  # it had recovered: start the backoff over
+            self._failed(name, error, f"task {name} failed; restarting in {backoff:.1f} s")
+            if on_failure is not None:
+                try:
+                    on_failure(error)
+                except Exception:
+                    log.exception("task %s: its failure hook failed", name)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
 
     def _one_off_done(self, name: str, task: asyncio.Task[Any]) -> None:
         if task.cancelled():

@@ -89,6 +89,28 @@ def test_cancellation_on_shutdown_is_not_a_failure(caplog: pytest.LogCaptureFixt
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+def test_a_cancellation_from_inside_the_task_is_a_failure() -> None:
+    supervisor = Supervisor(backoff_s=0.01)
+    runs: list[int] = []
+
+    async def main() -> None:
+        async def loop() -> None:
+            runs.append(1)
+            if len(runs) == 1:
+                inner = asyncio.get_running_loop().create_future()
+                inner.cancel()  # someone cancelled what the loop awaited, not the loop
+                await inner
+            await asyncio.sleep(3600)
+
+        supervisor.supervise("follower", loop)
+        await until(lambda: len(runs) == 2)
+        await supervisor.stop()
+
+    asyncio.run(main())
+    assert supervisor.failures == {"follower": 1}
+    assert "follower" in supervisor.down()  # restarted less than stable_s ago
+
+
 def test_backoff_doubles_up_to_its_cap_and_starts_over_after_a_stable_run() -> None:
     supervisor = Supervisor(backoff_s=0.02, max_backoff_s=0.08, stable_s=0.3)
     starts: list[float] = []
