@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -36,11 +37,22 @@ from chain.core import (
 from chain.core.errors import UnknownParent
 from chain.core.sigcache import verify_transaction_signature
 from chain.node.mempool import Mempool
+from chain.supervisor import Supervisor
 
 log = logging.getLogger("bppool.follower")
 
 SYNC_BATCH = 500
 HeadListener = Callable[[OnBlockResult], None]
+
+
+@dataclass(frozen=True)
+class NodeHead:
+    """The node's head as its head stream announced it."""
+
+    id: str
+    height: int
+    slot: int
+    seen_ms: int  # when it was announced (the follower's clock)
 
 
 class ChainFollower:
@@ -56,6 +68,7 @@ class ChainFollower:
         mempool_max: int = 50_000,
         mempool_poll_s: float = 0.05,
         stream_blocks: bool = True,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.genesis = genesis
         # True: head events carry the new blocks. False: they name them, and the replica
@@ -75,7 +88,14 @@ class ChainFollower:
         self.mempool_poll_s = mempool_poll_s
         self.mempool_streamed = False  # the head stream brings the mempool (no polling)
         self._last_seq = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # The service's supervisor runs the loops (a follower on its own gets one).
+        self.supervisor = supervisor or Supervisor()
+        self._own_supervisor = supervisor is None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._rebuild = False
+        # The node's head as it last announced it (id, height, slot): what the replica follows.
+        self.node_head: NodeHead | None = None
+        self._head_changed_ms = 0  # when the replica's head last changed (the follower's clock)
 
     @property
     def state(self) -> State:
@@ -84,20 +104,76 @@ class ChainFollower:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start following (returns at once; :attr:`synced` is set after the first catch-up)."""
-        self._spawn(self._follow_loop())
-        self._spawn(self._mempool_loop())
+        """Start following (returns at once; :attr:`synced` is set after the first catch-up).
+
+        Both loops run under the supervisor as ``follower`` and ``mempool_mirror``: an
+        unexpected exception is logged, counted and the loop restarted; after a failure of
+        ``follower`` the replica is rebuilt from genesis (a failure may have left it half
+        changed), so the service recovers on its own.
+        """
+        self._tasks = [
+            self.supervisor.supervise("follower", self._follow_loop, on_failure=self._replica_failed),
+            self.supervisor.supervise("mempool_mirror", self._mempool_loop),
+        ]
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
+        for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._own_supervisor:
+            await self.supervisor.stop()
         await self.client.aclose()
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _replica_failed(self, exc: BaseException) -> None:
+        self.connected = False
+        self.mempool_streamed = False
+        self._rebuild = True
+
+    async def rebuild(self) -> None:
+        """Start the replica over from genesis (the next catch-up replays the node's chain)."""
+        self.synced.clear()  # set again once caught up
+        async with self.lock:
+            self.store = Store(create_genesis_state(self.genesis), self.sig_cache)
+        log.warning("replica of %s rebuilt from genesis; catching up", self.node_url)
+
+    # --- following the node's head ---------------------------------------------------------
+
+    def _saw_node_head(self, data: dict[str, Any]) -> None:
+        block_id, height, slot = data.get("id"), data.get("height"), data.get("slot")
+        if not (isinstance(block_id, str) and isinstance(height, int) and isinstance(slot, int)):
+            return
+        if self.node_head is None or self.node_head.id != block_id:
+            self.node_head = NodeHead(block_id, height, slot, self.clock.now_ms())
+
+    def lag(self) -> str | None:
+        """Why the replica does not follow the node's canonical head, or None when it does.
+
+        It follows when its head is the node's, or within one slot of it: the node's head is
+        on our chain one slot behind ours (our own block on its way to the node), or one we have
+        not fetched yet one slot ahead; after a gap in the slots, for one slot's time since the
+        head changed. A replica on another branch, or further away for longer, does not.
+        """
+        if not self.connected:
+            return f"not connected to the head stream of {self.node_url}"
+        node = self.node_head
+        if node is None:
+            return f"no head announced by {self.node_url} yet"
+        state = self.state
+        if node.id == state.head_id:
+            return None
+        # Below our LIB the state keeps no ids: a node behind our LIB is behind our chain.
+        ref = state.block_ref(node.height)
+        on_our_chain = node.height < state.chain.lib_height or (ref is not None and ref.id == node.id)
+        now, slot_ms = self.clock.now_ms(), self.genesis.params.slot_ms
+        if on_our_chain and (state.slot - node.slot <= 1 or now - self._head_changed_ms < slot_ms):
+            return None
+        if node.id not in self.store and (0 < node.slot - state.slot <= 1 or now - node.seen_ms < slot_ms):
+            return None
+        return (
+            f"replica head {state.height} (slot {state.slot}, {state.head_id[:16]}…) is not the "
+            f"node's head {node.height} (slot {node.slot}, {node.id[:16]}…)"
+        )
 
     # --- blocks ----------------------------------------------------------------------------
 
@@ -116,6 +192,7 @@ class ChainFollower:
         return result
 
     def _after_head_change(self, result: OnBlockResult) -> None:
+        self._head_changed_ms = self.clock.now_ms()
         self.mempool.on_head_change(self.state, result.applied, result.reverted, self.clock.now_ms())
         for listener in list(self.listeners):
             try:
@@ -150,6 +227,9 @@ class ChainFollower:
                     height = batch[-1]["header"]["height"] + 1
 
     async def _follow_loop(self) -> None:
+        if self._rebuild:
+            await self.rebuild()
+            self._rebuild = False
         backoff = 0.1
         while True:
             try:
@@ -159,6 +239,8 @@ class ChainFollower:
                 async for event, data in stream:
                     self.connected = True
                     backoff = 0.1
+                    if event in ("hello", "head"):
+                        self._saw_node_head(data)
                     if event == "hello":
                         if data.get("height", 0) > self.state.height:
                             await self.sync()
@@ -176,7 +258,9 @@ class ChainFollower:
                 raise
             except (NodeError, httpx.HTTPError, ChainError, OSError) as exc:
                 log.warning("following %s: %s; retrying in %.1f s", self.node_url, exc, backoff)
-            self.connected = False
+            finally:
+                # Also when the loop fails: a replica that stopped following says so at once.
+                self.connected = False
             self.mempool_streamed = False
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)

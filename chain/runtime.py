@@ -10,6 +10,10 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chain.supervisor import Supervisor
 
 log = logging.getLogger("bppool.runtime")
 
@@ -77,6 +81,7 @@ class GcPacer:
         clock: Callable[[], float] = time.monotonic,
         collect: Callable[[int], int] = gc.collect,
         count: Callable[[], tuple[int, int, int]] = gc.get_count,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.quiet_ms = quiet_ms
         self.young_allocations = young_allocations
@@ -88,6 +93,9 @@ class GcPacer:
         self.clock = clock
         self.collect = collect
         self.count = count
+        self.supervisor = supervisor  # counts a failed step (``gc_pacer``)
+        if supervisor is not None:
+            supervisor.declare("gc_pacer")
         self.last_full = clock()
         self.young_runs = 0
         self.collections = [0, 0, 0]  # by generation
@@ -133,8 +141,11 @@ class GcPacer:
             await asyncio.sleep(self.tick_s)
             try:
                 self.step()
-            except Exception:  # never let bookkeeping stop the pace
-                log.exception("garbage collection pacing failed")
+            except Exception as exc:  # never let bookkeeping stop the pace
+                if self.supervisor is not None:
+                    self.supervisor.report("gc_pacer", exc)
+                else:
+                    log.exception("garbage collection pacing failed")
 
     async def stop(self) -> None:
         """Stop pacing and give collection back to the interpreter."""

@@ -14,14 +14,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from chain.supervisor import Supervisor
 from emitter.crud import EventAppender, EventRecord
 
 
 class EventWriter:
     """Batches :class:`EventRecord` appends into shared transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, supervisor: Supervisor | None = None) -> None:
         self.engine = engine
+        self.supervisor = supervisor
         self.appender = EventAppender(engine)
         self._pending: list[tuple[list[EventRecord], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -29,7 +31,11 @@ class EventWriter:
         self.batches = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        """Start the writer (under the supervisor as ``event_writer``, when there is one)."""
+        if self.supervisor is not None:
+            self._task = self.supervisor.supervise("event_writer", self._run)
+        else:
+            self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -34,17 +34,19 @@ async def healthz() -> JSONResponse:
 
 @ops.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the replica caught up with the node, slots are being run and the storage
-    takes writes (``storage`` names its error otherwise)."""
+    """Readiness: slots are being run on a replica that follows the node's canonical head, the
+    storage takes writes (``storage`` names its error otherwise) and no background task is down
+    (503 with the reasons otherwise)."""
     emitter = get_emitter(request)
-    ready = emitter.ready and emitter.storage.ok
+    reasons = emitter.not_ready()
     body = {
-        "ready": ready,
-        "following": emitter.follower.connected,
+        "ready": not reasons,
+        "following": "following" not in reasons,
         "head_block_num": emitter.follower.state.height,
         "storage": emitter.storage.describe(),
+        "reasons": reasons,
     }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JSONResponse(body, status_code=503 if reasons else 200)
 
 
 EXTENSION_GROUP = "bppool.pool_extensions"

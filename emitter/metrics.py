@@ -43,12 +43,15 @@ class MembershipCollector(Collector):
             active.add_metric([account], 1 if member["status"] == "active" else 0)
         yield active
         following = GaugeMetricFamily(
-            "bppool_emitter_following", "1 while the emitter follows its node's head stream."
+            "bppool_emitter_following",
+            "1 while the replica follows the node's canonical head (same head, or within one slot).",
         )
-        following.add_metric([], 1 if self.emitter.follower.connected else 0)
+        following.add_metric([], 1 if self.emitter.follower.lag() is None else 0)
         yield following
-        ready = GaugeMetricFamily("bppool_emitter_ready", "1 once the replica caught up and slots are run.")
-        ready.add_metric([], 1 if self.emitter.ready else 0)
+        ready = GaugeMetricFamily(
+            "bppool_emitter_ready", "1 while /readyz answers 200 (see docs/operations.md, Readiness)."
+        )
+        ready.add_metric([], 0 if self.emitter.not_ready() else 1)
         yield ready
         storage_ok = GaugeMetricFamily(
             "bppool_emitter_storage_ok", "1 while the storage takes writes (0: failing, see /readyz)."
@@ -67,6 +70,23 @@ class MembershipCollector(Collector):
         chain_state = self.emitter.follower.state
         in_schedule.add_metric([], 1 if self.emitter.pool in chain_state.chain.schedule else 0)
         yield in_schedule
+        # What the chain says about the pool: its own accounting of the pool producer's slots
+        # on the canonical chain the service follows (a reorg may lower it: gauges).
+        producer = chain_state.producers.rows.get(self.emitter.pool)
+        missed = GaugeMetricFamily(
+            "bppool_emitter_chain_missed_slots",
+            "Pool slots without a pool block on the followed canonical chain, since genesis "
+            "(the chain's count, whatever the emitter recorded for them).",
+        )
+        missed.add_metric([], producer.missed_total if producer else 0)
+        yield missed
+        window = GaugeMetricFamily(
+            "bppool_emitter_chain_window_missed_slots",
+            "Missed pool slots in the chain's liveness window (the pool producer is jailed when "
+            "a full window holds more than liveness_window - min_signed).",
+        )
+        window.add_metric([], producer.window_missed if producer else 0)
+        yield window
 
 
 class EmitterMetrics:
@@ -152,3 +172,4 @@ class EmitterMetrics:
             "bppool_emitter_last_emission_timestamp_seconds", "When the last block was emitted.", registry=r
         )
         r.register(MembershipCollector(emitter))
+        emitter.supervisor.register(r)

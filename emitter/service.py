@@ -60,6 +60,7 @@ from chain.node.blockstore import encode_block
 from chain.rawhttp import RawConnection, RawPool
 from chain.requestauth import RequestVerifier
 from chain.runtime import GcPacer, tune_malloc
+from chain.supervisor import Supervisor
 from chain.web import ApiError
 from emitter import crud
 from emitter.config import EmitterSettings
@@ -187,6 +188,8 @@ class Emitter:
         self.pool = keyfile.account
         self.pool_key = keyfile.key
         self.chain_id = self.genesis.chain_id
+        # Every background task runs under it: logged, counted and restarted on failure.
+        self.supervisor = Supervisor()
         # The pool's own blocks are adopted as they are emitted: head events only name blocks,
         # and the replica fetches those of other producers (one request each time).
         self.follower = ChainFollower(
@@ -195,6 +198,7 @@ class Emitter:
             transport=node_transport,
             clock=self.clock,
             stream_blocks=False,
+            supervisor=self.supervisor,
         )
         self.follower.listeners.append(self._on_head_change)
         self.pushers = [
@@ -204,7 +208,7 @@ class Emitter:
         # Emissions are written on the emission path: the log is checkpointed in the
         # background (WalCheckpointer), never by an emission's commit.
         self.engine = make_engine(settings.db_url, background_checkpoints=True)
-        self.writer = EventWriter(self.engine)
+        self.writer = EventWriter(self.engine, supervisor=self.supervisor)
         # Storage errors are a state of the service (see emitter.storage), not a crash.
         self.storage = StorageState(self.engine, VERSION_TABLE)
         self.faults = Faults.from_env()
@@ -216,7 +220,7 @@ class Emitter:
         self.outcomes = Outcomes()
         self.expected: Expected | None = None
         # Garbage collection at the quiet moments between pool slots (see chain.runtime).
-        self.gc_pacer = GcPacer(self.quiet_ms)
+        self.gc_pacer = GcPacer(self.quiet_ms, supervisor=self.supervisor)
         self._expected_body: bytes | None = None  # still to be prepared at the node
         constitution = settings.constitution_file or DEFAULT_CONSTITUTION
         self.constitution_text = Path(constitution).read_text()
@@ -238,7 +242,6 @@ class Emitter:
         )
         self._prepare_ms = 0  # the timestamp of the last prepare request signed
         self._seq = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.metrics = EmitterMetrics(self)  # last: its collectors read the fields above
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -260,11 +263,11 @@ class Emitter:
         await self.follower.start()
         for extension in self.extensions:
             await extension.start()
-        self._spawn(self._slot_loop())
-        self._spawn(WalCheckpointer(self.engine).run())
-        self._spawn(self.storage.watch())
+        self.supervisor.supervise("slot_loop", self._slot_loop)
+        self.supervisor.supervise("wal_checkpointer", WalCheckpointer(self.engine).run)
+        self.supervisor.supervise("storage_watch", self.storage.watch)
         if self.settings.expect_lead_ms > 0:
-            self._spawn(self._expect_loop())
+            self.supervisor.supervise("expect_loop", self._expect_loop)
         self.gc_pacer.start()
         tune_malloc()
 
@@ -273,9 +276,7 @@ class Emitter:
         await self.gc_pacer.stop()
         for extension in reversed(self.extensions):
             await extension.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         self.feed.close()
         await self.writer.stop()
         self.raw_pool.close()
@@ -285,10 +286,24 @@ class Emitter:
         self.engine.dispose()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        """A one-off task (a push, a prepare, warming connections): failures logged and counted."""
+        return self.supervisor.spawn(getattr(coro, "__name__", "task").lstrip("_"), coro)
+
+    def not_ready(self) -> dict[str, Any]:
+        """Why the service is not ready, by reason (empty when ready): not started, the
+        replica not following the node's canonical head, storage refusing writes, background tasks down."""
+        reasons: dict[str, Any] = {}
+        if not self.ready:
+            reasons["starting"] = "the replica is catching up with the node"
+        lag = self.follower.lag()
+        if lag is not None:
+            reasons["following"] = lag
+        if not self.storage.ok:
+            reasons["storage"] = self.storage.describe()
+        down = self.supervisor.down()
+        if down:
+            reasons["tasks_down"] = down
+        return reasons
 
     # --- time ------------------------------------------------------------------------------
 
@@ -342,22 +357,18 @@ class Emitter:
             log.exception("could not log the opening of the slot feed")
         self.ready = True
         while True:
-            try:
-                upcoming = self.next_pool_slots(1)
-                if not upcoming or upcoming[0] <= self.last_closed_slot:
-                    # Nothing to open now: look again at the next slot boundary.
-                    await self.clock.sleep_until_ms(self.slot_start(self.current_slot() + 1))
-                    continue
-                slot = upcoming[0]
-                await self.clock.sleep_until_ms(self.slot_start(slot))
-                if get_scheduled_producer(self.follower.state, slot) != self.pool:
-                    continue
-                await self.run_slot(slot)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("pool slot loop error")
-                await asyncio.sleep(0.05)
+            # A replica being rebuilt (after a failure of its follower) is no parent to build on.
+            await self.follower.synced.wait()
+            upcoming = self.next_pool_slots(1)
+            if not upcoming or upcoming[0] <= self.last_closed_slot:
+                # Nothing to open now: look again at the next slot boundary.
+                await self.clock.sleep_until_ms(self.slot_start(self.current_slot() + 1))
+                continue
+            slot = upcoming[0]
+            await self.clock.sleep_until_ms(self.slot_start(slot))
+            if get_scheduled_producer(self.follower.state, slot) != self.pool:
+                continue
+            await self.run_slot(slot)
 
     def _log_feed_open(self) -> None:
         """Log that the slot feed is open from the slot now in progress: members reconnect
@@ -471,13 +482,7 @@ class Emitter:
         """Validate the block members are expected to build, ahead of each pool slot."""
         await self.follower.synced.wait()
         while True:
-            try:
-                await self._expect()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("validating the expected block failed")
-                await asyncio.sleep(1)
+            await self._expect()
             await asyncio.sleep(EXPECT_POLL_S)
 
     def _expect_slot(self, now_ms: int) -> int | None:
@@ -806,7 +811,7 @@ class Emitter:
             return self._spawn(self._prepared(conn))
         self._spawn(self.raw_pool.fill())  # warm for the next candidate
 
-        async def fallback() -> bool:
+        async def prepare_by_client() -> bool:
             try:
                 await self.pushers[0].prepare_block(body, headers)
             except NodeError as exc:
@@ -814,7 +819,7 @@ class Emitter:
                 return False
             return True
 
-        return self._spawn(fallback())
+        return self._spawn(prepare_by_client())
 
     async def _prepared(self, conn: RawConnection) -> bool:
         try:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from chain.clock import Clock
 from chain.core import Genesis, PrivateKey
 from chain.follower import ChainFollower
+from chain.supervisor import Supervisor
 
 
 class EventLog(Protocol):
@@ -41,6 +42,7 @@ class PoolHost(Protocol):
     pushers: list[Any]
     settings: Any
     metrics: Any
+    supervisor: Supervisor
 
     def authenticate_request(
         self, headers: Mapping[str, str], *, method: str, path: str, body: bytes, require_active: bool = True

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -66,6 +67,8 @@ from pool_dac.core.params import InvalidParameter, Parameters, check_parameter
 from pool_dac.epochs import payout_rows, settle_epoch, store_epoch, transfer_row
 from pool_dac.host import PoolHost
 
+# The periodic jobs of one tick, by the names they are counted and reported under.
+DAC_JOBS = ("dac_advance_proposals", "dac_close_due_epochs", "dac_process_transfers")
 log = logging.getLogger("bppool.dac")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -178,8 +181,16 @@ class Dac:
             logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per tick
             self.scheduler = AsyncIOScheduler()
             self.scheduler.add_job(
-                self.tick, "interval", seconds=self.settings.tick_seconds, max_instances=1, coalesce=True
+                self.tick,
+                "interval",
+                id="dac_tick",
+                seconds=self.settings.tick_seconds,
+                max_instances=1,
+                coalesce=True,
             )
+            self.scheduler.add_listener(self._job_error, EVENT_JOB_ERROR)
+            for name in ("dac_tick", *DAC_JOBS):
+                self.host.supervisor.declare(name)
             self.scheduler.start()
 
     async def stop(self) -> None:
@@ -187,14 +198,26 @@ class Dac:
             self.scheduler.shutdown(wait=False)
         await self.node.aclose()
 
+    def _job_error(self, event: JobExecutionEvent) -> None:
+        """A scheduled run that raised (the jobs inside :meth:`tick` report their own)."""
+        self.host.supervisor.job_failed(str(event.job_id), event.exception)
+
     async def tick(self) -> None:
-        """One round of the periodic jobs (also called directly by tests and the API)."""
+        """One round of the periodic jobs (also called directly by tests and the API).
+
+        A job that raises is logged, counted (``bppool_task_failures_total{task="dac_<job>"}``)
+        and reported down until a later round of it succeeds; the other jobs still run.
+        """
+        supervisor = self.host.supervisor
         async with self._tick_lock:
-            for job in (self.advance_proposals, self.close_due_epochs, self.process_transfers):
+            jobs = (self.advance_proposals, self.close_due_epochs, self.process_transfers)
+            for name, job in zip(DAC_JOBS, jobs, strict=True):
                 try:
                     await job()
-                except Exception:
-                    log.exception("DAC job %s failed", job.__name__)
+                except Exception as exc:
+                    supervisor.job_failed(name, exc)
+                else:
+                    supervisor.job_succeeded(name)
 
     # --- members ---------------------------------------------------------------------------
 

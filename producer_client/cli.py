@@ -150,4 +150,5 @@ async def _serve(daemon: Any, settings: Any) -> None:
         health=lambda: {"account": daemon.account},
         stop=daemon.stop,
         limits=settings.http_limits,
+        supervisor=daemon.supervisor,
     )

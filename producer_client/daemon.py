@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +30,7 @@ from chain.follower import ChainFollower
 from chain.genesis_file import load_genesis
 from chain.keys import read_key_file
 from chain.metrics import preset
+from chain.supervisor import Supervisor
 from producer_client.builder import CandidateError, build_candidate
 from producer_client.client import Client, PoolError
 from producer_client.config import ProducerSettings
@@ -101,29 +101,26 @@ class ProducerDaemon:
         self.account = keyfile.account
         self.key = keyfile.key
         self.genesis = load_genesis(settings.genesis)
-        self.follower = ChainFollower(self.genesis, settings.node_url, transport=transport, clock=self.clock)
+        # Every background task runs under it: logged, counted and restarted on failure.
+        self.supervisor = Supervisor()
+        self.follower = ChainFollower(
+            self.genesis, settings.node_url, transport=transport, clock=self.clock, supervisor=self.supervisor
+        )
         self.client = Client(
             settings.emitter_url, account=self.account, key=self.key, clock=self.clock, transport=transport
         )
         self.metrics = ProducerMetrics()
+        self.supervisor.register(self.metrics.registry)
         self.rng = rng or random.Random()
         self.pool: str | None = None
         self.results: list[tuple[int, str]] = []
         self._delivering: tuple[int, str] | None = None  # the last (slot, parent) delivered for
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
         await self.follower.start()
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         await self.follower.stop()
         await self.client.aclose()
 
@@ -140,8 +137,12 @@ class ProducerDaemon:
         return str(result["status"])
 
     async def run(self) -> None:
-        """Follow the chain and the slot feed until cancelled."""
+        """Follow the chain and the slot feed until cancelled (the feed loop runs under the
+        supervisor as ``slot_feed``, each delivery as ``deliver``)."""
         await self.start()
+        await self.supervisor.supervise("slot_feed", self._feed_loop)
+
+    async def _feed_loop(self) -> None:
         await self.follower.synced.wait()
         refusals = 0  # consecutive answers with an error
         failing_since: float | None = None
@@ -205,7 +206,7 @@ class ProducerDaemon:
         key = (int(opened["slot"]), str(opened["prev_id"]))
         if key != self._delivering:
             self._delivering = key
-            self._spawn(self.deliver(opened))
+            self.supervisor.spawn("deliver", self.deliver(opened))
 
     async def deliver(self, opened: dict[str, Any]) -> str:
         """Build and deliver our candidate for an opened slot; returns the outcome."""

@@ -436,11 +436,18 @@ async def healthz() -> JSONResponse:
 
 @ops_router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the block store is loaded."""
+    """Readiness: the block store is loaded and no background task is down (503 with the
+    reasons otherwise)."""
     node = get_node(request)
+    reasons: dict[str, Any] = {}
     if not node.ready or node.store is None:
-        return JSONResponse({"ready": False}, status_code=503)
-    return JSONResponse({"ready": True, "head_block_num": node.state.height})
+        reasons["starting"] = "the block store is loading"
+    down = node.supervisor.down()
+    if down:
+        reasons["tasks_down"] = down
+    if reasons:
+        return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
+    return JSONResponse({"ready": True, "head_block_num": node.state.height, "reasons": {}})
 
 
 def create_app(node: Node, *, repair: bool = False) -> FastAPI:

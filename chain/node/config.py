@@ -7,9 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from chain.httplimits import HttpLimitsSettings
-
 from chain.core.auth import DEFAULT_REQUEST_SKEW_S
+from chain.httplimits import HttpLimitsSettings
 
 
 class NodeSettings(HttpLimitsSettings):

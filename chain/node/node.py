@@ -64,6 +64,7 @@ from chain.node.mempool import Mempool
 from chain.node.metrics import NodeMetrics
 from chain.requestauth import RequestVerifier
 from chain.runtime import GcPacer, slot_phase_quiet_ms, tune_malloc
+from chain.supervisor import Supervisor
 from chain.web import ApiError
 
 log = logging.getLogger("bppool.node")
@@ -124,11 +125,13 @@ class Node:
         self.metrics = NodeMetrics(
             lambda: self.store.state if self.store else None, lambda: len(self.mempool)
         )
+        # Every background task runs under it: logged, counted and restarted on failure.
+        self.supervisor = Supervisor()
+        self.supervisor.register(self.metrics.registry)
         self.peers = [AsyncNodeClient(url, transport=peer_transport, timeout=2.0) for url in settings.peers]
         self.last_produced_slot = 0
         self.ready = False
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._sync_now = asyncio.Event()
         self._prepared: dict[str, Prepared] = {}
         # Outcomes of prepared blocks by content: candidates differing only in their builder
@@ -143,7 +146,7 @@ class Node:
         # Candidates of one slot share their transaction list: parsed once.
         self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
         # Garbage collection in the middle of each slot, away from blocks, prepares and commits.
-        self.gc_pacer = GcPacer(self.quiet_ms)
+        self.gc_pacer = GcPacer(self.quiet_ms, supervisor=self.supervisor)
 
     def quiet_ms(self) -> float:
         """How long the middle of the current slot lasts still (30 % to 68 % of it: blocks are
@@ -214,19 +217,17 @@ class Node:
         tune_malloc()
         self.ready = True
         if self.peers:
-            self._spawn(self._sync_loop())
+            self.supervisor.supervise("peer_sync", self._sync_loop)
         if self.keys and self.settings.produce:
-            self._spawn(self._production_loop())
-        self._spawn(self._housekeeping_loop())
-        self._spawn(WalCheckpointer(self.blockstore.engine).run())
+            self.supervisor.supervise("production", self._production_loop)
+        self.supervisor.supervise("housekeeping", self._housekeeping_loop)
+        self.supervisor.supervise("wal_checkpointer", WalCheckpointer(self.blockstore.engine).run)
 
     async def stop(self) -> None:
         """Stop the loops, end the streams, close connections and the store."""
         self.ready = False
         await self.gc_pacer.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         if self._announce_at is not None:
             self._announce_at.cancel()
             self._announce_at = None
@@ -236,9 +237,8 @@ class Node:
         self.blockstore.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """A one-off task (a gossip, housekeeping after a commit): failures logged and counted."""
+        self.supervisor.spawn(getattr(coro, "__name__", "task").lstrip("_"), coro)
 
     # --- transactions ----------------------------------------------------------------------
 
@@ -530,10 +530,8 @@ class Node:
         while True:
             slot = self.current_slot() + 1
             await self.clock.sleep_until_ms(genesis_time + slot * slot_ms + self.settings.produce_offset_ms)
-            try:
-                await self.produce(slot)
-            except Exception:  # keep producing at the next slot whatever went wrong
-                log.exception("producing slot %d failed", slot)
+            # A failure is the supervisor's: logged, counted, and the loop goes on at a next slot.
+            await self.produce(slot)
 
     async def produce(self, slot: int) -> Block | None:
         """Build, sign, store and announce this node's block for ``slot`` if it owns it."""
@@ -583,10 +581,7 @@ class Node:
 
     async def _sync_loop(self) -> None:
         while True:
-            try:
-                await self.sync_once()
-            except Exception:
-                log.exception("peer sync failed")
+            await self.sync_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sync_now.wait(), self.settings.sync_interval_s)
             self._sync_now.clear()

@@ -166,6 +166,7 @@ def run(
                 health=lambda: {"account": daemon.account},
                 stop=daemon.stop,
                 limits=settings.http_limits,
+                supervisor=daemon.supervisor,
             )
         )
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -28,6 +27,7 @@ from chain.keys import read_key_file
 from chain.metrics import preset
 from chain.runner.config import RunnerSettings
 from chain.runner.registry import ServicePackage, TaskContext, TaskError, load_services
+from chain.supervisor import Supervisor
 
 log = logging.getLogger("bppool.runner")
 TX_LIFETIME_MS = 10 * 60 * 1000
@@ -147,7 +147,9 @@ class RunnerDaemon:
         self.running: set[tuple[str, str]] = set()
         self.chain_id = ""
         self.sender: TxSender | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Every background task runs under it: logged, counted and restarted on failure.
+        self.supervisor = Supervisor()
+        self.supervisor.register(self.metrics.registry)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- life cycle ------------------------------------------------------------------------
@@ -182,9 +184,7 @@ class RunnerDaemon:
                 )
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         await self.node.aclose()
         self.sync_node.close()
 
@@ -192,17 +192,15 @@ class RunnerDaemon:
         """Poll for work until cancelled."""
         await self.start()
         log.info("runner %s serving %s", self.account, ", ".join(p.name for p in self.packages.values()))
+        await self.supervisor.supervise("poll", self._poll_loop)
+
+    async def _poll_loop(self) -> None:
         while True:
             try:
                 await self.poll()
             except NodeError as exc:
                 log.warning("node: %s", exc)
             await asyncio.sleep(self.settings.poll_ms / 1000)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _due(self, key: tuple[str, str]) -> bool:
         if key in self.running:
@@ -218,14 +216,14 @@ class RunnerDaemon:
             key = (execution["id"], "result")
             if execution["service"] in self.packages and self._due(key):
                 self.running.add(key)
-                self._spawn(self.execute(execution))
+                self.supervisor.spawn("execute", self.execute(execution))
         checking = await self.node.executions(verifier=self.account, status="in_progress", limit=1000)
         for execution in checking:
             key = (execution["id"], "verdict")
             voted = any(v["verifier"] == self.account for v in execution["verdicts"])
             if execution["service"] in self.packages and not voted and self._due(key):
                 self.running.add(key)
-                self._spawn(self.verify(execution))
+                self.supervisor.spawn("verify", self.verify(execution))
         await self.sender.fill_gap()
         horizon = time.monotonic() - 600
         for key in [k for k, at in self.sent.items() if at < horizon]:

@@ -97,9 +97,27 @@ def pool_overview() -> Dashboard:
         )
         .with_panel(stat("Active members", 'sum(bppool_emitter_members{state="active"})'))
         .with_panel(
-            stat("Emitter ready", "min(bppool_emitter_ready)", description="1 once the replica caught up.")
+            stat(
+                "Emitter ready",
+                "min(bppool_emitter_ready)",
+                description="1 while /readyz answers 200: following the node's canonical head, no task down.",
+            )
         )
         .with_panel(stat("Pool in schedule", "max(bppool_emitter_in_schedule)"))
+        .with_panel(
+            stat(
+                "Missed on chain (1 h)",
+                "max(delta(bppool_emitter_chain_missed_slots[1h]))",
+                description="Pool slots without a pool block on the canonical chain, as the chain counts them.",
+            )
+        )
+        .with_panel(
+            stat(
+                "Task failures (1 h)",
+                "sum(increase(bppool_task_failures_total[1h]))",
+                description="Background tasks and jobs that failed in any service (each restarted).",
+            )
+        )
         .with_row(Row("Slots"))
         .with_panel(series("Pool slots by outcome", "ops", ("bppool:pool_slots:rate5m", "{{outcome}}")))
         .with_panel(
@@ -108,6 +126,21 @@ def pool_overview() -> Dashboard:
                 "percentunit",
                 ("bppool:pool_fallback_ratio:rate15m", "fallback"),
                 ("bppool:pool_missed_ratio:rate15m", "missed"),
+            )
+        )
+        .with_panel(
+            series(
+                "Pool slots missed on the chain (the chain's count, whatever the emitter recorded)",
+                "short",
+                ("max(bppool_emitter_chain_missed_slots)", "since genesis"),
+                ("max(bppool_emitter_chain_window_missed_slots)", "in the liveness window"),
+            )
+        )
+        .with_panel(
+            series(
+                "Background task failures, by service and task",
+                "short",
+                (f"sum by (job, task) (increase(bppool_task_failures_total[{RATE}]))", "{{job}} {{task}}"),
             )
         )
         .with_panel(

@@ -8,6 +8,7 @@ import gc
 import pytest
 
 from chain.runtime import GcPacer, slot_phase_quiet_ms
+from chain.supervisor import Supervisor
 
 
 class Fake:
@@ -106,6 +107,31 @@ async def test_the_pacer_turns_automatic_collection_off_while_it_runs() -> None:
     finally:
         await pacer.stop()
     assert gc.isenabled()
+
+
+@pytest.mark.anyio
+async def test_a_failed_step_is_counted_and_the_pace_goes_on() -> None:
+    collected: list[int] = []
+
+    def collect(generation: int) -> int:
+        collected.append(generation)
+        if len(collected) == 1:
+            raise MemoryError("a collection that went wrong")
+        return 0
+
+    supervisor = Supervisor()
+    pacer = GcPacer(lambda: 100.0, young_allocations=0, tick_s=0.001, collect=collect, supervisor=supervisor)
+    assert supervisor.failures == {"gc_pacer": 0}
+    pacer.start()
+    try:
+        for _ in range(400):
+            if len(collected) >= 3:
+                break
+            await asyncio.sleep(0.005)
+        assert len(collected) >= 3  # it went on pacing
+    finally:
+        await pacer.stop()
+    assert supervisor.failures == {"gc_pacer": 1} and supervisor.down() == {}
 
 
 def test_tuned_malloc_keeps_freed_request_buffers_for_the_next_requests() -> None:

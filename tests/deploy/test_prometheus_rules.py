@@ -19,6 +19,9 @@ ALERTS_NEEDED = {
     "BppoolChainLibStalled",
     "BppoolProducerJailed",
     "BppoolPayoutFailed",
+    "BppoolPoolMissedOnChain",
+    "BppoolTaskFailing",
+    "BppoolTaskDown",
 }
 
 

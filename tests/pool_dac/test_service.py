@@ -417,3 +417,31 @@ async def test_proposals_refuse_a_name_with_a_trailing_newline(
         await dac.call("alice", "POST", "/v1/dac/proposals", {"kind": kind, "payload": payload})
     assert info.value.status == 400 and info.value.code == "invalid_proposal"
     assert message in info.value.message
+
+
+async def test_a_failing_job_is_logged_counted_and_named_until_it_succeeds(
+    dac: DacHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    emitter = dac.pool.emitter
+    registry = emitter.metrics.registry
+    failures = {"task": "dac_close_due_epochs"}
+    closes = dac.dac.close_due_epochs
+
+    async def broken() -> None:
+        raise RuntimeError("a bug in closing epochs")
+
+    monkeypatch.setattr(dac.dac, "close_due_epochs", broken)
+    with caplog.at_level("ERROR", logger="bppool.tasks"):
+        await dac.dac.tick()
+    assert "job dac_close_due_epochs failed" in caplog.text and "RuntimeError" in caplog.text
+    assert registry.get_sample_value("bppool_task_failures_total", failures) == 1
+    assert registry.get_sample_value("bppool_task_down", failures) == 1
+    assert emitter.not_ready()["tasks_down"] == {
+        "dac_close_due_epochs": "RuntimeError: a bug in closing epochs"
+    }
+    # the other jobs of the round still ran
+    assert registry.get_sample_value("bppool_task_down", {"task": "dac_process_transfers"}) == 0
+    monkeypatch.setattr(dac.dac, "close_due_epochs", closes)
+    await dac.dac.tick()
+    assert "tasks_down" not in emitter.not_ready()
+    assert registry.get_sample_value("bppool_task_failures_total", failures) == 1
