@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP
-from chain.web import ApiError, JSONResponse, read_json
+from chain.web import ApiError, Int64, JSONResponse, read_json
 from pool_dac import crud
 from pool_dac.core.params import describe_parameters
 from pool_dac.core.statement import compute_row_proof
@@ -89,25 +89,25 @@ async def propose(request: Request, dac: DacDep, member: MemberDep) -> JSONRespo
 
 
 @router.get("/proposals/{proposal_id}")
-async def proposal(proposal_id: int, dac: DacDep) -> JSONResponse:
+async def proposal(proposal_id: Int64, dac: DacDep) -> JSONResponse:
     """One proposal with its tally and ballots."""
     return JSONResponse(dac.proposal(proposal_id))
 
 
 @router.post("/proposals/{proposal_id}/ballots")
-async def vote(proposal_id: int, request: Request, dac: DacDep, member: MemberDep) -> JSONResponse:
+async def vote(proposal_id: Int64, request: Request, dac: DacDep, member: MemberDep) -> JSONResponse:
     """Cast (or change, while Active) a signed ballot: yes, no or abstain."""
     return JSONResponse(dac.vote(member, proposal_id, await read_json(request)))
 
 
 @router.post("/proposals/{proposal_id}/cancel")
-async def cancel(proposal_id: int, dac: DacDep, member: MemberDep) -> JSONResponse:
+async def cancel(proposal_id: Int64, dac: DacDep, member: MemberDep) -> JSONResponse:
     """Cancel one's own proposal while Pending or Active."""
     return JSONResponse(dac.cancel(member, proposal_id))
 
 
 @router.post("/proposals/{proposal_id}/execute")
-async def execute(proposal_id: int, dac: DacDep) -> JSONResponse:
+async def execute(proposal_id: Int64, dac: DacDep) -> JSONResponse:
     """Execute a Queued proposal whose timelock ended (the scheduler also does it)."""
     return JSONResponse(await dac.execute(proposal_id))
 
@@ -124,12 +124,12 @@ async def file_dispute(request: Request, dac: DacDep, member: MemberDep) -> JSON
 
 
 @router.get("/disputes/{dispute_id}")
-async def dispute(dispute_id: int, dac: DacDep) -> JSONResponse:
+async def dispute(dispute_id: Int64, dac: DacDep) -> JSONResponse:
     return JSONResponse(dac.dispute(dispute_id))
 
 
 @router.post("/disputes/{dispute_id}/ruling", status_code=201)
-async def rule(dispute_id: int, request: Request, dac: DacDep) -> JSONResponse:
+async def rule(dispute_id: Int64, request: Request, dac: DacDep) -> JSONResponse:
     """The arbitrator's signed ruling (dismiss, penalty, forfeit, remove)."""
     return JSONResponse(dac.rule(dispute_id, await read_json(request)), status_code=201)
 
@@ -146,7 +146,7 @@ async def epochs(dac: DacDep, limit: int = 50) -> JSONResponse:
 
 
 @router.get("/epochs/{epoch}")
-async def epoch(epoch: int, dac: DacDep) -> JSONResponse:
+async def epoch(epoch: Int64, dac: DacDep) -> JSONResponse:
     """An epoch's statement header, status and payouts."""
     statement = dac.statement(epoch)
     return JSONResponse(
@@ -155,13 +155,13 @@ async def epoch(epoch: int, dac: DacDep) -> JSONResponse:
 
 
 @router.get("/epochs/{epoch}/statement")
-async def statement(epoch: int, dac: DacDep) -> JSONResponse:
+async def statement(epoch: Int64, dac: DacDep) -> JSONResponse:
     """The signed statement: header (with the Merkle root), signature and every row."""
     return JSONResponse(dac.statement(epoch))
 
 
 @router.get("/epochs/{epoch}/statement/{member}")
-async def statement_row(epoch: int, member: str, dac: DacDep) -> JSONResponse:
+async def statement_row(epoch: Int64, member: str, dac: DacDep) -> JSONResponse:
     """One member's row with its Merkle inclusion proof."""
     full = dac.statement(epoch)
     try:

@@ -27,7 +27,7 @@ from chain.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware, hot_route
 from chain.metrics import require_single_worker
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node, iso_time
-from chain.web import ApiError, BodyLimitMiddleware, JSONResponse, install_error_handlers
+from chain.web import ApiError, BodyLimitMiddleware, Int64, JSONResponse, install_error_handlers, int_field
 
 
 async def read_params(request: Request) -> dict[str, Any]:
@@ -58,14 +58,8 @@ def require_account_name(params: dict[str, Any], *keys: str) -> str:
 def int_param(
     params: dict[str, Any], key: str, default: int, *, minimum: int = 0, maximum: int = 10_000
 ) -> int:
-    raw = params.get(key, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ApiError(400, "malformed", f"{key}: expected an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ApiError(400, "malformed", f"{key}: {value} is outside [{minimum}, {maximum}]")
-    return value
+    """An integer parameter within bounds (a 400 naming ``key`` otherwise)."""
+    return int_field(params.get(key, default), key, minimum=minimum, maximum=maximum)
 
 
 def get_node(request: Request) -> Node:
@@ -117,9 +111,9 @@ async def get_block(request: Request) -> Response:
     if ref is None:
         raise ApiError(400, "missing_field", "missing field block_num_or_id")
     ref_str = str(ref)
-    if ref_str.isdigit() and len(ref_str) < 20:
-        found = node.blockstore.get_canonical(int(ref_str))
-    elif len(ref_str) == 64:
+    if type(ref) is int or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
+        found = node.blockstore.get_canonical(int_field(ref, "block_num_or_id"))
+    elif isinstance(ref, str) and len(ref_str) == 64:
         found = node.blockstore.get(ref_str.lower())
     else:
         raise ApiError(400, "malformed", f"block_num_or_id: {ref!r} is neither a height nor a block id")
@@ -355,7 +349,7 @@ async def commit_block(request: Request) -> Response:
 
 
 @node_router.get("/blocks")
-async def blocks(request: Request, from_height: int = 1, limit: int = 100) -> Response:
+async def blocks(request: Request, from_height: Int64 = 1, limit: int = 100) -> Response:
     """Canonical blocks from ``from_height`` up (peer sync)."""
     node = get_node(request)
     if from_height < 1 or not 1 <= limit <= 1000:
@@ -374,7 +368,7 @@ async def mempool(request: Request, limit: int = 1000) -> JSONResponse:
 
 
 @node_router.get("/mempool/updates")
-async def mempool_updates(request: Request, after_seq: int = 0, limit: int = 5000) -> JSONResponse:
+async def mempool_updates(request: Request, after_seq: Int64 = 0, limit: int = 5000) -> JSONResponse:
     """Pending transactions that arrived after ``after_seq``, oldest first, with their sequence
     numbers and the one to ask from next (followers mirror the mempool with this)."""
     node = get_node(request)

@@ -29,7 +29,7 @@ from chain.core.executions import (
 from chain.core.state import State
 from chain.core.types import is_valid_account_name
 from chain.node.node import Node
-from chain.web import ApiError, JSONResponse
+from chain.web import ApiError, JSONResponse, int_field
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 HASH_LENGTH = 64
@@ -41,14 +41,7 @@ def _state(request: Request) -> State:
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "100")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ApiError(400, "malformed", f"limit: expected an integer, got {raw!r}") from None
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, "malformed", "limit: must be in [1, 1000]")
-    return limit
+    return int_field(request.query_params.get("limit", "100"), "limit", minimum=1, maximum=1000)
 
 
 def _account_filter(request: Request, name: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from chain.web import ApiError, JSONResponse
+from chain.web import ApiError, Int64, JSONResponse
 from emitter import crud
 from emitter.api.deps import EmitterDep
 
@@ -14,13 +14,13 @@ router = APIRouter(prefix="/v1/pool", tags=["events"])
 @router.get("/events")
 async def events(
     emitter: EmitterDep,
-    after_id: int = 0,
+    after_id: Int64 = 0,
     limit: int = 500,
     kind: str | None = None,
     member: str | None = None,
-    slot: int | None = None,
-    slot_from: int | None = None,
-    slot_to: int | None = None,
+    slot: Int64 | None = None,
+    slot_from: Int64 | None = None,
+    slot_to: Int64 | None = None,
 ) -> JSONResponse:
     """Events with ``id > after_id`` in order; page with ``next_after_id``.
 
@@ -45,6 +45,6 @@ async def events(
 
 
 @router.get("/evidence")
-async def evidence(emitter: EmitterDep, slot: int | None = None) -> JSONResponse:
+async def evidence(emitter: EmitterDep, slot: Int64 | None = None) -> JSONResponse:
     """Candidates kept as evidence (equivocations)."""
     return JSONResponse({"evidence": crud.list_evidence(emitter.engine, slot=slot)})

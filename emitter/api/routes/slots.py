@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from chain.web import ApiError, JSONResponse
+from chain.web import ApiError, Int64, JSONResponse
 from emitter import crud
 from emitter.api.deps import EmitterDep, MemberDep
 
@@ -50,7 +50,7 @@ async def current(emitter: EmitterDep, member: MemberDep) -> JSONResponse:
 
 
 @router.get("")
-async def outcomes(emitter: EmitterDep, limit: int = 50, before_slot: int | None = None) -> JSONResponse:
+async def outcomes(emitter: EmitterDep, limit: int = 50, before_slot: Int64 | None = None) -> JSONResponse:
     """Recent slot outcomes, newest first."""
     if not 1 <= limit <= 1000:
         raise ApiError(400, "malformed", "limit must be in [1, 1000]")
@@ -58,7 +58,7 @@ async def outcomes(emitter: EmitterDep, limit: int = 50, before_slot: int | None
 
 
 @router.get("/{slot}")
-async def detail(slot: int, emitter: EmitterDep) -> JSONResponse:
+async def detail(slot: Int64, emitter: EmitterDep) -> JSONResponse:
     """One slot: outcome, winner, and every arrival with its offset and verdict."""
     found = crud.slot_detail(emitter.engine, slot=slot)
     if found is None:
