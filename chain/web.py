@@ -20,7 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chain.core.codec import decode_json
@@ -41,13 +43,14 @@ Int64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 """A non-negative integer the stores can hold, for path, query and body fields: anything else
 (out of range, not ASCII digits) is a 422 naming the field."""
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
 _ASCII_INT = re.compile(r"-?[0-9]+")
 
 
-class JSONResponse(Response):
-    """A JSON response encoded with orjson (fast, and integers stay integers)."""
-
-    media_type = "application/json"
+class JSONResponse(StarletteJSONResponse):
+    """A JSON response encoded with orjson (fast, and integers stay integers); a starlette
+    ``JSONResponse`` so that FastAPI documents routes' models as JSON."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
@@ -133,7 +136,23 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["allow"] = ", ".join(allowed_methods(request))
+        return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app serves at the request's path (asked of the app's routes, so a
+    path with a route per method lists them all)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 class BodyLimitMiddleware:

@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 from chain.web import ApiError, Int64, JSONResponse
 from emitter import crud
+from emitter.api import schemas
 from emitter.api.deps import EmitterDep
 
 router = APIRouter(prefix="/v1/pool", tags=["events"])
 
 
-@router.get("/events")
+@router.get("/events", response_model=schemas.Events)
 async def events(
     emitter: EmitterDep,
     after_id: Int64 = 0,
@@ -44,7 +45,7 @@ async def events(
     return JSONResponse({"events": rows, "next_after_id": rows[-1]["id"] if rows else after_id})
 
 
-@router.get("/evidence")
+@router.get("/evidence", response_model=schemas.Evidence)
 async def evidence(emitter: EmitterDep, slot: Int64 | None = None) -> JSONResponse:
     """Candidates kept as evidence (equivocations)."""
     return JSONResponse({"evidence": crud.list_evidence(emitter.engine, slot=slot)})
