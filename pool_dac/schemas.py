@@ -82,6 +82,8 @@ class Ruling(BaseModel):
 
 
 class Constitution(Open):
+    """The latest constitution and its signers."""
+
     version: int
     hash: str
     text: str
@@ -89,16 +91,22 @@ class Constitution(Open):
 
 
 class ConstitutionVersions(Open):
+    """Every adopted version."""
+
     versions: list[dict[str, Any]]
 
 
 class Signed(Open):
+    """A member's signature recorded."""
+
     member: str
     version: int
     active: bool
 
 
 class Parameters(Open):
+    """The governed parameters and what they mean."""
+
     values: dict[str, Any]
     descriptions: dict[str, Any]
 
@@ -116,10 +124,14 @@ class ProposalView(Open):
 
 
 class Proposals(Open):
+    """Proposals, newest first."""
+
     proposals: list[ProposalView]
 
 
 class DisputeView(Open):
+    """A dispute with its ruling."""
+
     id: int
     filer: str
     against: str
@@ -130,15 +142,21 @@ class DisputeView(Open):
 
 
 class Disputes(Open):
+    """Every dispute."""
+
     disputes: list[DisputeView]
 
 
 class Ruled(Open):
+    """The ruled dispute and the proposal that executes the ruling."""
+
     dispute: DisputeView
     proposal: ProposalView
 
 
 class Epochs(Open):
+    """Closed epochs and the next to close."""
+
     epochs: list[dict[str, Any]]
     next: dict[str, int]
 
@@ -168,5 +186,7 @@ class StatementRow(Open):
 
 
 class Treasury(Open):
+    """Treasury accounting and the pool account's balance."""
+
     pool_account_balance: int
     spends: list[dict[str, Any]]

@@ -217,10 +217,14 @@ class MempoolUpdates(Open):
 
 
 class Services(Open):
+    """Every published service."""
+
     services: list[dict[str, Any]]
 
 
 class ServiceView(Open):
+    """A service with its runners' records."""
+
     id: str
     name: str
     developer: str
@@ -229,34 +233,48 @@ class ServiceView(Open):
 
 
 class Runners(Open):
+    """Runner registrations."""
+
     runners: list[dict[str, Any]]
 
 
 class Executions(Open):
+    """Executions, newest first."""
+
     executions: list[dict[str, Any]]
 
 
 class ExecutionView(Open):
+    """One execution: inputs, assignment, result, verdicts, settlement."""
+
     id: str
     status: str
 
 
 class Processes(Open):
+    """Processes."""
+
     processes: list[dict[str, Any]]
 
 
 class ProcessView(Open):
+    """One process: balance, rules, status."""
+
     id: str
     owner: str
 
 
 class RunnersQuery(BaseModel):
+    """Filters of the runner list."""
+
     service: str | None = Field(default=None, pattern=HEX64)
     account: str | None = Field(default=None, pattern=NAME)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
 class ExecutionsQuery(BaseModel):
+    """Filters of the execution list."""
+
     status: str | None = None
     service: str | None = None
     task: str | None = None
@@ -268,5 +286,7 @@ class ExecutionsQuery(BaseModel):
 
 
 class ProcessesQuery(BaseModel):
+    """Filters of the process list."""
+
     owner: str | None = Field(default=None, pattern=NAME)
     limit: int = Field(default=100, ge=1, le=1000)

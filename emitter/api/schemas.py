@@ -62,6 +62,8 @@ class MemberRow(MemberStatus):
 
 
 class Members(Open):
+    """Every member."""
+
     members: list[MemberRow]
 
 
@@ -84,11 +86,15 @@ class OpenSlot(Open):
 
 
 class CurrentSlot(Open):
+    """The open pool slot (or null) and the next pool slots."""
+
     open: OpenSlot | None
     next_pool_slots: list[int]
 
 
 class SlotOutcomes(Open):
+    """Recent slot outcomes, newest first."""
+
     slots: list[dict[str, Any]]
 
 
@@ -107,9 +113,13 @@ class Event(Open):
 
 
 class Events(Open):
+    """A page of the event log."""
+
     events: list[Event]
     next_after_id: int
 
 
 class Evidence(Open):
+    """Candidates kept as evidence."""
+
     evidence: list[dict[str, Any]]
