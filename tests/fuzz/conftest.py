@@ -139,15 +139,23 @@ class Tally:
         )
 
 
+TALLY = Tally()
+
+
 @pytest.fixture(scope="session")
-def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
-    found = Tally()
-    yield found
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = f"API fuzzing (max_examples={MAX_EXAMPLES}): {found.report()}"
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
-        print(line)
-    statuses = (f"{op}: {sorted(found.by_operation[op])}" for op in sorted(found.by_operation))
-    Path(os.environ.get("BPPOOL_FUZZ_REPORT", os.devnull)).write_text("\n".join((line, *statuses)) + "\n")
+def tally() -> Tally:
+    """The session's figures."""
+    return TALLY
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures (and write them to ``BPPOOL_FUZZ_REPORT``, with the statuses seen
+    per operation)."""
+    if not TALLY.cases:
+        return
+    line = f"API fuzzing (max_examples={MAX_EXAMPLES}): {TALLY.report()}"
+    terminalreporter.write_line(line)
+    report = os.environ.get("BPPOOL_FUZZ_REPORT")
+    if report:
+        statuses = (f"{op}: {sorted(TALLY.by_operation[op])}" for op in sorted(TALLY.by_operation))
+        Path(report).write_text("\n".join((line, *statuses)) + "\n")
