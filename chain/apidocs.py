@@ -12,7 +12,8 @@ for the API fuzzing in CI (``tests/fuzz``), which checks every answer against th
   (the three schemes together);
 - :func:`json_body`: a request body declared by a model, for routes that parse it themselves;
 - :func:`event_stream`: a ``text/event-stream`` answer with its event names;
-- :func:`install_openapi`: adds the security schemes and the declared models to the app's schema.
+- :func:`install_openapi`: adds the security schemes and the declared models to the app's
+  schema, with integer bounds kept exact.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
+
+from chain.web import INT64_MAX
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input: `code` names the failed check",
@@ -186,6 +189,22 @@ def _refs(node: Any) -> Iterable[str]:
             yield from _refs(value)
 
 
+def _integer_bounds(node: Any) -> None:
+    """Integer bounds as integers: FastAPI's OpenAPI model keeps bounds as floats, which turns
+    the largest signed 64-bit integer into 2^63 (one past it)."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                value = node.get(key)
+                if isinstance(value, float):
+                    node[key] = min(int(value), INT64_MAX)
+        for value in node.values():
+            _integer_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _integer_bounds(value)
+
+
 def install_openapi(app: FastAPI) -> None:
     """Complete the app's OpenAPI: the ``X-BP-*`` security schemes and every model a
     :func:`json_body` refers to."""
@@ -208,6 +227,7 @@ def install_openapi(app: FastAPI) -> None:
                 schemas.setdefault(sub, definition)
             schemas[name] = model_schema
             missing += [n for n in _refs(model_schema) if n not in schemas]
+        _integer_bounds(spec)
         app.openapi_schema = spec
         return spec
 

@@ -78,7 +78,7 @@ async def parameters(dac: DacDep) -> JSONResponse:
 
 
 @router.get("/proposals", response_model=schemas.Proposals)
-async def proposals(dac: DacDep, state: str | None = None, limit: int = 50) -> JSONResponse:
+async def proposals(dac: DacDep, state: str | None = None, limit: Int64 = 50) -> JSONResponse:
     """Proposals, newest first (with their state now and their tally)."""
     rows = crud.list_proposals(dac.engine, limit=min(max(limit, 1), 500))
     found = [dac.proposal(r["id"]) for r in rows]
@@ -171,7 +171,7 @@ async def rule(dispute_id: Int64, request: Request, dac: DacDep) -> JSONResponse
 
 
 @router.get("/epochs", response_model=schemas.Epochs)
-async def epochs(dac: DacDep, limit: int = 50) -> JSONResponse:
+async def epochs(dac: DacDep, limit: Int64 = 50) -> JSONResponse:
     """Closed epochs, newest first, and the next epoch to close."""
     rows = crud.list_epochs(dac.engine, limit=min(max(limit, 1), 1000))
     return JSONResponse(

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -42,7 +42,15 @@ from chain.metrics import require_single_worker
 from chain.node import schemas
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node, iso_time
-from chain.web import ApiError, BodyLimitMiddleware, Int64, JSONResponse, install_error_handlers, int_field
+from chain.web import (
+    INT64_MAX,
+    ApiError,
+    BodyLimitMiddleware,
+    Int64,
+    JSONResponse,
+    install_error_handlers,
+    int_field,
+)
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -414,31 +422,31 @@ async def commit_block(request: Request) -> Response:
 
 
 @node_router.get("/blocks", response_model=list[schemas.Block])
-async def blocks(request: Request, from_height: Int64 = 1, limit: int = 100) -> Response:
+async def blocks(
+    request: Request,
+    from_height: Annotated[int, Query(ge=1, le=INT64_MAX)] = 1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
     """Canonical blocks from ``from_height`` up (peer sync)."""
     node = get_node(request)
-    if from_height < 1 or not 1 <= limit <= 1000:
-        raise ApiError(400, "malformed", "from_height must be >= 1 and limit in [1, 1000]")
     datas = node.blockstore.canonical_range(from_height, limit)
     return Response(b"[" + b",".join(datas) + b"]", media_type="application/json")
 
 
 @node_router.get("/mempool", response_model=list[schemas.Transaction])
-async def mempool(request: Request, limit: int = 1000) -> JSONResponse:
+async def mempool(request: Request, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> JSONResponse:
     """Pending transactions in the order a block would take them (highest fee first)."""
     node = get_node(request)
-    if not 1 <= limit <= 100_000:
-        raise ApiError(400, "malformed", "limit must be in [1, 100000]")
     return JSONResponse([tx.to_dict() for tx in node.mempool.select(node.state, limit)])
 
 
 @node_router.get("/mempool/updates", response_model=schemas.MempoolUpdates)
-async def mempool_updates(request: Request, after_seq: Int64 = 0, limit: int = 5000) -> JSONResponse:
+async def mempool_updates(
+    request: Request, after_seq: Int64 = 0, limit: Annotated[int, Query(ge=1, le=100_000)] = 5000
+) -> JSONResponse:
     """Pending transactions that arrived after ``after_seq``, oldest first, with their sequence
     numbers and the one to ask from next (followers mirror the mempool with this)."""
     node = get_node(request)
-    if after_seq < 0 or not 1 <= limit <= 100_000:
-        raise ApiError(400, "malformed", "after_seq must be >= 0 and limit in [1, 100000]")
     txs = node.mempool.updates(after_seq, limit)
     last = node.mempool.seq_of(txs[-1].id) if txs else max(after_seq, 0)
     if not txs and after_seq > node.mempool.last_seq:

@@ -83,7 +83,7 @@ class CommitBlock(BaseModel):
 class BlockRef(BaseModel):
     """``block_num_or_id``: a height (ASCII digits) or a block id (64 hex)."""
 
-    block_num_or_id: int | str
+    block_num_or_id: Int64 | str
 
 
 class AccountRef(BaseModel):

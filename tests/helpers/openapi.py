@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chain.web import INT64_MAX
+
 ERROR_REF = "#/components/schemas/ErrorBody"
 SIGNED = {"bpMember": [], "bpTimestamp": [], "bpSignature": []}
 
@@ -13,10 +15,31 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(method.upper(), path, op) for path, item in spec["paths"].items() for method, op in item.items()]
 
 
+def unbounded_integers(spec: dict[str, Any], node: Any, where: str, seen: set[str]) -> list[str]:
+    """Where an integer of the input (``node``, following ``$ref``) has no maximum the stores hold."""
+    found: list[str] = []
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            found += unbounded_integers(spec, item, f"{where}[{i}]", seen)
+    elif isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref not in seen:
+            seen.add(ref)
+            name = ref.rsplit("/", 1)[1]
+            found += unbounded_integers(spec, spec["components"]["schemas"][name], name, seen)
+        if node.get("type") == "integer" and not node.get("maximum", INT64_MAX + 1) <= INT64_MAX:
+            found.append(where)
+        for key, value in node.items():
+            if key != "$ref":
+                found += unbounded_integers(spec, value, f"{where}.{key}", seen)
+    return found
+
+
 def assert_documented(spec: dict[str, Any], *, signed: set[str], sse: dict[str, set[str]]) -> None:
     """Every success answer has a real schema, every error answer the one error body, POST
-    bodies are declared, ``signed`` operations (``"METHOD /path"``) require the ``X-BP-*``
-    headers, and event streams name their events."""
+    bodies are declared, every integer of the input is bounded (signed 64-bit at most),
+    ``signed`` operations (``"METHOD /path"``) require the ``X-BP-*`` headers, and event
+    streams name their events."""
     assert set(spec["components"]["securitySchemes"]) == set(SIGNED)
     problems = []
     for method, path, op in operations(spec):
@@ -40,6 +63,9 @@ def assert_documented(spec: dict[str, Any], *, signed: set[str], sse: dict[str, 
         takes_body = not path.endswith(("/cancel", "/execute", "/{action}"))
         if method == "POST" and takes_body and "requestBody" not in op:
             problems.append(f"{where}: no request body declared")
+        # Every number from outside fits the stores (signed 64-bit)
+        inputs = [op.get("parameters", []), op.get("requestBody", {})]
+        problems += [f"{where}: unbounded integer {w}" for w in unbounded_integers(spec, inputs, "", set())]
         is_signed = op.get("security") == [SIGNED]
         if is_signed != (where in signed):
             problems.append(f"{where}: signed is {is_signed}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from chain.web import ApiError, Int64, JSONResponse
 from emitter import crud
@@ -16,7 +18,7 @@ router = APIRouter(prefix="/v1/pool", tags=["events"])
 async def events(
     emitter: EmitterDep,
     after_id: Int64 = 0,
-    limit: int = 500,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     kind: str | None = None,
     member: str | None = None,
     slot: Int64 | None = None,
@@ -28,8 +30,6 @@ async def events(
     Filters: ``kind``, ``member``, ``slot`` (exact), ``slot_from`` (inclusive) and ``slot_to``
     (exclusive) for a range of slots such as an epoch.
     """
-    if after_id < 0 or not 1 <= limit <= 10_000:
-        raise ApiError(400, "malformed", "after_id must be >= 0 and limit in [1, 10000]")
     if slot_from is not None and slot_to is not None and slot_to < slot_from:
         raise ApiError(400, "malformed", "slot_to must be >= slot_from")
     rows = crud.list_events(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from chain.apidocs import SIGNED, SIGNED_ERRORS, event_stream
@@ -68,10 +68,10 @@ async def current(emitter: EmitterDep, member: MemberDep) -> JSONResponse:
 
 
 @router.get("", response_model=schemas.SlotOutcomes)
-async def outcomes(emitter: EmitterDep, limit: int = 50, before_slot: Int64 | None = None) -> JSONResponse:
+async def outcomes(
+    emitter: EmitterDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50, before_slot: Int64 | None = None
+) -> JSONResponse:
     """Recent slot outcomes, newest first."""
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, "malformed", "limit must be in [1, 1000]")
     return JSONResponse({"slots": crud.slot_outcomes(emitter.engine, limit=limit, before_slot=before_slot)})
 
 
