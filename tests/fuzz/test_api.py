@@ -2,9 +2,10 @@
 schemathesis against real processes: no server error, every status and every answer as
 documented (schema and content type).
 
-Each operation gets ``BPPOOL_FUZZ_EXAMPLES`` cases of valid input and as many of invalid
-input (schemathesis' positive and negative generation). Every failure is collected, so one
-run lists them all (per operation, the first of each kind).
+Each operation gets schemathesis' coverage cases (boundary values, missing and wrong-typed
+fields, other methods), then ``BPPOOL_FUZZ_EXAMPLES`` random cases of valid input and as many
+of invalid input. Every failure is collected, so one run lists them all (per operation, the
+first of each kind).
 """
 
 from __future__ import annotations
@@ -63,12 +64,37 @@ def fuzz_operation(
         run()
 
 
+def check_case(
+    case: schemathesis.Case,
+    session: requests.Session,
+    tally: Tally,
+    service: str,
+    failures: dict[str, str],
+    kind: str,
+) -> None:
+    """Send ``case`` and run the checks; a failure is kept (the first per operation and kind)."""
+    label = case.operation.label
+    tally.add(service, label)
+    try:
+        response = case.call(session=session)
+        tally.answered(service, label, response.status_code)
+        case.validate_response(response, checks=CHECKS)
+    except (Exception, FailureGroup) as exc:
+        failures.setdefault(f"{label} [{kind}]", f"{type(exc).__name__}: {exc}"[:1500])
+
+
 def fuzz(schema: schemathesis.BaseSchema, session: requests.Session, tally: Tally, service: str) -> None:
     """Every operation of ``schema``, with valid and with invalid input."""
     failures: dict[str, str] = {}
+    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     for result in schema.get_all_operations():
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            fuzz_operation(result.ok(), mode, session, tally, service, failures)
+        operation = result.ok()
+        for case in schema.iter_coverage_cases(
+            operation, generation_modes=modes, generation_config=schema.config.generation
+        ):
+            check_case(case, session, tally, service, failures, "coverage")
+        for mode in modes:
+            fuzz_operation(operation, mode, session, tally, service, failures)
     assert not failures, "\n\n".join(f"{where}\n{what}" for where, what in sorted(failures.items()))
 
 
