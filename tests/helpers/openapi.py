@@ -7,7 +7,7 @@ from typing import Any
 from chain.web import INT64_MAX
 
 ERROR_REF = "#/components/schemas/ErrorBody"
-SIGNED = {"bpMember": [], "bpTimestamp": [], "bpSignature": []}
+SIGNED: dict[str, list[str]] = {"bpMember": [], "bpTimestamp": [], "bpSignature": []}
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
