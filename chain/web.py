@@ -3,17 +3,26 @@
 Every error a bppool service returns has one shape, whatever raised it:
 ``{"error": {"code": "nonce_mismatch", "message": "nonce 5 but alice's next nonce is 3"}}``
 with a 4xx status for bad input. ``code`` is stable for scripts; ``message`` is for people.
+
+Every number from outside is checked here against what the system can hold: the stores keep
+integers as signed 64-bit (SQLite INTEGER, PostgreSQL BIGINT), so ids, slots, heights and
+epochs are :data:`Int64` in path, query and body models, and :func:`int_field` for values
+read by hand; digits are ASCII only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chain.core.codec import decode_json
@@ -27,11 +36,21 @@ from chain.core.errors import (
     UnknownParent,
 )
 
+INT64_MAX = 2**63 - 1
+"""The largest integer the stores hold (signed 64-bit)."""
 
-class JSONResponse(Response):
-    """A JSON response encoded with orjson (fast, and integers stay integers)."""
+Int64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
+"""A non-negative integer the stores can hold, for path, query and body fields: anything else
+(out of range, not ASCII digits) is a 422 naming the field."""
 
-    media_type = "application/json"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+_ASCII_INT = re.compile(r"-?[0-9]+")
+
+
+class JSONResponse(StarletteJSONResponse):
+    """A JSON response encoded with orjson (fast, and integers stay integers); a starlette
+    ``JSONResponse`` so that FastAPI documents routes' models as JSON."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
@@ -49,6 +68,22 @@ class ApiError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+def int_field(raw: Any, field: str, *, minimum: int = 0, maximum: int = INT64_MAX) -> int:
+    """``raw`` (a JSON integer, or a string of ASCII digits as query parameters come) as an
+    integer in ``[minimum, maximum]``, or a 400 naming ``field``."""
+    if type(raw) is int:
+        value = raw
+    elif isinstance(raw, str) and _ASCII_INT.fullmatch(raw):
+        if len(raw.lstrip("-").lstrip("0")) > 19:  # no 4,300-digit conversions
+            raise ApiError(400, "malformed", f"{field}: {raw[:24]!r} is outside [{minimum}, {maximum}]")
+        value = int(raw)
+    else:
+        raise ApiError(400, "malformed", f"{field}: expected an integer, got {str(raw)[:40]!r}")
+    if not minimum <= value <= maximum:
+        raise ApiError(400, "malformed", f"{field}: {value} is outside [{minimum}, {maximum}]")
+    return value
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -101,7 +136,23 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["allow"] = ", ".join(allowed_methods(request))
+        return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app serves at the request's path (asked of the app's routes, so a
+    path with a route per method lists them all)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 class BodyLimitMiddleware:

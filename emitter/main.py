@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from chain.apidocs import READ_ERRORS, READINESS_RESPONSES, Health, Readiness, install_openapi
 from chain.hotroutes import HotRoute, HotRoutesMiddleware
 from chain.metrics import require_single_worker
 from chain.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
@@ -26,13 +27,13 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(get_emitter(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@ops.get("/healthz")
+@ops.get("/healthz", response_model=Health)
 async def healthz() -> JSONResponse:
     """Liveness."""
     return JSONResponse({"status": "ok"})
 
 
-@ops.get("/readyz")
+@ops.get("/readyz", response_model=Readiness, responses=READINESS_RESPONSES)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: slots are being run on a replica that follows the node's canonical head, the
     storage takes writes (``storage`` names its error otherwise) and no background task is down
@@ -88,9 +89,10 @@ def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True)
     )
     app.state.emitter = emitter
     install_error_handlers(app)
+    install_openapi(app)
     app.state.extensions = load_extensions(app, emitter) if extensions else []
     for router in (pool.router, members.router, slots.router, candidates.router, events.router, ops):
-        app.include_router(router)
+        app.include_router(router, responses=READ_ERRORS)
     app.add_middleware(BodyLimitMiddleware, limit=emitter.settings.max_request_bytes)
     # The intake is a hot route: uvicorn's protocol serves it itself under ``run_app`` (see
     # chain.hotroutes); the middleware serves it the same way under any other ASGI server.

@@ -33,7 +33,7 @@ from chain.core.errors import MalformedInput
 from chain.core.transition import compute_producer_income
 from chain.core.types import is_valid_account_name
 from chain.db import run_migrations
-from chain.web import ApiError
+from chain.web import INT64_MAX, ApiError
 from pool_dac import crud
 from pool_dac.chainread import fetch_blocks
 from pool_dac.config import DacSettings
@@ -75,6 +75,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_dac"
 PAYOUT_LIFETIME_MS = 50 * 60 * 1000
 MAX_CONSTITUTION = 64 * 1024
+MAX_EVIDENCE = 100  # event ids a dispute may cite
 FINAL_STATES = ("Defeated", "Executed", "Canceled", "Expired")
 
 
@@ -567,16 +568,22 @@ class Dac:
         if not isinstance(data, dict) or set(data) - {"against", "epoch", "evidence", "description"}:
             raise InvalidDispute("body: {against, epoch, evidence: [event ids], description}")
         against, evidence = data.get("against"), data.get("evidence")
-        if against not in self.host.members:
-            raise InvalidDispute(f"{against} is not a member")
-        if not isinstance(evidence, list) or not evidence or not all(type(i) is int for i in evidence):
-            raise InvalidDispute("evidence must be a non-empty list of event ids from the pool's event log")
+        if not isinstance(against, str) or against not in self.host.members:
+            raise InvalidDispute(f"against: {str(against)[:40]!r} is not a member")
+        if (
+            not isinstance(evidence, list)
+            or not 1 <= len(evidence) <= MAX_EVIDENCE
+            or not all(type(i) is int and 0 <= i <= INT64_MAX for i in evidence)
+        ):
+            raise InvalidDispute(
+                f"evidence must be a list of 1 to {MAX_EVIDENCE} event ids from the pool's event log"
+            )
         missing = set(evidence) - self.host.event_log.existing_event_ids(evidence)
         if missing:
             raise InvalidDispute(f"no such events in the log: {', '.join(map(str, sorted(missing)))}")
         epoch = data.get("epoch")
-        if type(epoch) is not int or epoch < 0:
-            raise InvalidDispute("epoch must be a non-negative integer")
+        if type(epoch) is not int or not 0 <= epoch <= INT64_MAX:
+            raise InvalidDispute(f"epoch must be an integer in [0, {INT64_MAX}]")
         dispute_id = crud.create_dispute(
             self.engine,
             row={

@@ -6,17 +6,31 @@ Every error is ``{"error": {"code", "message"}}`` with a 4xx status naming the f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.responses import Response
 
+from chain.apidocs import (
+    READ_ERRORS,
+    READINESS_RESPONSES,
+    SIGNED,
+    SIGNED_ERRORS,
+    WRITE_ERRORS,
+    Health,
+    Readiness,
+    event_stream,
+    install_openapi,
+    json_body,
+    query_parameters,
+)
 from chain.core import format_amount
 from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
@@ -24,9 +38,20 @@ from chain.core.schedule import is_pending_irreversible
 from chain.core.types import is_valid_account_name, validate_hash, validate_signature
 from chain.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware, hot_route_response
 from chain.metrics import require_single_worker
+from chain.node import schemas
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node, iso_time
-from chain.web import ApiError, BodyLimitMiddleware, JSONResponse, install_error_handlers
+from chain.web import (
+    INT64_MAX,
+    ApiError,
+    BodyLimitMiddleware,
+    Int64,
+    JSONResponse,
+    install_error_handlers,
+    int_field,
+)
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 async def read_params(request: Request) -> dict[str, Any]:
@@ -57,14 +82,8 @@ def require_account_name(params: dict[str, Any], *keys: str) -> str:
 def int_param(
     params: dict[str, Any], key: str, default: int, *, minimum: int = 0, maximum: int = 10_000
 ) -> int:
-    raw = params.get(key, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ApiError(400, "malformed", f"{key}: expected an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise ApiError(400, "malformed", f"{key}: {value} is outside [{minimum}, {maximum}]")
-    return value
+    """An integer parameter within bounds (a 400 naming ``key`` otherwise)."""
+    return int_field(params.get(key, default), key, minimum=minimum, maximum=maximum)
 
 
 def get_node(request: Request) -> Node:
@@ -73,11 +92,38 @@ def get_node(request: Request) -> Node:
 
 
 chain_router = APIRouter(prefix="/v1/chain", tags=["chain"])
+
+
+def read_endpoint(
+    path: str, answer: Any, params: type[BaseModel] = schemas.NoParameters
+) -> Callable[[Endpoint], Endpoint]:
+    """An EOSIO-style read: ``GET`` with query parameters, or ``POST`` with them as a JSON
+    object (both parsed by :func:`read_params`); documented with ``params`` and ``answer``."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        name = endpoint.__name__
+        chain_router.get(
+            path,
+            response_model=answer,
+            operation_id=name,
+            openapi_extra={"parameters": query_parameters(params)},
+        )(endpoint)
+        chain_router.post(
+            path,
+            response_model=answer,
+            operation_id=f"{name}_post",
+            openapi_extra=json_body(params, required=False),
+        )(endpoint)
+        return endpoint
+
+    return register
+
+
 node_router = APIRouter(prefix="/v1/node", tags=["node"])
 ops_router = APIRouter(tags=["operations"])
 
 
-@chain_router.api_route("/get_info", methods=["GET", "POST"])
+@read_endpoint("/get_info", schemas.Info)
 async def get_info(request: Request) -> JSONResponse:
     """Chain id, head and last irreversible block."""
     node = get_node(request)
@@ -107,7 +153,7 @@ async def get_info(request: Request) -> JSONResponse:
     )
 
 
-@chain_router.api_route("/get_block", methods=["GET", "POST"])
+@read_endpoint("/get_block", schemas.BlockView, schemas.BlockRef)
 async def get_block(request: Request) -> Response:
     """A block by number (canonical chain) or by id."""
     node = get_node(request)
@@ -116,9 +162,9 @@ async def get_block(request: Request) -> Response:
     if ref is None:
         raise ApiError(400, "missing_field", "missing field block_num_or_id")
     ref_str = str(ref)
-    if ref_str.isdigit() and len(ref_str) < 20:
-        found = node.blockstore.get_canonical(int(ref_str))
-    elif len(ref_str) == 64:
+    if type(ref) is int or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
+        found = node.blockstore.get_canonical(int_field(ref, "block_num_or_id"))
+    elif isinstance(ref, str) and len(ref_str) == 64:
         found = node.blockstore.get(ref_str.lower())
     else:
         raise ApiError(400, "malformed", f"block_num_or_id: {ref!r} is neither a height nor a block id")
@@ -139,7 +185,7 @@ async def get_block(request: Request) -> Response:
     return JSONResponse(block)
 
 
-@chain_router.api_route("/get_account", methods=["GET", "POST"])
+@read_endpoint("/get_account", schemas.Account, schemas.AccountRef)
 async def get_account(request: Request) -> JSONResponse:
     """An account: key, balance, nonce, producer record, delegations and unbonding."""
     node = get_node(request)
@@ -175,7 +221,7 @@ async def get_account(request: Request) -> JSONResponse:
     )
 
 
-@chain_router.api_route("/get_currency_balance", methods=["GET", "POST"])
+@read_endpoint("/get_currency_balance", list[str], schemas.BalanceRef)
 async def get_currency_balance(request: Request) -> JSONResponse:
     """An account's balance as EOSIO returns it: ``["12.3456 BPT"]``."""
     node = get_node(request)
@@ -212,7 +258,7 @@ def _producer_row(node: Node, name: str) -> dict[str, Any]:
     }
 
 
-@chain_router.api_route("/get_producers", methods=["GET", "POST"])
+@read_endpoint("/get_producers", schemas.Producers, schemas.ProducersQuery)
 async def get_producers(request: Request) -> JSONResponse:
     """Registered producers by stake (largest first)."""
     node = get_node(request)
@@ -233,7 +279,7 @@ async def get_producers(request: Request) -> JSONResponse:
     )
 
 
-@chain_router.api_route("/get_producer_schedule", methods=["GET", "POST"])
+@read_endpoint("/get_producer_schedule", schemas.Schedule)
 async def get_producer_schedule(request: Request) -> JSONResponse:
     """The active schedule and the pending one (with whether it is irreversible yet)."""
     node = get_node(request)
@@ -324,57 +370,78 @@ async def hot_commit_block(node: Node, request: HotRequest) -> tuple[int, Any]:
     return 200, _head_answer(node, block.id, result.status)
 
 
-@chain_router.post("/push_transaction", status_code=202)
+@chain_router.post(
+    "/push_transaction",
+    status_code=202,
+    response_model=schemas.Pushed,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body(schemas.Transaction),
+)
 async def push_transaction(request: Request) -> Response:
     """Submit a signed transaction to the mempool (202: accepted, not yet in a block)."""
     return await hot_route_response(request)
 
 
-@node_router.post("/push_block")
+@node_router.post(
+    "/push_block",
+    response_model=schemas.HeadAnswer,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body(schemas.Block),
+)
 async def push_block(request: Request) -> Response:
     """Submit a signed block (from a producer, the pool emitter or a peer)."""
     return await hot_route_response(request)
 
 
-@node_router.post("/prepare_block")
+@node_router.post(
+    "/prepare_block",
+    response_model=schemas.Prepared,
+    responses=SIGNED_ERRORS,
+    openapi_extra={**json_body(schemas.Block), **SIGNED},
+)
 async def prepare_block(request: Request) -> Response:
     """Validate a candidate of the slot's scheduled producer ahead of its signature (a request
     signed by that producer, as the pool protocol signs requests)."""
     return await hot_route_response(request)
 
 
-@node_router.post("/commit_block")
+@node_router.post(
+    "/commit_block",
+    response_model=schemas.HeadAnswer,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_body(schemas.CommitBlock),
+)
 async def commit_block(request: Request) -> Response:
     """Accept a prepared block with its producer's signature: ``{block_id, producer_signature}``."""
     return await hot_route_response(request)
 
 
-@node_router.get("/blocks")
-async def blocks(request: Request, from_height: int = 1, limit: int = 100) -> Response:
+@node_router.get("/blocks", response_model=list[schemas.Block])
+async def blocks(
+    request: Request,
+    from_height: Annotated[int, Query(ge=1, le=INT64_MAX)] = 1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
     """Canonical blocks from ``from_height`` up (peer sync)."""
     node = get_node(request)
-    if from_height < 1 or not 1 <= limit <= 1000:
-        raise ApiError(400, "malformed", "from_height must be >= 1 and limit in [1, 1000]")
     datas = node.blockstore.canonical_range(from_height, limit)
     return Response(b"[" + b",".join(datas) + b"]", media_type="application/json")
 
 
-@node_router.get("/mempool")
-async def mempool(request: Request, limit: int = 1000) -> JSONResponse:
+@node_router.get("/mempool", response_model=list[schemas.Transaction])
+async def mempool(request: Request, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> JSONResponse:
     """Pending transactions in the order a block would take them (highest fee first)."""
     node = get_node(request)
-    if not 1 <= limit <= 100_000:
-        raise ApiError(400, "malformed", "limit must be in [1, 100000]")
     return JSONResponse([tx.to_dict() for tx in node.mempool.select(node.state, limit)])
 
 
-@node_router.get("/mempool/updates")
-async def mempool_updates(request: Request, after_seq: int = 0, limit: int = 5000) -> JSONResponse:
+@node_router.get("/mempool/updates", response_model=schemas.MempoolUpdates)
+async def mempool_updates(
+    request: Request, after_seq: Int64 = 0, limit: Annotated[int, Query(ge=1, le=100_000)] = 5000
+) -> JSONResponse:
     """Pending transactions that arrived after ``after_seq``, oldest first, with their sequence
     numbers and the one to ask from next (followers mirror the mempool with this)."""
     node = get_node(request)
-    if after_seq < 0 or not 1 <= limit <= 100_000:
-        raise ApiError(400, "malformed", "after_seq must be >= 0 and limit in [1, 100000]")
     txs = node.mempool.updates(after_seq, limit)
     last = node.mempool.seq_of(txs[-1].id) if txs else max(after_seq, 0)
     if not txs and after_seq > node.mempool.last_seq:
@@ -390,7 +457,19 @@ async def mempool_updates(request: Request, after_seq: int = 0, limit: int = 500
     )
 
 
-@node_router.get("/head_stream", response_class=EventSourceResponse)
+@node_router.get(
+    "/head_stream",
+    response_class=EventSourceResponse,
+    responses=event_stream(
+        {
+            "hello": "chain id, head and mempool_seq; first",
+            "head": "a head change, with the blocks applied and reverted",
+            "lib": "the last irreversible block moved",
+            "mempool": "transactions admitted since the last one (with include_mempool)",
+        },
+        "The node's head, as it changes.",
+    ),
+)
 async def head_stream(
     request: Request, include_blocks: bool = False, include_mempool: bool = False
 ) -> AsyncIterator[ServerSentEvent]:
@@ -428,13 +507,17 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@ops_router.get("/healthz")
+@ops_router.get("/healthz", response_model=Health)
 async def healthz() -> JSONResponse:
     """Liveness: the process answers."""
     return JSONResponse({"status": "ok"})
 
 
-@ops_router.get("/readyz")
+@ops_router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses=READINESS_RESPONSES,
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the block store is loaded and no background task is down (503 with the
     reasons otherwise)."""
@@ -471,10 +554,9 @@ def create_app(node: Node, *, repair: bool = False) -> FastAPI:
     )
     app.state.node = node
     install_error_handlers(app)
-    app.include_router(chain_router)
-    app.include_router(node_router)
-    app.include_router(executions_router)
-    app.include_router(ops_router)
+    install_openapi(app)
+    for router in (chain_router, node_router, executions_router, ops_router):
+        app.include_router(router, responses=READ_ERRORS)
     settings = node.settings
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_transaction_bytes)
     # The hot write endpoints: served by the HTTP protocol under ``run_app`` (chain.hotroutes),

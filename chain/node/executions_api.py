@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 
+from chain.apidocs import query_parameters
 from chain.core.executions import (
     EXECUTION_STATES,
     OPEN_STATES,
@@ -28,11 +30,17 @@ from chain.core.executions import (
 )
 from chain.core.state import State
 from chain.core.types import is_valid_account_name
+from chain.node import schemas
 from chain.node.node import Node
-from chain.web import ApiError, JSONResponse
+from chain.web import ApiError, JSONResponse, int_field
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 HASH_LENGTH = 64
+
+
+def _query(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra=`` for the query parameters a route reads by hand."""
+    return {"parameters": query_parameters(model)}
 
 
 def _state(request: Request) -> State:
@@ -41,14 +49,7 @@ def _state(request: Request) -> State:
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "100")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ApiError(400, "malformed", f"limit: expected an integer, got {raw!r}") from None
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, "malformed", "limit: must be in [1, 1000]")
-    return limit
+    return int_field(request.query_params.get("limit", "100"), "limit", minimum=1, maximum=1000)
 
 
 def _account_filter(request: Request, name: str) -> str | None:
@@ -107,7 +108,7 @@ def process_view(process_id: str, process: Process) -> dict[str, Any]:
     return data
 
 
-@router.get("/services")
+@router.get("/services", response_model=schemas.Services)
 async def list_services(request: Request) -> JSONResponse:
     """Every published service with its tasks and the accounts running it."""
     state = _state(request)
@@ -115,7 +116,7 @@ async def list_services(request: Request) -> JSONResponse:
     return JSONResponse({"services": [service_view(state, sid, table[sid]) for sid in sorted(table)]})
 
 
-@router.get("/services/{service_id}")
+@router.get("/services/{service_id}", response_model=schemas.ServiceView)
 async def get_service(service_id: str, request: Request) -> JSONResponse:
     """A service with its runners' stakes, prices and records."""
     state = _state(request)
@@ -125,7 +126,7 @@ async def get_service(service_id: str, request: Request) -> JSONResponse:
     return JSONResponse(service_view(state, service_id, service, detail=True))
 
 
-@router.get("/runners")
+@router.get("/runners", response_model=schemas.Runners, openapi_extra=_query(schemas.RunnersQuery))
 async def list_runners(request: Request) -> JSONResponse:
     """Runner registrations, optionally for one ``service`` or one ``account``."""
     state = _state(request)
@@ -141,7 +142,7 @@ async def list_runners(request: Request) -> JSONResponse:
     return JSONResponse({"runners": found[: _limit(request)]})
 
 
-@router.get("/executions")
+@router.get("/executions", response_model=schemas.Executions, openapi_extra=_query(schemas.ExecutionsQuery))
 async def list_executions(request: Request) -> JSONResponse:
     """Executions, newest first, filtered by ``status``, ``service``, ``task``, ``runner``,
     ``verifier``, ``requester``, ``process`` (and bounded by ``limit``)."""
@@ -172,7 +173,7 @@ async def list_executions(request: Request) -> JSONResponse:
     return JSONResponse({"executions": [execution_view(eid, e) for _, eid, e in found[:limit]]})
 
 
-@router.get("/executions/{execution_id}")
+@router.get("/executions/{execution_id}", response_model=schemas.ExecutionView)
 async def get_execution(execution_id: str, request: Request) -> JSONResponse:
     """One execution: inputs, assignment, result, verdicts and how it settled."""
     execution = executions(_state(request)).rows.get(_hash(execution_id, "execution"))
@@ -181,7 +182,7 @@ async def get_execution(execution_id: str, request: Request) -> JSONResponse:
     return JSONResponse(execution_view(execution_id, execution))
 
 
-@router.get("/processes")
+@router.get("/processes", response_model=schemas.Processes, openapi_extra=_query(schemas.ProcessesQuery))
 async def list_processes(request: Request) -> JSONResponse:
     """Processes, optionally of one ``owner``."""
     state = _state(request)
@@ -193,7 +194,7 @@ async def list_processes(request: Request) -> JSONResponse:
     return JSONResponse({"processes": found[: _limit(request)]})
 
 
-@router.get("/processes/{process_id}")
+@router.get("/processes/{process_id}", response_model=schemas.ProcessView)
 async def get_process(process_id: str, request: Request) -> JSONResponse:
     """One process: balance, rules, status and why it stopped."""
     process = processes(_state(request)).rows.get(_hash(process_id, "process"))

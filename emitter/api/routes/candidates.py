@@ -12,7 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from chain.apidocs import SIGNED, SIGNED_ERRORS, json_body
 from chain.hotroutes import HotRequest, hot_route_response
+from chain.node.schemas import Block
+from emitter.api import schemas
 from emitter.service import Emitter
 
 router = APIRouter(prefix="/v1/pool", tags=["candidates"])
@@ -26,7 +29,15 @@ async def intake(emitter: Emitter, request: HotRequest) -> tuple[int, Any]:
     return 200, await emitter.submit_candidate(member["account"], request.body)
 
 
-@router.post("/candidates")
+@router.post(
+    "/candidates",
+    response_model=schemas.Verdict,
+    responses=SIGNED_ERRORS,
+    openapi_extra={
+        **json_body(Block, description="The candidate block, signed by the member as builder"),
+        **SIGNED,
+    },
+)
 async def submit_candidate(request: Request) -> Response:
     """Deliver a candidate block for the open pool slot (signed request of an active member;
     the body is the block signed by the member as builder). Answers the verdict; every

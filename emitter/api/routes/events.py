@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from chain.web import ApiError, JSONResponse
+from fastapi import APIRouter, Query
+
+from chain.web import ApiError, Int64, JSONResponse
 from emitter import crud
+from emitter.api import schemas
 from emitter.api.deps import EmitterDep
 
 router = APIRouter(prefix="/v1/pool", tags=["events"])
 
 
-@router.get("/events")
+@router.get("/events", response_model=schemas.Events)
 async def events(
     emitter: EmitterDep,
-    after_id: int = 0,
-    limit: int = 500,
+    after_id: Int64 = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     kind: str | None = None,
     member: str | None = None,
-    slot: int | None = None,
-    slot_from: int | None = None,
-    slot_to: int | None = None,
+    slot: Int64 | None = None,
+    slot_from: Int64 | None = None,
+    slot_to: Int64 | None = None,
 ) -> JSONResponse:
     """Events with ``id > after_id`` in order; page with ``next_after_id``.
 
     Filters: ``kind``, ``member``, ``slot`` (exact), ``slot_from`` (inclusive) and ``slot_to``
     (exclusive) for a range of slots such as an epoch.
     """
-    if after_id < 0 or not 1 <= limit <= 10_000:
-        raise ApiError(400, "malformed", "after_id must be >= 0 and limit in [1, 10000]")
     if slot_from is not None and slot_to is not None and slot_to < slot_from:
         raise ApiError(400, "malformed", "slot_to must be >= slot_from")
     rows = crud.list_events(
@@ -44,7 +45,7 @@ async def events(
     return JSONResponse({"events": rows, "next_after_id": rows[-1]["id"] if rows else after_id})
 
 
-@router.get("/evidence")
-async def evidence(emitter: EmitterDep, slot: int | None = None) -> JSONResponse:
+@router.get("/evidence", response_model=schemas.Evidence)
+async def evidence(emitter: EmitterDep, slot: Int64 | None = None) -> JSONResponse:
     """Candidates kept as evidence (equivocations)."""
     return JSONResponse({"evidence": crud.list_evidence(emitter.engine, slot=slot)})

@@ -6,12 +6,13 @@ from fastapi import APIRouter
 from starlette.responses import PlainTextResponse
 
 from chain.web import JSONResponse
+from emitter.api import schemas
 from emitter.api.deps import EmitterDep
 
 router = APIRouter(prefix="/v1/pool", tags=["pool"])
 
 
-@router.get("/info")
+@router.get("/info", response_model=schemas.PoolInfo)
 async def info(emitter: EmitterDep) -> JSONResponse:
     """The pool: account, chain, strategy, fallback, timing, constitution hash, next slots."""
     state = emitter.follower.state
@@ -38,7 +39,18 @@ async def info(emitter: EmitterDep) -> JSONResponse:
     )
 
 
-@router.get("/constitution", response_class=PlainTextResponse)
+@router.get(
+    "/constitution",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "The constitution's text",
+            "headers": {
+                "X-BP-Constitution-Hash": {"description": "its sha256", "schema": {"type": "string"}}
+            },
+        }
+    },
+)
 async def constitution(emitter: EmitterDep) -> PlainTextResponse:
     """The constitution members sign (its sha256 is ``constitution_hash``)."""
     return PlainTextResponse(

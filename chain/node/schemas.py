@@ -1,0 +1,292 @@
+"""Schemas of the node's API, for its OpenAPI (routes answer with orjson and parse bodies
+themselves; these models document what goes in and out, see :mod:`chain.apidocs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chain.apidocs import Open
+from chain.web import Int64
+
+HEX64 = r"^[0-9a-f]{64}$"
+HEX128 = r"^[0-9a-f]{128}$"
+NAME = r"^[a-z1-5.]{1,12}$"
+
+
+# --- wire objects ------------------------------------------------------------------------------
+
+
+class Action(Open):
+    """A transaction's action: ``type`` and the fields of that type (``transfer``, ``stake``, ...)."""
+
+    type: str
+
+
+class Transaction(BaseModel):
+    """A signed transaction (canonical JSON; the id is the sha256 of the body without signature)."""
+
+    chain_id: str = Field(pattern=HEX64)
+    sender: str = Field(pattern=NAME)
+    nonce: Int64
+    fee: Int64
+    expiration: Int64
+    action: Action
+    signature: str = Field(pattern=HEX128)
+
+
+class BlockHeader(BaseModel):
+    """A block header."""
+
+    chain_id: str = Field(pattern=HEX64)
+    height: Int64
+    slot: Int64
+    prev_id: str = Field(pattern=HEX64)
+    timestamp: Int64
+    producer: str = Field(pattern=NAME)
+    builder: str = Field(pattern=NAME)
+    tx_root: str = Field(pattern=HEX64)
+    state_root: str = Field(pattern=HEX64)
+
+
+class Block(BaseModel):
+    """A block: header, transactions, the producer's signature (and the builder's, when a pool
+    member built it; null otherwise)."""
+
+    header: BlockHeader
+    transactions: list[Transaction]
+    producer_signature: str | None = None
+    builder_signature: str | None = None
+
+
+class BlockView(Open):
+    """A block as ``get_block`` answers: the block with its id, number and ISO time."""
+
+    header: dict[str, Any]
+    transactions: list[dict[str, Any]]
+    id: str
+    block_num: int
+    timestamp_iso: str
+
+
+class CommitBlock(BaseModel):
+    """A prepared block's id and its producer's signature."""
+
+    block_id: str = Field(pattern=HEX64)
+    producer_signature: str = Field(pattern=HEX128)
+
+
+# --- request parameters (EOSIO clients POST them as a JSON object, or pass them in the query) --
+
+
+class BlockRef(BaseModel):
+    """``block_num_or_id``: a height (ASCII digits) or a block id (64 hex)."""
+
+    block_num_or_id: Int64 | str
+
+
+class AccountRef(BaseModel):
+    """``account_name`` (or ``account``)."""
+
+    account_name: str | None = Field(default=None, pattern=NAME)
+    account: str | None = Field(default=None, pattern=NAME)
+
+
+class BalanceRef(BaseModel):
+    """``account`` and, optionally, ``symbol``."""
+
+    account: str = Field(pattern=NAME)
+    symbol: str | None = None
+
+
+class ProducersQuery(BaseModel):
+    """A page of producers by stake."""
+
+    limit: int = Field(default=50, ge=1, le=1000)
+    lower_bound: str = ""
+
+
+class NoParameters(BaseModel):
+    """No parameters."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+class Info(Open):
+    """``get_info``."""
+
+    server_version: str
+    chain_id: str
+    network: str
+    head_block_num: int
+    head_block_id: str
+    head_block_time: str
+    head_block_slot: int
+    head_block_producer: str
+    last_irreversible_block_num: int
+    last_irreversible_block_id: str
+    genesis_time: int
+    slot_ms: int
+    symbol: str
+    current_slot: int
+    mempool_size: int
+    producer_accounts: list[str]
+    params: dict[str, Any]
+
+
+class ProducerRow(Open):
+    """A producer's record."""
+
+    owner: str
+    producer_key: str
+    url: str
+    total_stake: int
+    is_active: bool
+    jailed: bool
+    tombstoned: bool
+
+
+class Account(Open):
+    """``get_account``."""
+
+    account_name: str
+    key: str
+    balance: str
+    balance_units: int
+    nonce: int
+    pending_transactions: int
+    next_nonce: int
+    producer: ProducerRow | None
+    delegated: list[dict[str, Any]]
+    unbonding: list[dict[str, Any]]
+
+
+class Producers(Open):
+    """``get_producers``."""
+
+    rows: list[ProducerRow]
+    total_producer_stake: int
+    more: str
+
+
+class Schedule(Open):
+    """``get_producer_schedule``."""
+
+    active: dict[str, Any]
+    pending: dict[str, Any] | None
+    proposed: None
+    repetitions: int
+
+
+class Pushed(Open):
+    """A transaction admitted to the mempool."""
+
+    transaction_id: str
+    processed: dict[str, Any]
+
+
+class HeadAnswer(Open):
+    """A block taken, and the node's head after it."""
+
+    block_id: str
+    status: str = Field(description="applied, reorg, stored or duplicate")
+    head_block_num: int
+    head_block_id: str
+
+
+class Prepared(Open):
+    """A candidate validated ahead of its signature."""
+
+    block_id: str
+    prepared: bool
+
+
+class MempoolUpdates(Open):
+    """Transactions numbered after ``after_seq``."""
+
+    last_seq: int
+    transactions: list[dict[str, Any]]
+    seqs: list[int]
+
+
+# --- executions --------------------------------------------------------------------------------
+
+
+class Services(Open):
+    """Every published service."""
+
+    services: list[dict[str, Any]]
+
+
+class ServiceView(Open):
+    """A service with its runners' records."""
+
+    id: str
+    name: str
+    developer: str
+    price: int
+    runners: list[Any]
+
+
+class Runners(Open):
+    """Runner registrations."""
+
+    runners: list[dict[str, Any]]
+
+
+class Executions(Open):
+    """Executions, newest first."""
+
+    executions: list[dict[str, Any]]
+
+
+class ExecutionView(Open):
+    """One execution: inputs, assignment, result, verdicts, settlement."""
+
+    id: str
+    status: str
+
+
+class Processes(Open):
+    """Processes."""
+
+    processes: list[dict[str, Any]]
+
+
+class ProcessView(Open):
+    """One process: balance, rules, status."""
+
+    id: str
+    owner: str
+
+
+class RunnersQuery(BaseModel):
+    """Filters of the runner list."""
+
+    service: str | None = Field(default=None, pattern=HEX64)
+    account: str | None = Field(default=None, pattern=NAME)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class ExecutionsQuery(BaseModel):
+    """Filters of the execution list."""
+
+    status: str | None = None
+    service: str | None = None
+    task: str | None = None
+    runner: str | None = Field(default=None, pattern=NAME)
+    verifier: str | None = Field(default=None, pattern=NAME)
+    requester: str | None = Field(default=None, pattern=NAME)
+    process: str | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class ProcessesQuery(BaseModel):
+    """Filters of the process list."""
+
+    owner: str | None = Field(default=None, pattern=NAME)
+    limit: int = Field(default=100, ge=1, le=1000)

@@ -1,0 +1,125 @@
+"""Schemas of the pool service's API, for its OpenAPI (routes answer with orjson and the
+intake and signed documents are parsed by hand; see :mod:`chain.apidocs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chain.apidocs import Open
+from chain.node.schemas import HEX64, HEX128, NAME
+from chain.web import Int64
+
+
+class PoolInfo(Open):
+    """The pool: account, chain, strategy, fallback, timing, constitution, next slots."""
+
+    pool: str
+    chain_id: str
+    strategy: str
+    fallback: str
+    slot_ms: int
+    cutoff_ms: int
+    grace_ms: int
+    genesis_time: int
+    constitution_hash: str
+    in_schedule: bool
+    head_block_num: int
+    head_block_id: str
+    open_slot: int | None
+    next_pool_slots: list[int]
+    members: int
+    ready: bool
+
+
+class Application(BaseModel):
+    """A signed application to join (signed under ``bppool/application/v1`` by the applicant)."""
+
+    chain_id: str = Field(pattern=HEX64)
+    pool: str = Field(pattern=NAME)
+    account: str = Field(pattern=NAME)
+    public_key: str = Field(pattern=HEX64)
+    endpoint: str = Field(max_length=512)
+    constitution_hash: str = Field(pattern=HEX64)
+    timestamp: Int64
+    signature: str = Field(pattern=HEX128)
+
+
+class MemberStatus(Open):
+    """A member's account and status."""
+
+    account: str
+    status: str
+
+
+class MemberRow(MemberStatus):
+    """A member with its statistics."""
+
+    endpoint: str
+    public_key: str
+    stats: dict[str, Any]
+
+
+class Members(Open):
+    """Every member."""
+
+    members: list[MemberRow]
+
+
+class Me(MemberStatus):
+    """The requesting member."""
+
+    stats: dict[str, Any]
+
+
+class OpenSlot(Open):
+    """The open pool slot."""
+
+    slot: int
+    height: int
+    prev_id: str
+    slot_start_ms: int
+    deadline_ms: int
+    pool: str
+    emitted: bool
+
+
+class CurrentSlot(Open):
+    """The open pool slot (or null) and the next pool slots."""
+
+    open: OpenSlot | None
+    next_pool_slots: list[int]
+
+
+class SlotOutcomes(Open):
+    """Recent slot outcomes, newest first."""
+
+    slots: list[dict[str, Any]]
+
+
+class Verdict(Open):
+    """A delivery's verdict."""
+
+    verdict: str
+    selected: bool
+
+
+class Event(Open):
+    """One event of the log (``data`` depends on ``kind``)."""
+
+    id: int
+    kind: str
+
+
+class Events(Open):
+    """A page of the event log."""
+
+    events: list[Event]
+    next_after_id: int
+
+
+class Evidence(Open):
+    """Candidates kept as evidence."""
+
+    evidence: list[dict[str, Any]]

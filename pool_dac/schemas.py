@@ -1,0 +1,192 @@
+"""Schemas of the DAC's API, for its OpenAPI (routes answer with orjson and parse signed
+documents by hand; see :mod:`chain.apidocs`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from chain.apidocs import Open
+from chain.core.messages import CHOICES, DECISIONS
+from chain.node.schemas import HEX64, HEX128, NAME
+from chain.web import Int64
+
+Choice = Literal[CHOICES]  # type: ignore[valid-type]
+Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+class ConstitutionSignature(BaseModel):
+    """A member's signature of the latest constitution (``bppool/constitution/v1``)."""
+
+    chain_id: str = Field(pattern=HEX64)
+    pool: str = Field(pattern=NAME)
+    member: str = Field(pattern=NAME)
+    version: int = Field(ge=1, le=2**31)
+    hash: str = Field(pattern=HEX64)
+    timestamp: Int64
+    signature: str = Field(pattern=HEX128)
+
+
+class Proposal(BaseModel):
+    """A proposal: its kind, the kind's payload, and what it is for."""
+
+    kind: Literal["admit_member", "remove_member", "set_parameter", "amend_constitution", "treasury_spend"]
+    payload: dict[str, Any] = Field(
+        description="admit_member, remove_member: {account}; set_parameter: {name, value}; "
+        "amend_constitution: {text}; treasury_spend: {to, amount, memo}"
+    )
+    description: str = Field(default="", max_length=2000)
+
+
+class Ballot(BaseModel):
+    """A member's signed ballot."""
+
+    chain_id: str = Field(pattern=HEX64)
+    pool: str = Field(pattern=NAME)
+    proposal_id: int = Field(ge=1, le=2**53)
+    voter: str = Field(pattern=NAME)
+    choice: Choice
+    timestamp: Int64
+    signature: str = Field(pattern=HEX128)
+
+
+class Dispute(BaseModel):
+    """A dispute against a member, citing events of the pool's log."""
+
+    against: str = Field(pattern=NAME)
+    epoch: Int64
+    evidence: list[Int64] = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=4000)
+
+
+class Ruling(BaseModel):
+    """The arbitrator's signed ruling on a dispute."""
+
+    chain_id: str = Field(pattern=HEX64)
+    pool: str = Field(pattern=NAME)
+    dispute_id: int = Field(ge=1, le=2**53)
+    arbitrator: str = Field(pattern=NAME)
+    decision: Decision
+    penalty_bps: int = Field(ge=0, le=10_000)
+    epoch: int = Field(ge=0, le=2**53)
+    reason: str = Field(max_length=2000)
+    timestamp: Int64
+    signature: str = Field(pattern=HEX128)
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+class Constitution(Open):
+    """The latest constitution and its signers."""
+
+    version: int
+    hash: str
+    text: str
+    signers: list[str]
+
+
+class ConstitutionVersions(Open):
+    """Every adopted version."""
+
+    versions: list[dict[str, Any]]
+
+
+class Signed(Open):
+    """A member's signature recorded."""
+
+    member: str
+    version: int
+    active: bool
+
+
+class Parameters(Open):
+    """The governed parameters and what they mean."""
+
+    values: dict[str, Any]
+    descriptions: dict[str, Any]
+
+
+class ProposalView(Open):
+    """A proposal with its state now, its tally and its ballots."""
+
+    id: int
+    kind: str
+    payload: Any
+    proposer: str
+    state: str
+    tally: dict[str, int]
+    ballots: list[dict[str, Any]]
+
+
+class Proposals(Open):
+    """Proposals, newest first."""
+
+    proposals: list[ProposalView]
+
+
+class DisputeView(Open):
+    """A dispute with its ruling."""
+
+    id: int
+    filer: str
+    against: str
+    epoch: int
+    evidence: list[int]
+    status: str
+    ruling: dict[str, Any] | None
+
+
+class Disputes(Open):
+    """Every dispute."""
+
+    disputes: list[DisputeView]
+
+
+class Ruled(Open):
+    """The ruled dispute and the proposal that executes the ruling."""
+
+    dispute: DisputeView
+    proposal: ProposalView
+
+
+class Epochs(Open):
+    """Closed epochs and the next to close."""
+
+    epochs: list[dict[str, Any]]
+    next: dict[str, int]
+
+
+class EpochView(Open):
+    """An epoch's statement header, status and payouts."""
+
+    payouts: list[dict[str, Any]]
+
+
+class Statement(Open):
+    """The signed statement: header (with the Merkle root), signature and every row."""
+
+    header: dict[str, Any]
+    signature: str
+    rows: list[dict[str, Any]]
+
+
+class StatementRow(Open):
+    """One member's row with its Merkle inclusion proof."""
+
+    row: dict[str, Any]
+    index: int
+    size: int
+    proof: list[Any]
+    root: str
+
+
+class Treasury(Open):
+    """Treasury accounting and the pool account's balance."""
+
+    pool_account_balance: int
+    spends: list[dict[str, Any]]
