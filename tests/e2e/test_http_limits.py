@@ -148,6 +148,8 @@ async def oversized_headers_are_refused(url: str) -> None:
 async def scenario(devnet: Devnet) -> None:
     for name in ("node", "emitter"):
         devnet.start_process(devnet.procs[name])
+    # The processes wait for the genesis file once loaded (bppool.devnet_child).
+    devnet.write_genesis(-(-(time.time_ns() // 1_000_000 + 2_000) // 1000) * 1000)
     await devnet.wait_ready(devnet.node_url, "the chain node")
     await devnet.wait_ready(devnet.emitter_url, "the pool service")
     await oversized_headers_are_refused(devnet.node_url)
