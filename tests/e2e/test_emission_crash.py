@@ -12,7 +12,7 @@ step, and so on; the node and the member run throughout. Checked:
 * every pool-signed block the node got is the recorded emission of its slot, and every
   recorded emission reached the node (one block per slot, never a second signature).
 
-By default each database runs a subset of the steps once (about 20 s each);
+By default SQLite runs every step and PostgreSQL the steps around the record, once each;
 ``BPPOOL_CRASH_STEPS=all`` runs every step on both, and ``BPPOOL_CRASH_ROUNDS=<n>`` runs the
 sequence ``n`` times.
 """
@@ -53,11 +53,11 @@ STEPS = (
     ("fallback.after_record", False),
     ("fallback.after_sign", False),
 )
-# Each start of the service costs seconds: by default a subset per database (every step on
-# both with BPPOOL_CRASH_STEPS=all).
+# Each start of the service costs seconds: by default every step on SQLite and the steps
+# around the record on PostgreSQL (every step on both with BPPOOL_CRASH_STEPS=all).
 DEFAULT_STEPS = {
-    "sqlite": {"emit.after_record", "recovery.after_push", "fallback.after_record"},
-    "postgres": {"emit.after_record", "emit.after_commit_sent"},
+    "sqlite": {step for step, _ in STEPS},
+    "postgres": {"emit.after_record", "emit.after_commit_sent", "fallback.after_record"},
 }
 ALL_STEPS = os.environ.get("BPPOOL_CRASH_STEPS") == "all"
 # Killed here, the node must not have the slot's block: nothing of it left the process.
