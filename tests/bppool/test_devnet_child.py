@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bppool.devnet_child import child_command
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # A stand-in for the devnet: starts one child through the shim, prints its pid, then waits.
@@ -75,19 +77,12 @@ def test_a_child_whose_parent_is_already_gone_exits_at_once(tmp_path: Path) -> N
     """The parent may die before the child asks to die with it: the child checks."""
     not_my_parent = os.getppid()  # pytest's parent, not the child's
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bppool.devnet_child",
-            "--parent",
-            str(not_my_parent),
-            "--loaded",
-            str(tmp_path / "loaded"),
-            "--genesis",
-            str(tmp_path / "genesis.json"),
-            "--",
-            "version",
-        ],
+        child_command(
+            parent=not_my_parent,
+            loaded=tmp_path / "loaded",
+            genesis=tmp_path / "genesis.json",
+            args=["version"],
+        ),
         cwd=ROOT,
         timeout=30,
     )
@@ -98,21 +93,13 @@ def test_a_child_whose_parent_is_already_gone_exits_at_once(tmp_path: Path) -> N
 def test_the_child_runs_the_command_once_the_genesis_exists(tmp_path: Path) -> None:
     (tmp_path / "genesis.json").write_text("{}")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bppool.devnet_child",
-            "--parent",
-            str(os.getpid()),
-            "--preload",
-            "json",
-            "--loaded",
-            str(tmp_path / "loaded"),
-            "--genesis",
-            str(tmp_path / "genesis.json"),
-            "--",
-            "version",
-        ],
+        child_command(
+            parent=os.getpid(),
+            preload=["json"],
+            loaded=tmp_path / "loaded",
+            genesis=tmp_path / "genesis.json",
+            args=["version"],
+        ),
         cwd=ROOT,
         capture_output=True,
         text=True,
