@@ -28,7 +28,10 @@ async def metric(pool: PoolHarness, name: str, labels: dict[str, str] | None = N
 async def test_a_task_down_makes_the_service_unready_naming_it(pool: PoolHarness, monkeypatch) -> None:
     emitter = pool.emitter
     emitter.supervisor.stable_s = 0.3
-    assert await readyz(pool) == (200, {"ready": True, "following": True, "head_block_num": 0, "reasons": {}})
+    assert await readyz(pool) == (
+        200,
+        {"ready": True, "following": True, "head_block_num": 0, "storage": "ok", "reasons": {}},
+    )
     assert await metric(pool, "bppool_task_failures_total", {"task": "expect_loop"}) == 0
     expect = emitter._expect
     calls = []
