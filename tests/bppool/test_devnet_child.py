@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from bppool.devnet_child import child_command
+from tests.helpers.procs import is_alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,23 +32,6 @@ main()
 """
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize("platform", [sys.platform, "other"], ids=["pdeathsig", "watchdog-only"])
 def test_the_child_ends_when_its_parent_is_killed(tmp_path: Path, platform: str) -> None:
     loaded = tmp_path / "loaded"
@@ -60,13 +43,13 @@ def test_the_child_ends_when_its_parent_is_killed(tmp_path: Path, platform: str)
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
-        assert wait_until(loaded.exists, 30), "the child never said it was loaded"
+        wait_for(loaded.exists, 30, "the child to say it was loaded", 0.05)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
-        assert wait_until(lambda: not alive(child), 10), "the child outlived its parent"
+        wait_for(lambda: not is_alive(child), 10, "the child to end with its parent", 0.05)
     finally:
         for pid in (parent.pid, locals().get("child")):
-            if isinstance(pid, int) and alive(pid):
+            if isinstance(pid, int) and is_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         parent.wait(10)
         if parent.stdout is not None:
