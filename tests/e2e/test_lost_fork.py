@@ -71,7 +71,6 @@ def test_the_pool_fills_its_slots_after_its_block_loses_a_fork(tmp_path: Path) -
     node_toml = devnet.root / "node.toml"
     soloa_only = f'key_files = ["{devnet.root / "keys" / "soloa.json"}"]'
     node_toml.write_text(re.sub(r"^key_files = .*$", soloa_only, node_toml.read_text(), flags=re.M))
-    genesis, slot_ms = devnet.genesis, devnet.genesis.params.slot_ms
     node = NodeClient(devnet.node_url, timeout=5)
 
     def current_slot() -> int:
@@ -82,6 +81,7 @@ def test_the_pool_fills_its_slots_after_its_block_loses_a_fork(tmp_path: Path) -
 
     try:
         asyncio.run(start())
+        genesis, slot_ms = devnet.genesis, devnet.genesis.params.slot_ms  # written by the start
         schedule = node.get_producer_schedule()["active"]["producers"]
         assert [p["producer_name"] for p in schedule] == ["pool", "soloa", "solob"]
 
