@@ -20,12 +20,11 @@ from rich.console import Console
 
 from bppool.devnet import Devnet
 from chain.core import compute_slot_at
-from tests.helpers.devnet import eventually, stopped_at_the_end
+from tests.helpers.devnet import eventually, metric_samples, stopped_at_the_end
 
 pytestmark = pytest.mark.e2e
 
 POOL_WINDOW, ROUND = 12, 36  # the schedule is pool, soloa, solob: the pool owns slots 0-11 of 36
-CONNECTS = re.compile(r"^bppool_producer_feed_connects_total (\S+)$", re.M)
 # Members must be back within a second of readiness; the readiness probe and the metrics are
 # polled every 25 ms, so the measurement itself is exact to ~50 ms.
 RECONNECT_BOUND_S = 1.0
@@ -38,8 +37,7 @@ def current_slot(devnet: Devnet) -> int:
 
 async def feed_connects(http: httpx.AsyncClient, url: str) -> int:
     text = (await http.get(url, timeout=2)).text
-    found = CONNECTS.search(text)
-    return int(float(found.group(1))) if found else 0
+    return int(metric_samples(text, "bppool_producer_feed_connects_total").get("", 0))
 
 
 async def scenario(devnet: Devnet) -> dict[str, float]:

@@ -4,6 +4,7 @@ and always stopping it, with its logs shown when a test fails."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,17 @@ async def eventually(
             return found
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def metric_samples(text: str, name: str) -> dict[str, float]:
+    """``{labels: value}`` of every sample of ``name`` in a ``/metrics`` page (``""`` for a
+    sample without labels)."""
+    found = {}
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}(\{{[^}}]*\}})? (\S+)", line)
+        if match:
+            found[match.group(1) or ""] = float(match.group(2))
+    return found
 
 
 @contextmanager
