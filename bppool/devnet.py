@@ -23,7 +23,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from bppool.devnet_child import child_command
 from chain.client import AsyncNodeClient, NodeError
 from chain.core import (
     ChainParams,
@@ -260,21 +260,13 @@ class Devnet:
         the devnet ends, and waits for the genesis once loaded."""
         log = open(self.root / "logs" / f"{proc.name}.log", "ab")  # noqa: SIM115 - owned by the child
         proc.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bppool.devnet_child",
-                "--parent",
-                str(os.getpid()),
-                "--preload",
-                ",".join(proc.preload),
-                "--loaded",
-                str(self.loaded_marker(proc)),
-                "--genesis",
-                str(self.genesis_path),
-                "--",
-                *proc.args,
-            ],
+            child_command(
+                parent=os.getpid(),
+                preload=proc.preload,
+                loaded=self.loaded_marker(proc),
+                genesis=self.genesis_path,
+                args=proc.args,
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the devnet, which stops the children in order

@@ -26,10 +26,31 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 GRACE_S = 15.0
 PR_SET_PDEATHSIG = 1
+
+
+def child_command(
+    *, parent: int, loaded: Path, genesis: Path, args: Sequence[str], preload: Sequence[str] = ()
+) -> list[str]:
+    """The command line that runs ``bppool ARGS`` through this module (see its docstring)."""
+    return [
+        sys.executable,
+        "-m",
+        "bppool.devnet_child",
+        "--parent",
+        str(parent),
+        *(["--preload", ",".join(preload)] if preload else []),
+        "--loaded",
+        str(loaded),
+        "--genesis",
+        str(genesis),
+        "--",
+        *args,
+    ]
 
 
 def die_with_parent(parent: int) -> None:

@@ -43,8 +43,7 @@ async def run_with_metrics(
             return JSONResponse({"status": "ok", **health()})
 
         async def readyz(request: Request) -> Response:
-            down = supervisor.down() if supervisor is not None else {}
-            reasons = {"tasks_down": down} if down else {}
+            reasons = supervisor.reasons() if supervisor is not None else {}
             return JSONResponse(
                 {"ready": not reasons, "reasons": reasons}, status_code=503 if reasons else 200
             )

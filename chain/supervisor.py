@@ -165,6 +165,12 @@ class Supervisor:
             if d.restarted_at is None or now - d.restarted_at < self.stable_s
         }
 
+    def reasons(self) -> dict[str, Any]:
+        """The supervisor's part of a service's readiness reasons: ``{"tasks_down": {task:
+        last error}}`` while a task is down, empty otherwise."""
+        down = self.down()
+        return {"tasks_down": down} if down else {}
+
     @property
     def tasks(self) -> int:
         """How many tasks are running now."""

@@ -42,16 +42,18 @@ class MembershipCollector(Collector):
         for account, member in sorted(self.emitter.members.items()):
             active.add_metric([account], 1 if member["status"] == "active" else 0)
         yield active
+        # One reading of the readiness for both gauges, as /readyz answers it.
+        reasons = self.emitter.not_ready()
         following = GaugeMetricFamily(
             "bppool_emitter_following",
             "1 while the replica follows the node's canonical head (same head, or within one slot).",
         )
-        following.add_metric([], 1 if self.emitter.follower.lag() is None else 0)
+        following.add_metric([], 0 if "following" in reasons else 1)
         yield following
         ready = GaugeMetricFamily(
             "bppool_emitter_ready", "1 while /readyz answers 200 (see docs/operations.md, Readiness)."
         )
-        ready.add_metric([], 0 if self.emitter.not_ready() else 1)
+        ready.add_metric([], 0 if reasons else 1)
         yield ready
         storage_ok = GaugeMetricFamily(
             "bppool_emitter_storage_ok", "1 while the storage takes writes (0: failing, see /readyz)."

@@ -300,9 +300,7 @@ class Emitter:
             reasons["following"] = lag
         if not self.storage.ok:
             reasons["storage"] = self.storage.describe()
-        down = self.supervisor.down()
-        if down:
-            reasons["tasks_down"] = down
+        reasons.update(self.supervisor.reasons())
         return reasons
 
     # --- time ------------------------------------------------------------------------------

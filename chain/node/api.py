@@ -525,9 +525,7 @@ async def readyz(request: Request) -> JSONResponse:
     reasons: dict[str, Any] = {}
     if not node.ready or node.store is None:
         reasons["starting"] = "the block store is loading"
-    down = node.supervisor.down()
-    if down:
-        reasons["tasks_down"] = down
+    reasons.update(node.supervisor.reasons())
     if reasons:
         return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
     return JSONResponse({"ready": True, "head_block_num": node.state.height, "reasons": {}})

@@ -1,7 +1,8 @@
 """The node's Prometheus metrics (prefix ``bppool_chain_``; base units; bounded labels).
 
-Figures kept in the chain state (missed slots by producer, jailed producers, head and LIB)
-are read from the head state at scrape time, so they are always consistent with it.
+Figures kept in the chain state (missed slots by producer, jailed producers, head) are read
+from the head state at scrape time, so they are always consistent with it; the LIB is the fork
+choice's (the highest any held branch reached), as ``get_info`` and the head stream report it.
 One registry per node instance; one uvicorn worker per node (the node is stateful).
 """
 
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chain.core import State
+from chain.core import State, Store
 from chain.metrics import preset
 
 # Around the 500 ms slot: most blocks apply in milliseconds; anything near 0.5 s is trouble.
@@ -21,25 +22,26 @@ APPLY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 
 class StateCollector(Collector):
-    """Figures read from the head state at scrape time."""
+    """Figures read from the fork choice's store and its head state at scrape time."""
 
-    def __init__(self, state: Callable[[], State | None], mempool_size: Callable[[], int]) -> None:
-        self._state = state
+    def __init__(self, store: Callable[[], Store | None], mempool_size: Callable[[], int]) -> None:
+        self._store = store
         self._mempool_size = mempool_size
 
     def collect(self) -> Iterator[Metric]:
-        state = self._state()
+        store = self._store()
         mempool = GaugeMetricFamily("bppool_chain_mempool_size", "Transactions waiting in the mempool.")
         mempool.add_metric([], self._mempool_size())
         yield mempool
-        if state is None:
+        if store is None:
             return
+        state = store.state
         meta = state.chain
         head = GaugeMetricFamily("bppool_chain_head_height", "Height of the head block.")
         head.add_metric([], meta.height)
         yield head
         lib = GaugeMetricFamily("bppool_chain_lib_height", "Height of the last irreversible block.")
-        lib.add_metric([], meta.lib_height)
+        lib.add_metric([], store.lib_height)
         yield lib
         slot = GaugeMetricFamily("bppool_chain_head_slot", "Slot of the head block.")
         slot.add_metric([], meta.slot)
@@ -106,7 +108,7 @@ def execution_metrics(state: State) -> Iterator[Metric]:
 class NodeMetrics:
     """Counters and histograms the node updates as it works."""
 
-    def __init__(self, state: Callable[[], State | None], mempool_size: Callable[[], int]) -> None:
+    def __init__(self, store: Callable[[], Store | None], mempool_size: Callable[[], int]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.transactions_applied = Counter(
@@ -161,4 +163,4 @@ class NodeMetrics:
         self.peer_errors = Counter(
             "bppool_chain_peer_errors", "Failed requests to peers.", ["peer"], registry=r
         )
-        r.register(StateCollector(state, mempool_size))
+        r.register(StateCollector(store, mempool_size))

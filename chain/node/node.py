@@ -122,9 +122,7 @@ class Node:
         self._announce_at: asyncio.TimerHandle | None = None
         self.store: Store | None = None
         self.head_block: Block | None = None
-        self.metrics = NodeMetrics(
-            lambda: self.store.state if self.store else None, lambda: len(self.mempool)
-        )
+        self.metrics = NodeMetrics(lambda: self.store, lambda: len(self.mempool))
         # Every background task runs under it: logged, counted and restarted on failure.
         self.supervisor = Supervisor()
         self.supervisor.register(self.metrics.registry)

@@ -6,10 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from bppool.devnet_child import child_command
+from tests.helpers.procs import is_alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,23 +32,6 @@ main()
 """
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize("platform", [sys.platform, "other"], ids=["pdeathsig", "watchdog-only"])
 def test_the_child_ends_when_its_parent_is_killed(tmp_path: Path, platform: str) -> None:
     loaded = tmp_path / "loaded"
@@ -58,13 +43,13 @@ def test_the_child_ends_when_its_parent_is_killed(tmp_path: Path, platform: str)
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
-        assert wait_until(loaded.exists, 30), "the child never said it was loaded"
+        wait_for(loaded.exists, 30, "the child to say it was loaded", 0.05)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
-        assert wait_until(lambda: not alive(child), 10), "the child outlived its parent"
+        wait_for(lambda: not is_alive(child), 10, "the child to end with its parent", 0.05)
     finally:
         for pid in (parent.pid, locals().get("child")):
-            if isinstance(pid, int) and alive(pid):
+            if isinstance(pid, int) and is_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         parent.wait(10)
         if parent.stdout is not None:
@@ -75,19 +60,12 @@ def test_a_child_whose_parent_is_already_gone_exits_at_once(tmp_path: Path) -> N
     """The parent may die before the child asks to die with it: the child checks."""
     not_my_parent = os.getppid()  # pytest's parent, not the child's
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bppool.devnet_child",
-            "--parent",
-            str(not_my_parent),
-            "--loaded",
-            str(tmp_path / "loaded"),
-            "--genesis",
-            str(tmp_path / "genesis.json"),
-            "--",
-            "version",
-        ],
+        child_command(
+            parent=not_my_parent,
+            loaded=tmp_path / "loaded",
+            genesis=tmp_path / "genesis.json",
+            args=["version"],
+        ),
         cwd=ROOT,
         timeout=30,
     )
@@ -98,21 +76,13 @@ def test_a_child_whose_parent_is_already_gone_exits_at_once(tmp_path: Path) -> N
 def test_the_child_runs_the_command_once_the_genesis_exists(tmp_path: Path) -> None:
     (tmp_path / "genesis.json").write_text("{}")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bppool.devnet_child",
-            "--parent",
-            str(os.getpid()),
-            "--preload",
-            "json",
-            "--loaded",
-            str(tmp_path / "loaded"),
-            "--genesis",
-            str(tmp_path / "genesis.json"),
-            "--",
-            "version",
-        ],
+        child_command(
+            parent=os.getpid(),
+            preload=["json"],
+            loaded=tmp_path / "loaded",
+            genesis=tmp_path / "genesis.json",
+            args=["version"],
+        ),
         cwd=ROOT,
         capture_output=True,
         text=True,

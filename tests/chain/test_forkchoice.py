@@ -21,6 +21,7 @@ from chain.core.errors import (
     UnknownParent,
     WrongProducer,
 )
+from chain.node.metrics import NodeMetrics
 from tests.chain.conftest import small_params
 from tests.helpers.chain import ChainSim, key_for, make_genesis, transfer
 
@@ -199,3 +200,29 @@ def test_a_late_tie_with_a_lower_lib_keeps_the_lib_in_either_order() -> None:
         assert (store.lib_height, store.lib_id) == (2, base.blocks[1].id)
         assert results[-1].lib_changed == (order[-1] is block_x)
         assert compute_state_root(store.state) == block_y.header.state_root
+
+
+def test_the_node_exports_the_fork_choice_lib_not_the_head_branch_count() -> None:
+    """The head's branch may count a lower LIB than the store holds (another branch reached
+    it): ``bppool_chain_lib_height`` says what ``get_info`` and the head stream say."""
+    genesis = make_genesis(("alpha", "beta", "delta", "gamma"), params=small_params(producer_repetitions=1))
+    base = ChainSim(genesis)
+    for slot in (1, 2, 3):
+        base.produce(slot)
+    x = ChainSim(genesis)
+    for block in base.blocks:
+        x.produce(block.slot)
+    block_x = x.produce(4)
+    y = ChainSim(genesis)
+    for block in base.blocks:
+        y.produce(block.slot)
+    amount = 1
+    while (block_y := y.make_block(6, [transfer(y.state, "alice", "bob", amount)])).id > block_x.id:
+        amount += 1
+    store = new_store(genesis)
+    for block in (*base.blocks, block_x, block_y):
+        store.on_block(block)
+    assert store.get_head() == block_y.id
+    assert (store.state.chain.lib_height, store.lib_height) == (1, 2)
+    metrics = NodeMetrics(lambda: store, lambda: 0)
+    assert metrics.registry.get_sample_value("bppool_chain_lib_height") == 2

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -25,28 +23,11 @@ from bppool.devnet import POOL, Devnet
 from chain.client import AsyncNodeClient
 from pool_dac.audit import audit_epoch
 from producer_client import Client
+from tests.helpers.devnet import eventually, stopped_at_the_end
 
 pytestmark = pytest.mark.e2e
 
 MEMO = re.compile(r"^bppool payout epoch (\d+)$")
-T = TypeVar("T")
-
-
-async def eventually(
-    what: str, probe: Callable[[], Awaitable[T | None]], timeout: float, devnet: Devnet
-) -> T:
-    """Poll ``probe`` until it returns something; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        devnet.check_processes()
-        try:
-            found = await probe()
-        except httpx.HTTPError:
-            found = None
-        if found is not None:
-            return found
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def payouts_on_chain(node: AsyncNodeClient) -> list[tuple[int, str, int]]:
@@ -155,11 +136,5 @@ def test_dac_pays_two_epochs_exactly_once_and_governs_the_emitter(tmp_path: Path
         dac_settings={"crash_after_payouts": 2},
     )
     devnet.prepare()
-    try:
+    with stopped_at_the_end(devnet, "emitter", "node"):
         asyncio.run(scenario(devnet))
-    except BaseException:
-        for name in ("emitter", "node"):
-            print(f"--- {name} ---\n" + (devnet.root / "logs" / f"{name}.log").read_text()[-4000:])
-        raise
-    finally:
-        devnet.stop_all()

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.procs import BPPOOL
+from tests.helpers.procs import BPPOOL, is_alive, parent_pid, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,22 +24,12 @@ CHILDREN = MEMBERS + 2  # the node, the pool service, the members
 GONE_WITHIN_S = 30
 
 
-def parent_of(pid: int) -> int | None:
-    """The parent pid of a live process, None when it is gone (or a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-    return None if state in ("Z", "X") else int(ppid)
-
-
 def descendants(root: int) -> set[int]:
     """Every live process below ``root`` in the process tree."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            ppid = parent_of(int(entry.name))
+            ppid = parent_pid(int(entry.name))
             if ppid is not None:
                 children.setdefault(ppid, []).append(int(entry.name))
     found: set[int] = set()
@@ -59,17 +48,7 @@ def default_signals() -> None:
 
 
 def alive(pids: set[int]) -> set[int]:
-    return {pid for pid in pids if parent_of(pid) is not None}
-
-
-def wait_until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return {pid for pid in pids if is_alive(pid)}
 
 
 class Run:
@@ -94,7 +73,7 @@ class Run:
         if shell:
             pidfile = tmp_path / "devnet.pid"
             self.pid = int(
-                wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 30, "the pid")
+                wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 30, "the pid", 0.05)
             )
         self.known: set[int] = set()
 
@@ -110,13 +89,13 @@ class Run:
             found = descendants(self.pid)
             return found if len(found) >= CHILDREN else set()
 
-        self.known = wait_until(started, 120, f"{CHILDREN} processes of the devnet\n{self.output()}")
+        self.known = wait_for(started, 120, f"{CHILDREN} processes of the devnet\n{self.output()}", 0.05)
         return self.known
 
     def assert_all_gone(self) -> None:
         everyone = self.known | {self.pid}
         try:
-            wait_until(lambda: not alive(everyone), GONE_WITHIN_S, "the devnet's processes to end")
+            wait_for(lambda: not alive(everyone), GONE_WITHIN_S, "the devnet's processes to end", 0.05)
         except AssertionError:
             raise AssertionError(f"still running: {sorted(alive(everyone))}\n{self.output()}") from None
 

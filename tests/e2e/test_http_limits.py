@@ -16,6 +16,7 @@ from rich.console import Console
 
 from bppool.devnet import Devnet
 from producer_client import Client
+from tests.helpers.devnet import stopped_at_the_end
 
 pytestmark = pytest.mark.e2e
 
@@ -163,11 +164,5 @@ def test_connection_limits_of_the_real_servers(tmp_path: Path) -> None:
     devnet.prepare()
     config = devnet.root / "emitter.toml"
     config.write_text(LIMITS + config.read_text())  # top-level keys before the [extensions] table
-    try:
+    with stopped_at_the_end(devnet, "emitter", "node", tail=3000):
         asyncio.run(scenario(devnet))
-    except BaseException:
-        for name in ("emitter", "node"):
-            print(f"--- {name} ---\n" + (devnet.root / "logs" / f"{name}.log").read_text()[-3000:])
-        raise
-    finally:
-        devnet.stop_all()

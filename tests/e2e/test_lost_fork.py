@@ -27,6 +27,7 @@ from bppool.devnet import Devnet
 from chain.client import NodeClient
 from chain.core import Block, Store, build_block, create_genesis_state
 from chain.core.schedule import get_scheduled_producer
+from tests.helpers.devnet import metric_samples
 from tests.helpers.procs import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -35,15 +36,9 @@ WINDOW = 12  # a producer's consecutive slots per round
 WITHHELD = 3  # solob's blocks pushed late: longer than the pool's branch even with two of its blocks
 
 
-def metric_samples(url: str, name: str) -> dict[str, float]:
-    """``{labels: value}`` of every sample of ``name`` on a ``/metrics`` page."""
-    text = httpx.get(url, timeout=5).text
-    found = {}
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{name}(\{{[^}}]*\}})? (\S+)", line)
-        if match:
-            found[match.group(1) or ""] = float(match.group(2))
-    return found
+def scrape(url: str, name: str) -> dict[str, float]:
+    """``{labels: value}`` of every sample of ``name`` on the ``/metrics`` page at ``url``."""
+    return metric_samples(httpx.get(url, timeout=5).text, name)
 
 
 def replica(node: NodeClient, genesis) -> Store:  # type: ignore[no-untyped-def]
@@ -81,7 +76,7 @@ def test_the_pool_fills_its_slots_after_its_block_loses_a_fork(tmp_path: Path) -
 
     try:
         asyncio.run(start())
-        genesis, slot_ms = devnet.genesis, devnet.genesis.params.slot_ms  # written by start()
+        genesis, slot_ms = devnet.genesis, devnet.genesis.params.slot_ms  # written by the start
         schedule = node.get_producer_schedule()["active"]["producers"]
         assert [p["producer_name"] for p in schedule] == ["pool", "soloa", "solob"]
 
@@ -141,17 +136,15 @@ def test_the_pool_fills_its_slots_after_its_block_loses_a_fork(tmp_path: Path) -
 
         # No background task failed anywhere; the pool service is ready.
         for proc in devnet.procs.values():
-            failures = metric_samples(proc.metrics_url, "bppool_task_failures_total")
+            failures = scrape(proc.metrics_url, "bppool_task_failures_total")
             assert failures and sum(failures.values()) == 0, (proc.name, failures)
         wait_for(lambda: httpx.get(devnet.emitter_url + "/readyz", timeout=5).status_code == 200, 10, "ready")
-        assert metric_samples(devnet.procs["emitter"].metrics_url, "bppool_emitter_following") == {"": 1.0}
+        assert scrape(devnet.procs["emitter"].metrics_url, "bppool_emitter_following") == {"": 1.0}
 
         # What the chain says about the pool: the lost slot is a missed one, as the node counts it.
         def chain_missed() -> tuple[float, float] | None:
-            ours = metric_samples(devnet.procs["emitter"].metrics_url, "bppool_emitter_chain_missed_slots")[
-                ""
-            ]
-            nodes = metric_samples(devnet.procs["node"].metrics_url, "bppool_chain_missed_slots_total")
+            ours = scrape(devnet.procs["emitter"].metrics_url, "bppool_emitter_chain_missed_slots")[""]
+            nodes = scrape(devnet.procs["node"].metrics_url, "bppool_chain_missed_slots_total")
             theirs = nodes['{producer="pool"}']
             return (ours, theirs) if ours == theirs else None
 

@@ -20,11 +20,11 @@ from rich.console import Console
 
 from bppool.devnet import Devnet
 from chain.core import compute_slot_at
+from tests.helpers.devnet import eventually, metric_samples, stopped_at_the_end
 
 pytestmark = pytest.mark.e2e
 
 POOL_WINDOW, ROUND = 12, 36  # the schedule is pool, soloa, solob: the pool owns slots 0-11 of 36
-CONNECTS = re.compile(r"^bppool_producer_feed_connects_total (\S+)$", re.M)
 # Members must be back within a second of readiness; the readiness probe and the metrics are
 # polled every 25 ms, so the measurement itself is exact to ~50 ms.
 RECONNECT_BOUND_S = 1.0
@@ -37,22 +37,7 @@ def current_slot(devnet: Devnet) -> int:
 
 async def feed_connects(http: httpx.AsyncClient, url: str) -> int:
     text = (await http.get(url, timeout=2)).text
-    found = CONNECTS.search(text)
-    return int(float(found.group(1))) if found else 0
-
-
-async def until(what: str, probe, timeout: float, devnet: Devnet, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        devnet.check_processes()
-        try:
-            found = await probe()
-        except httpx.HTTPError:
-            found = None
-        if found:
-            return found
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return int(metric_samples(text, "bppool_producer_feed_connects_total").get("", 0))
 
 
 async def scenario(devnet: Devnet) -> dict[str, float]:
@@ -65,13 +50,13 @@ async def scenario(devnet: Devnet) -> dict[str, float]:
             slots = (await http.get("/v1/pool/slots", params={"limit": 50})).json()["slots"]
             return sum(s["verdict"] == "emitted" for s in slots) >= 3
 
-        await until("members to fill pool slots", member_slots, 90, devnet, 0.5)
+        await eventually("members to fill pool slots", member_slots, 90, devnet)
 
         # Kill the service early in the solo producers' window: its next pool slot is ~12 s away.
         async def in_solo_window() -> bool:
             return current_slot(devnet) % ROUND in (POOL_WINDOW, POOL_WINDOW + 1)
 
-        await until("the solo producers' window", in_solo_window, 40, devnet, 0.05)
+        await eventually("the solo producers' window", in_solo_window, 40, devnet, 0.05)
         before = {m: await feed_connects(http, devnet.procs[m].metrics_url) for m in members}
         assert emitter.process is not None
         emitter.stopped = True
@@ -116,7 +101,9 @@ async def scenario(devnet: Devnet) -> dict[str, float]:
             events = page.json()["events"]
             return min(events, key=lambda e: e["slot"]) if events else None
 
-        first = await until("the first pool slot after the restart", first_slot_after_restart, 40, devnet)
+        first = await eventually(
+            "the first pool slot after the restart", first_slot_after_restart, 40, devnet, 0.1
+        )
         assert first["verdict"] == "emitted" and first.get("member") in members, first
         return {"ready_to_back_s": max(delays.values()), "first_slot": first["slot"]}
 
@@ -129,12 +116,6 @@ def test_members_are_back_within_a_second_and_fill_the_first_slot(tmp_path: Path
     for name in devnet.member_names:  # honest members: no simulated failures
         config = devnet.root / f"{name}.toml"
         config.write_text(re.sub(r"(?m)^failure_rate = .*$", "failure_rate = 0.0", config.read_text()))
-    try:
+    with stopped_at_the_end(devnet, "emitter", *devnet.member_names, tail=3000):
         figures = asyncio.run(scenario(devnet))
         print(f"restart figures: {figures}")
-    except BaseException:
-        for name in ("emitter", *devnet.member_names):
-            print(f"--- {name} ---\n" + (devnet.root / "logs" / f"{name}.log").read_text()[-3000:])
-        raise
-    finally:
-        devnet.stop_all()

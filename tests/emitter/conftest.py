@@ -12,8 +12,10 @@ import pytest
 
 from chain.core import Block, Transaction, build_block
 from chain.node.api import create_app as create_node_app
+from chain.node.blockstore import encode_block
 from chain.node.config import NodeSettings
 from chain.node.node import Node
+from emitter import crud
 from emitter.config import EmitterSettings
 from emitter.main import create_app as create_emitter_app
 from emitter.service import Emitter
@@ -141,6 +143,46 @@ async def start_pool(
                 await h.admin.admin_member(name, "admit")
     h.app = app
     return h
+
+
+async def restart_pool(
+    stack: AsyncExitStack, tmp_path: Path, h: PoolHarness, **settings: object
+) -> PoolHarness:
+    """The pool service started again on ``h``'s database, node, network and clock, as after
+    a restart (its members are admitted already); ``h``'s own service must be stopped."""
+    return await start_pool(
+        stack,
+        tmp_path,
+        h.database_url,
+        network=h.network,
+        clock=h.clock,
+        node=h.node,
+        node_url=h.node_url,
+        admit=False,
+        **settings,  # type: ignore[arg-type]
+    )
+
+
+def record_elsewhere(h: PoolHarness, slot: int, member: str) -> Block:
+    """Record a pool-signed block of ``member``'s for the open ``slot`` as an emitter that died
+    right after recording it (or a second emitter on the same database) would have."""
+    block = h.candidate(member).signed_by_producer(key_for("pool"))
+    crud.record_emission(
+        h.emitter.engine,
+        emission={
+            "slot": slot,
+            "block_id": block.id,
+            "height": block.height,
+            "builder": member,
+            "source": "member",
+            "emitted_ms": h.clock.now_ms(),
+            "fees": 0,
+            "data": encode_block(block),
+            "accepted_by": None,
+        },
+        events=[],
+    )
+    return block
 
 
 @pytest.fixture

@@ -12,36 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from chain.core import Block
-from chain.node.blockstore import encode_block
 from emitter import crud
-from tests.emitter.conftest import PoolHarness, eventually, pool_network, start_node, start_pool
-from tests.helpers.chain import GENESIS_TIME, key_for
+from tests.emitter.conftest import (
+    PoolHarness,
+    eventually,
+    pool_network,
+    record_elsewhere,
+    restart_pool,
+    start_node,
+    start_pool,
+)
+from tests.helpers.chain import GENESIS_TIME
 from tests.helpers.node import FakeClock
 
 pytestmark = pytest.mark.anyio
-
-
-def record_elsewhere(h: PoolHarness, slot: int, member: str) -> Block:
-    """Record a pool-signed block for the open ``slot`` as an emitter that died right after
-    recording it (or a second emitter on the same database) would have."""
-    block = h.candidate(member).signed_by_producer(key_for("pool"))
-    crud.record_emission(
-        h.emitter.engine,
-        emission={
-            "slot": slot,
-            "block_id": block.id,
-            "height": block.height,
-            "builder": member,
-            "source": "member",
-            "emitted_ms": h.clock.now_ms(),
-            "fees": 0,
-            "data": encode_block(block),
-            "accepted_by": None,
-        },
-        events=[],
-    )
-    return block
 
 
 async def test_a_recorded_emission_no_node_took_is_pushed_after_a_restart(
@@ -63,16 +47,7 @@ async def test_a_recorded_emission_no_node_took_is_pushed_after_a_restart(
         assert node.state.slot == 1
         # Restarted two slots later: slot 2 is over, and its block still extends the chain.
         clock.at_slot(4, 50)
-        h2 = await start_pool(
-            stack,
-            tmp_path,
-            database_url,
-            network=network,
-            clock=clock,
-            node=node,
-            node_url=node_url,
-            admit=False,
-        )
+        h2 = await restart_pool(stack, tmp_path, h)
         assert node.state.slot == 2 and node.head_block is not None and node.head_block.id == recorded.id
         assert crud.get_emission(h2.emitter.engine, slot=2)["accepted_by"] == node_url
         # The chain goes on from it.

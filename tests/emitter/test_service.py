@@ -10,11 +10,18 @@ import pytest
 
 from chain.core import Block
 from chain.core.containers import Transfer
-from chain.node.blockstore import encode_block
 from emitter import crud
 from emitter.crud import AlreadyEmitted, EventRecord
 from producer_client import PoolError
-from tests.emitter.conftest import PoolHarness, eventually, pool_network, start_node, start_pool
+from tests.emitter.conftest import (
+    PoolHarness,
+    eventually,
+    pool_network,
+    record_elsewhere,
+    restart_pool,
+    start_node,
+    start_pool,
+)
 from tests.helpers.chain import GENESIS_TIME, key_for
 from tests.helpers.node import FakeClock, signed_tx, transfer_tx
 
@@ -146,29 +153,11 @@ async def test_restart_in_the_middle_of_a_window_never_emits_twice(tmp_path: Pat
             await h.node_has_slot(1)
             # The emitter crashes right after recording slot 2's block, before any node got it.
             await h.open_slot(2)
-            recorded = h.candidate("bob").signed_by_producer(key_for("pool"))
-            data = encode_block(recorded)
-            crud.record_emission(
-                h.emitter.engine,
-                emission={
-                    "slot": 2,
-                    "block_id": recorded.id,
-                    "height": 2,
-                    "builder": "bob",
-                    "source": "member",
-                    "emitted_ms": clock.now_ms(),
-                    "fees": 0,
-                    "data": data,
-                    "accepted_by": None,
-                },
-                events=[],
-            )
+            recorded = record_elsewhere(h, 2, "bob")
         assert node.state.slot == 1
         # Restart inside slot 2: the recorded block is pushed; no second block is ever made.
         clock.at_slot(2, 50)
-        h2 = await start_pool(
-            stack, tmp_path, db, network=network, clock=clock, node=node, node_url=node_url, admit=False
-        )
+        h2 = await restart_pool(stack, tmp_path, h)
         await h2.node_has_slot(2)
         assert node.head_block is not None and node.head_block.id == recorded.id
         assert h2.emitter.run is None or h2.emitter.run.slot != 2

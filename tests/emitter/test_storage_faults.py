@@ -26,7 +26,14 @@ from sqlalchemy.engine import make_url
 from emitter import crud
 from producer_client import PoolError
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.emitter.conftest import PoolHarness, eventually, pool_network, start_node, start_pool
+from tests.emitter.conftest import (
+    PoolHarness,
+    eventually,
+    pool_network,
+    restart_pool,
+    start_node,
+    start_pool,
+)
 from tests.helpers.chain import GENESIS_TIME
 from tests.helpers.node import FakeClock
 
@@ -242,20 +249,11 @@ async def test_a_service_started_on_a_read_only_database_is_not_ready_until_it_i
     async with AsyncExitStack() as stack:
         node, node_url = await start_node(stack, tmp_path, clock, network)
         async with AsyncExitStack() as first:  # creates the schema and admits the members
-            await start_pool(
+            first_run = await start_pool(
                 first, tmp_path, postgres_url, network=network, clock=clock, node=node, node_url=node_url
             )
         set_read_only(postgres_url, True)
-        h = await start_pool(
-            stack,
-            tmp_path,
-            postgres_url,
-            network=network,
-            clock=clock,
-            node=node,
-            node_url=node_url,
-            admit=False,
-        )
+        h = await restart_pool(stack, tmp_path, first_run)
         status, body = await readiness(h)
         assert status == 503 and "read-only" in body["storage"], body
         assert metric(h, "bppool_emitter_storage_ok") == 0

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from bppool.devnet import POOL, Devnet
 from chain.core.auth import request_headers
+from tests.helpers.devnet import stopped_at_the_end
 
 MAX_EXAMPLES = int(os.environ.get("BPPOOL_FUZZ_EXAMPLES", "15"))
 """Cases per operation and generation phase (set ``BPPOOL_FUZZ_EXAMPLES`` for a longer run)."""
@@ -74,15 +75,9 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         console=Console(file=io.StringIO()),
     )
     net.prepare()
-    try:
+    with stopped_at_the_end(net, "node", "emitter"):
         asyncio.run(net.start())
         yield net
-    except BaseException:
-        for name in ("node", "emitter"):
-            print(f"--- {name} ---\n" + (net.root / "logs" / f"{name}.log").read_text()[-4000:])
-        raise
-    finally:
-        net.stop_all()
 
 
 @pytest.fixture(scope="session")

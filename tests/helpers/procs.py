@@ -79,6 +79,21 @@ class Processes:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent pid of a live process, None when it is gone (or a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+    return None if state in ("Z", "X") else int(ppid)
+
+
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    return parent_pid(pid) is not None
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout

@@ -22,6 +22,9 @@ from tests.helpers.chain import key_for
     ("name", "value", "message"),
     [
         ("treasury_fee_bps", 5001, r"\[0, 5000\]"),
+        ("treasury_fee_bps", "²", r"\[0, 5000\]"),  # a digit to str.isdigit, not to int
+        ("treasury_fee_bps", "1" * 5000, r"\[0, 5000\]"),
+        ("treasury_fee_bps", "250\n", r"\[0, 5000\]"),
         ("reward_policy", "prop", "one of even"),
         ("strategy", "fastest", "one of first_delivered"),
         ("voting_period_s", 1, r"\[5,"),

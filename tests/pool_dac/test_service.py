@@ -13,7 +13,7 @@ from emitter import crud as emitter_crud
 from pool_dac import crud
 from pool_dac.core.statement import compute_statement_root, verify_row, verify_statement
 from producer_client import PoolError
-from tests.emitter.conftest import eventually, pool_network, start_node, start_pool
+from tests.emitter.conftest import eventually, pool_network, restart_pool, start_node, start_pool
 from tests.helpers.chain import GENESIS_TIME, key_for
 from tests.helpers.node import FakeClock
 from tests.pool_dac.conftest import DAC_SETTINGS, DacHarness
@@ -361,19 +361,7 @@ async def test_a_restart_of_the_pool_service_does_not_count_against_members(
             await run_pool_slots(h, 5, 7)
         # Down for slots 8 and 9; the feed opens again in slot 10, members reconnect meanwhile.
         clock.at_slot(10, 50)
-        h = DacHarness(
-            await start_pool(
-                stack,
-                tmp_path,
-                database_url,
-                network=network,
-                clock=clock,
-                node=node,
-                node_url=node_url,
-                admit=False,
-                dac=DAC_SETTINGS,
-            )
-        )
+        h = DacHarness(await restart_pool(stack, tmp_path, h.pool, dac=DAC_SETTINGS))
         await run_pool_slots(h, 10, 14, winners=())
         await run_pool_slots(h, 15, 17)
         clock.at_slot(36)
