@@ -261,7 +261,7 @@ def block(
 ) -> None:
     """Show a block."""
     with _client(url) as client:
-        data = _call(client.get_block, int(ref) if ref.isdigit() else ref)
+        data = _call(client.get_block, int(ref) if ref.isascii() and ref.isdigit() else ref)
     if as_json:
         _print_json(data)
         return

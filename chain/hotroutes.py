@@ -150,7 +150,7 @@ class HotRoutesMiddleware:
     async def _serve(route: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope.get("headers", []))
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > route.max_body:
+        if declared.isascii() and declared.isdigit() and int(declared) > route.max_body:
             await send_json(send, 413, too_large_body(route.max_body))
             return
         chunks, size = [], 0

@@ -5,10 +5,16 @@ The block store is SQLite (signed 64-bit integers); digits are ASCII only.
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
+from typer.testing import CliRunner
 
+from chain.cli import app
+from chain.node.api import create_app
 from tests.chain.node.conftest import NodeHarness
+from tests.helpers.servers import serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -56,3 +62,12 @@ async def test_get_block_height_as_a_json_number_out_of_range(harness: NodeHarne
 )
 async def test_other_numbers_in_range(harness: NodeHarness, path: str, field: str) -> None:
     assert_names(await harness.client.get(path), field)
+
+
+@pytest.mark.parametrize("ref", ["²", "１２"])
+async def test_the_block_command_refuses_digits_that_are_not_ascii(harness: NodeHarness, ref: str) -> None:
+    """``bppool chain block ²`` is an error message, not a traceback."""
+    async with serve_app(create_app(harness.node)) as url:
+        result = await asyncio.to_thread(CliRunner().invoke, app, ["block", ref, "--url", url])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit | None), result.exception
+    assert "Traceback" not in result.output and "block_num_or_id" in result.output, result.output
