@@ -110,7 +110,7 @@ def pool_schema(devnet: Devnet) -> schemathesis.BaseSchema:
 
 
 class Tally:
-    """Operations and cases exercised per service (printed at the end of the session)."""
+    """Operations and cases exercised per service (printed at the end of the test run)."""
 
     def __init__(self) -> None:
         self.cases: Counter[str] = Counter()
@@ -139,7 +139,7 @@ TALLY = Tally()
 
 @pytest.fixture(scope="session")
 def tally() -> Tally:
-    """The session's figures."""
+    """The test run's figures."""
     return TALLY
 
 
