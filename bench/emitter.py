@@ -367,6 +367,7 @@ class Bench:
 
         for w in watchers:
             w.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)  # their streams closed first
         await self.follower.stop()
         await node.aclose()
         await admin.aclose()
