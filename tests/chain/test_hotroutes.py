@@ -153,6 +153,20 @@ def test_the_installed_uvicorn_has_every_internal_the_fast_paths_use() -> None:
     assert (used & _uvicorn_names()) - listed == set()
 
 
+def test_the_installed_libraries_are_within_the_ranges_the_fast_paths_were_tested_with() -> None:
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    ranges = {r.name: r.specifier for r in map(Requirement, pyproject["project"]["dependencies"])}
+    for name in ("uvicorn", "httptools", "fastapi"):
+        assert version(name) in ranges[name], (name, version(name), str(ranges[name]))
+        assert any(s.operator == "<" for s in ranges[name]), f"{name} has no upper bound"
+
+
 async def test_without_the_internals_the_services_fall_back_to_the_standard_protocol(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
