@@ -21,12 +21,22 @@ ways with identical results:
 
 A handler takes a :class:`HotRequest` and returns ``(status, content)``; it raises
 :class:`~chain.web.ApiError` or a chain error for a 4xx, mapped as everywhere else.
+
+The protocol (and the connection limits of :mod:`chain.httplimits`) use parts of uvicorn that
+are not its public API; they are listed in :data:`PROTOCOL_INTERNALS`. Before a server picks
+its protocol, :func:`protocol_supported` looks each one up; when one is missing the server
+runs uvicorn's standard httptools protocol (the hot routes then go through
+:class:`HotRoutesMiddleware`) and one warning names what is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dis
+import functools
+import importlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -180,12 +190,116 @@ def hot_protocol(routes: HotRoutes) -> type[asyncio.Protocol]:
     return type("HotRouteProtocol", (HotRouteProtocol,), {"hot_routes": by_bytes})
 
 
+# What the hot-route protocol and the connection limits (chain.httplimits) use of uvicorn
+# beyond its public settings: ``module:Class.name`` (a class attribute, or an instance attribute
+# some method of the class assigns) or ``module:Class.method(parameters)`` (the parameters after
+# ``self``, exactly). Overridden methods are listed too: the subclasses rely on uvicorn calling them.
+_IMPL = "uvicorn.protocols.http.httptools_impl"
+PROTOCOL_INTERNALS: tuple[str, ...] = (
+    f"{_IMPL}:STATUS_LINE",
+    f"{_IMPL}:HttpToolsProtocol.connection_made(transport)",
+    f"{_IMPL}:HttpToolsProtocol.connection_lost(exc)",
+    f"{_IMPL}:HttpToolsProtocol.data_received(data)",
+    f"{_IMPL}:HttpToolsProtocol.send_400_response(msg)",
+    f"{_IMPL}:HttpToolsProtocol.on_message_begin()",
+    f"{_IMPL}:HttpToolsProtocol.on_url(url)",
+    f"{_IMPL}:HttpToolsProtocol.on_header(name, value)",
+    f"{_IMPL}:HttpToolsProtocol.on_headers_complete()",
+    f"{_IMPL}:HttpToolsProtocol.on_body(body)",
+    f"{_IMPL}:HttpToolsProtocol.on_message_complete()",
+    f"{_IMPL}:HttpToolsProtocol.on_response_complete()",
+    f"{_IMPL}:HttpToolsProtocol._start_asgi_task(cycle, app)",
+    f"{_IMPL}:HttpToolsProtocol._unset_keepalive_if_required()",
+    f"{_IMPL}:HttpToolsProtocol.parser",
+    f"{_IMPL}:HttpToolsProtocol.url",
+    f"{_IMPL}:HttpToolsProtocol.headers",
+    f"{_IMPL}:HttpToolsProtocol.cycle",
+    f"{_IMPL}:HttpToolsProtocol.pipeline",
+    f"{_IMPL}:HttpToolsProtocol.flow",
+    f"{_IMPL}:HttpToolsProtocol.transport",
+    f"{_IMPL}:HttpToolsProtocol.loop",
+    f"{_IMPL}:HttpToolsProtocol.connections",
+    f"{_IMPL}:HttpToolsProtocol.server_state",
+    f"{_IMPL}:HttpToolsProtocol.timeout_keep_alive",
+    f"{_IMPL}:RequestResponseCycle.run_asgi(app)",
+    f"{_IMPL}:RequestResponseCycle.response_complete",
+    f"{_IMPL}:RequestResponseCycle.response_started",
+    f"{_IMPL}:RequestResponseCycle.disconnected",
+    f"{_IMPL}:RequestResponseCycle.keep_alive",
+    f"{_IMPL}:RequestResponseCycle.message_event",
+    "uvicorn.protocols.http.flow_control:FlowControl.write_paused",
+    "uvicorn.protocols.http.flow_control:FlowControl.drain()",
+    "uvicorn.protocols.http.flow_control:FlowControl.pause_reading()",
+    "uvicorn.server:ServerState.default_headers",
+    "httptools:HttpRequestParser.get_method",
+    "httptools:HttpRequestParser.get_http_version",
+    "httptools:HttpRequestParser.should_keep_alive",
+    "httptools:HttpRequestParser.should_upgrade",
+)
+
+
+def _assigned_attributes(cls: type) -> set[str]:
+    """The attribute names the methods defined on ``cls`` assign (``self.name = ...``)."""
+    names: set[str] = set()
+    for value in vars(cls).values():
+        if inspect.isfunction(value):
+            names.update(i.argval for i in dis.get_instructions(value) if i.opname == "STORE_ATTR")
+    return names
+
+
+def _present(internal: str) -> bool:
+    """Whether one entry of :data:`PROTOCOL_INTERNALS` is there, as written."""
+    module_name, _, rest = internal.partition(":")
+    path, paren, params = rest.partition("(")
+    try:
+        owner: Any = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    *owners, name = path.split(".")
+    for part in owners:
+        owner = getattr(owner, part, None)
+        if owner is None:
+            return False
+    if not paren:
+        return hasattr(owner, name) or (isinstance(owner, type) and name in _assigned_attributes(owner))
+    method = getattr(owner, name, None)
+    if not inspect.isfunction(method):
+        return False
+    expected = [p.strip() for p in params.rstrip(")").split(",") if p.strip()]
+    return [p for p in inspect.signature(method).parameters if p != "self"] == expected
+
+
+@functools.cache
+def missing_protocol_internals() -> tuple[str, ...]:
+    """The entries of :data:`PROTOCOL_INTERNALS` the installed libraries lack (none expected)."""
+    return tuple(internal for internal in PROTOCOL_INTERNALS if not _present(internal))
+
+
+_warned: set[tuple[str, ...]] = set()
+
+
+def protocol_supported() -> bool:
+    """Whether the hot-route protocol and the connection limits can run on the installed
+    uvicorn; if not, one warning (per process) names what is missing and the fallback."""
+    missing = missing_protocol_internals()
+    if missing and missing not in _warned:
+        _warned.add(missing)
+        log.warning(
+            "uvicorn lacks what the fast HTTP protocol uses (%s); serving with uvicorn's standard "
+            "httptools protocol: hot routes through the ASGI middleware, connection limits reduced to "
+            "keep-alive and a concurrency cap (no header-size limit, no request timeout)",
+            ", ".join(missing),
+        )
+    return not missing
+
+
 def http_protocol_for(app: Any) -> Any:
     """uvicorn's ``http=`` setting for ``app``: the hot-route protocol when the app declares
-    hot routes (``app.state.hot_routes``), httptools otherwise."""
+    hot routes (``app.state.hot_routes``) and :func:`protocol_supported`, httptools otherwise
+    (the app's :class:`HotRoutesMiddleware` then serves them)."""
     state = getattr(app, "state", None)
     routes = getattr(state, "hot_routes", None) if state is not None else None
-    return hot_protocol(routes) if routes else "httptools"
+    return hot_protocol(routes) if routes and protocol_supported() else "httptools"
 
 
 class _Event:
@@ -351,8 +465,11 @@ __all__ = [
     "HotRouteProtocol",
     "HotRoutes",
     "HotRoutesMiddleware",
+    "PROTOCOL_INTERNALS",
     "hot_protocol",
     "hot_route_response",
     "http_protocol_for",
+    "missing_protocol_internals",
+    "protocol_supported",
     "serve",
 ]

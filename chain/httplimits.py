@@ -224,9 +224,18 @@ def limited_protocol(base: type[HttpToolsProtocol], limits: HttpLimits) -> type[
 
 def server_options(app: Any, limits: HttpLimits) -> dict[str, Any]:
     """uvicorn's options for serving ``app`` as every service does: its hot routes (if any)
-    served by the protocol, and ``limits``."""
-    from chain.hotroutes import http_protocol_for
+    served by the protocol, and ``limits``. When the installed uvicorn lacks what the
+    protocols use (:func:`chain.hotroutes.protocol_supported`, which warns), uvicorn's
+    standard httptools protocol with what its settings can hold of ``limits``: the keep-alive
+    and, as ``limit_concurrency``, the connection cap (answered 503 per request)."""
+    from chain.hotroutes import http_protocol_for, protocol_supported
 
+    if not protocol_supported():
+        return {
+            "http": "httptools",
+            "timeout_keep_alive": limits.keep_alive_s,
+            "limit_concurrency": limits.max_connections,
+        }
     base = http_protocol_for(app)
     if isinstance(base, str):
         base = HttpToolsProtocol

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dis
+import inspect
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,20 +13,26 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import uvicorn
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
+from chain import hotroutes
 from chain.core.errors import NonceMismatch
 from chain.hotroutes import (
+    PROTOCOL_INTERNALS,
+    HotCall,
     HotRequest,
     HotRoute,
     HotRouteProtocol,
     HotRoutesMiddleware,
     hot_route_response,
     http_protocol_for,
+    missing_protocol_internals,
 )
+from chain.httplimits import HttpLimits, LimitedProtocol, server_options
 from chain.web import ApiError, install_error_handlers
-from tests.helpers.servers import serve_app
+from tests.helpers.servers import free_port, serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -109,6 +118,89 @@ def test_the_services_serve_hot_routes_by_the_protocol() -> None:
     assert isinstance(protocol, type) and issubclass(protocol, HotRouteProtocol)
     assert protocol.hot_routes.keys() == {(b"POST", b"/hot")}
     assert http_protocol_for(FastAPI()) == "httptools"
+
+
+def _uvicorn_names() -> set[str]:
+    """Every attribute name uvicorn's protocol, request cycle, flow control and server state have."""
+    from uvicorn.protocols.http.flow_control import FlowControl
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+    from uvicorn.server import ServerState
+
+    names: set[str] = set()
+    for cls in (HttpToolsProtocol, RequestResponseCycle, FlowControl, ServerState):
+        names |= set(vars(cls)) | hotroutes._assigned_attributes(cls)
+    return {name for name in names if not name.startswith("__")}
+
+
+def test_the_installed_uvicorn_has_every_internal_the_fast_paths_use() -> None:
+    assert f"{hotroutes._IMPL}:HttpToolsProtocol._start_asgi_task(cycle, app)" in PROTOCOL_INTERNALS
+    assert missing_protocol_internals() == ()
+    # The check does look: a changed signature, a method or an attribute gone are seen
+    assert not hotroutes._present(f"{hotroutes._IMPL}:HttpToolsProtocol._start_asgi_task(cycle)")
+    assert not hotroutes._present(f"{hotroutes._IMPL}:HttpToolsProtocol.gone()")
+    assert not hotroutes._present(f"{hotroutes._IMPL}:RequestResponseCycle.gone")
+    # Every uvicorn name the protocol classes read, write or call is on the list
+    listed = {internal.split(":")[1].split("(")[0].split(".")[-1] for internal in PROTOCOL_INTERNALS}
+    used: set[str] = set()
+    for cls in (HotRouteProtocol, HotCall, LimitedProtocol):
+        for function in vars(cls).values():
+            if inspect.isfunction(function):
+                used |= {
+                    i.argval
+                    for i in dis.get_instructions(function)
+                    if i.opname in {"LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR"}
+                }
+    assert (used & _uvicorn_names()) - listed == set()
+
+
+def test_the_installed_libraries_are_within_the_ranges_the_fast_paths_were_tested_with() -> None:
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    ranges = {r.name: r.specifier for r in map(Requirement, pyproject["project"]["dependencies"])}
+    for name in ("uvicorn", "httptools", "fastapi"):
+        assert version(name) in ranges[name], (name, version(name), str(ranges[name]))
+        assert any(s.operator == "<" for s in ranges[name]), f"{name} has no upper bound"
+
+
+async def test_without_the_internals_the_services_fall_back_to_the_standard_protocol(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = f"{hotroutes._IMPL}:HttpToolsProtocol._start_asgi_task(cycle, app)"
+    monkeypatch.setattr(hotroutes, "missing_protocol_internals", lambda: (gone,))
+    monkeypatch.setattr(hotroutes, "_warned", set())
+    app = make_app()
+    limits = HttpLimits(keep_alive_s=0.5, max_connections=7)
+    with caplog.at_level(logging.WARNING, logger="bppool.web"):
+        assert http_protocol_for(app) == "httptools"
+        options = server_options(app, limits)
+    assert options == {"http": "httptools", "timeout_keep_alive": 0.5, "limit_concurrency": 7}
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bppool.web"]
+    assert len(warnings) == 1 and gone in warnings[0] and "standard httptools protocol" in warnings[0]
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            hot = await client.post("/hot", content=b"x" * 500, headers={"X-BP-Member": "alice"})
+            assert hot.status_code == 201 and hot.json()["size"] == 500
+            too_large = await client.post("/hot", content=b"x" * (LIMIT + 1))
+            assert too_large.status_code == 413
+            plain = await client.get("/plain")
+            assert plain.status_code == 200 and plain.json() == {"route": "plain"}
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 @pytest.mark.parametrize("way", WAYS)
