@@ -48,7 +48,14 @@ class EmitterSettings(HttpLimitsSettings):
     request_skew_s: int = Field(
         DEFAULT_REQUEST_SKEW_S, gt=0, description="Allowed clock skew of signed member requests."
     )
-    push_timeout_s: float = Field(2.0, gt=0)
+    push_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description=(
+            "Bound on every block delivery to a node (connect, and the answer to a prepare, "
+            "commit or push); past it the node counts as failed and the next node_urls get the block."
+        ),
+    )
     expect_lead_ms: int = Field(
         150,
         ge=0,

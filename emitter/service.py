@@ -57,7 +57,7 @@ from chain.follower import ChainFollower
 from chain.genesis_file import load_genesis
 from chain.keys import read_key_file
 from chain.node.blockstore import encode_block
-from chain.rawhttp import RawConnection, RawPool
+from chain.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
 from chain.requestauth import RequestVerifier
 from chain.runtime import GcPacer, tune_malloc
 from chain.supervisor import Supervisor
@@ -127,7 +127,8 @@ class SlotRun:
     # candidates built from one mempool differ only in their builder.
     verdicts: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict)
     # The node validates each distinct candidate content in parallel with us (prepare).
-    prepares: dict[tuple[Any, ...], asyncio.Task[bool]] = field(default_factory=dict)
+    # True: prepared at the node; False: not prepared; None: the node did not answer.
+    prepares: dict[tuple[Any, ...], asyncio.Task[bool | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,8 @@ class Emitter:
         # Storage errors are a state of the service (see emitter.storage), not a crash.
         self.storage = StorageState(self.engine, VERSION_TABLE)
         self.faults = Faults.from_env()
-        self.raw_pool = RawPool(settings.node_urls[0])
+        # Bounded like every push: a node that stalls fails the two-step push within it.
+        self.raw_pool = RawPool(settings.node_urls[0], timeout=settings.push_timeout_s)
         self.decoder = BlockDecoder(self.follower.mempool.tx_cache, self.params.max_block_transactions)
         # Validated outcomes by block content: the expected block of the next slot (validated
         # ahead) and every candidate validated, so candidates of the same content cost only
@@ -796,7 +798,7 @@ class Emitter:
             body_sha256=self.decoder.body_sha256(body),
         )
 
-    def _start_prepare(self, body: bytes) -> asyncio.Task[bool]:
+    def _start_prepare(self, body: bytes) -> asyncio.Task[bool | None]:
         """Have the followed node validate a candidate while we do (the two-step push).
 
         The request goes onto the wire right here, before our own validation starts: the node
@@ -809,21 +811,27 @@ class Emitter:
             return self._spawn(self._prepared(conn))
         self._spawn(self.raw_pool.fill())  # warm for the next candidate
 
-        async def prepare_by_client() -> bool:
+        async def prepare_by_client() -> bool | None:
             try:
                 await self.pushers[0].prepare_block(body, headers)
             except NodeError as exc:
                 log.debug("prepare refused: %s", exc)
-                return False
+                return None if exc.status == 0 else False
             return True
 
         return self._spawn(prepare_by_client())
 
-    async def _prepared(self, conn: RawConnection) -> bool:
+    async def _prepared(self, conn: RawConnection) -> bool | None:
+        """The prepare's answer, within the push timeout: ``True`` when the node prepared
+        it, ``None`` when it did not answer in time. A failed or timed-out connection is
+        closed by ``response`` and not given back."""
         try:
             response = await conn.response()
-        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-            conn.close()
+        except RawTimeout as exc:
+            self.metrics.push_failures.labels(node=self.raw_pool.base_url).inc()
+            log.warning("prepare: %s", exc)
+            return None
+        except RawHttpError as exc:
             log.debug("prepare failed: %s", exc)
             return False
         finally:
@@ -836,17 +844,21 @@ class Emitter:
         slot: int,
         signed: Block,
         data: bytes,
-        prepare: asyncio.Task[bool] | None,
+        prepare: asyncio.Task[bool | None] | None,
         commit: RawConnection | None,
         started_ms: float | None,
     ) -> None:
-        """Finish the two-step push (prepared + committed), or push the whole block."""
-        prepared = False
+        """Finish the two-step push (prepared + committed), or push the whole block. The
+        raw prepare and commit are bounded by the push timeout; when the followed node stalls
+        on them the full push tries the other ``node_urls`` first."""
+        prepared: bool | None = False
+        stalled = False
         if prepare is not None:
             try:
                 prepared = await prepare
             except Exception:
                 prepared = False
+            stalled = prepared is None
         if prepared:
             committed = False
             if commit is not None:
@@ -854,14 +866,19 @@ class Emitter:
                     response = await commit.response()
                     committed = response.status == 200
                     self.raw_pool.give_back(commit)
-                except (OSError, ValueError, asyncio.IncompleteReadError):
-                    commit.close()
+                except RawTimeout:
+                    self.metrics.push_failures.labels(node=self.raw_pool.base_url).inc()
+                    log.warning("slot %d: no answer to the commit within the push timeout", slot)
+                    stalled = True
+                except RawHttpError as exc:
+                    log.info("slot %d: commit failed (%s); pushing the block", slot, exc)
             else:
                 try:
                     await self.pushers[0].commit_block(signed.id, signed.producer_signature)
                     committed = True
                 except NodeError as exc:
                     log.info("slot %d: commit refused (%s); pushing the block", slot, exc)
+                    stalled = exc.status == 0
             self._spawn(self.raw_pool.fill())
             if committed:
                 if started_ms is not None:
@@ -871,22 +888,25 @@ class Emitter:
                 log.info("slot %d: block %s committed", slot, signed.id[:16])
                 return
         elif commit is not None:
-            # Nothing was prepared: the commit will be refused; read the answer to free it.
-            with contextlib.suppress(OSError, ValueError, asyncio.IncompleteReadError):
-                await commit.response()
+            # Nothing was prepared: the commit will be refused. Its answer is not waited for
+            # (a stalled node would hold the delivery); closed, the connection is not reused.
             commit.close()
-        await self._push(data, slot, started_ms)
+        # A node that stalled gets the block last, not first: each try of it costs a timeout.
+        await self._push(data, slot, started_ms, first_node=1 if stalled else 0)
 
-    async def _push(self, data: bytes, slot: int, started_ms: float | None) -> None:
-        """Push to the nodes in turn until one takes the block: at least once, and for three
-        slots from now even when we are late. A node missing one of our earlier blocks
+    async def _push(self, data: bytes, slot: int, started_ms: float | None, first_node: int = 0) -> None:
+        """Push to the nodes in turn (from ``first_node``, wrapping round) until one takes the
+        block: at least once, and for three slots from now even when we are late. Each push is
+        bounded by the push timeout. A node missing one of our earlier blocks
         (``unknown_parent``) first gets those from the emission records."""
         deadline = max(self.slot_start(slot), self.clock.now_ms()) + 3 * self.params.slot_ms
         backoff = 0.02
         first = True
+        start = first_node % len(self.pushers)
+        order = self.pushers[start:] + self.pushers[:start]
         while first or self.clock.now_ms() < deadline:
             first = False
-            for client in self.pushers:
+            for client in order:
                 try:
                     result = await client.push_block(data)
                 except NodeError as exc:

@@ -107,6 +107,7 @@ async def start_pool(
     clock: FakeClock | None = None,
     node: Node | None = None,
     node_url: str | None = None,
+    more_node_urls: Sequence[str] = (),
     admit: bool = True,
     dac: dict | None = None,
     **emitter_settings: object,
@@ -118,7 +119,7 @@ async def start_pool(
     settings = EmitterSettings(
         genesis=network.genesis_path,
         pool_key_file=network.key_path("pool"),
-        node_urls=[node_url],
+        node_urls=[node_url, *more_node_urls],
         database_url=database_url,
         extensions={"dac": dac} if dac is not None else {},
         **emitter_settings,  # type: ignore[arg-type]
