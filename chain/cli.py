@@ -188,7 +188,14 @@ def node(
         f"chain node {node_.chain_id[:16]}… on http://{settings.host}:{settings.port} "
         f"(producers: {', '.join(sorted(node_.keys)) or 'none'}; peers: {len(settings.peers)})"
     )
-    run_app(app_, settings.host, settings.port, settings.http_limits)
+    run_app(
+        app_,
+        settings.host,
+        settings.port,
+        settings.http_limits,
+        quiet_ms=node_.quiet_ms,
+        supervisor=node_.supervisor,
+    )
 
 
 @app.command()

@@ -7,8 +7,9 @@ pool protocol signs member requests (``X-BP-*`` headers, :mod:`chain.core.auth`)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import orjson
@@ -19,6 +20,9 @@ from chain.core.auth import request_headers
 from chain.httplimits import HttpLimits
 from chain.keys import KeyFileError, read_key_file
 
+if TYPE_CHECKING:
+    from chain.supervisor import Supervisor
+
 err = Console(stderr=True)
 
 
@@ -28,15 +32,30 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run_app(app: Any, host: str, port: int, limits: HttpLimits) -> None:
-    """Run a service's ASGI app: one uvicorn worker (the service's state and metrics live in
-    this process), uvloop and httptools, uvicorn's own logs at warning. The app's hot routes
-    (``app.state.hot_routes``, see :mod:`chain.hotroutes`) are served by the protocol itself,
-    within the connection ``limits`` (:mod:`chain.httplimits`)."""
+def run_app(
+    app: Any,
+    host: str,
+    port: int,
+    limits: HttpLimits,
+    *,
+    quiet_ms: Callable[[], float],
+    supervisor: Supervisor,
+) -> None:
+    """Run a service's ASGI app as this process: one uvicorn worker (the service's state and
+    metrics live in this process), uvloop and httptools, uvicorn's own logs at warning. The
+    app's hot routes (``app.state.hot_routes``, see :mod:`chain.hotroutes`) are served by the
+    protocol itself, within the connection ``limits`` (:mod:`chain.httplimits`).
+
+    The process owns the runtime (:mod:`chain.runtime`): the allocator is tuned once, and
+    garbage collection is paced at the service's quiet moments (``quiet_ms``) while the app
+    runs, a failed step counted by the service's ``supervisor``."""
     import uvicorn
 
     from chain.httplimits import server_options
+    from chain.runtime import pace_app, tune_malloc
 
+    tune_malloc()
+    pace_app(app, quiet_ms, supervisor)
     options = server_options(app, limits)
     uvicorn.run(app, host=host, port=port, log_level="warning", workers=1, loop="uvloop", **options)
 

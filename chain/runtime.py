@@ -1,4 +1,10 @@
-"""Process-level tuning shared by the long-running services: garbage collection off the hot path."""
+"""Process-level tuning shared by the long-running services: garbage collection off the hot path.
+
+The runtime belongs to the process, not to a service: a service only offers its quiet time
+(``quiet_ms()``), and the entry point that runs it as a process (:func:`chain.clitools.run_app`)
+installs the pacer with :func:`pace_app` and tunes the allocator once. Services started in a
+process that did not ask for it (the in-process test harnesses) leave the collector alone.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ import ctypes.util
 import gc
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chain.supervisor import Supervisor
@@ -129,6 +135,11 @@ class GcPacer:
         log.debug("gc generation %d: %.1f ms", generation, (time.perf_counter() - started) * 1000)
         return generation
 
+    @property
+    def running(self) -> bool:
+        """Whether the pacer is pacing (started and not stopped)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Freeze what start-up left alive, turn automatic collection off and start pacing."""
         gc.collect()
@@ -155,6 +166,28 @@ class GcPacer:
                 await self._task
             self._task = None
         gc.enable()
+
+
+def pace_app(app: Any, quiet_ms: Callable[[], float], supervisor: Supervisor) -> GcPacer:
+    """Pace garbage collection for as long as ``app`` (a Starlette/FastAPI app) runs: a
+    :class:`GcPacer` on the service's ``quiet_ms``, started once the app's own lifespan has
+    started the service and stopped before it stops it. A failed step is counted under
+    ``gc_pacer`` by the service's ``supervisor``. The pacer is ``app.state.gc_pacer``."""
+    pacer = GcPacer(quiet_ms, supervisor=supervisor)
+    service_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with service_lifespan(app_) as state:
+            pacer.start()
+            try:
+                yield state
+            finally:
+                await pacer.stop()
+
+    app.router.lifespan_context = lifespan
+    app.state.gc_pacer = pacer
+    return pacer
 
 
 def slot_phase_quiet_ms(

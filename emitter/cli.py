@@ -50,7 +50,14 @@ def serve(
         f"pool [bold]{emitter.pool}[/] emitter on http://{settings.host}:{settings.port} "
         f"(strategy {emitter.strategy_name}, fallback {emitter.fallback}, node {settings.node_urls[0]})"
     )
-    run_app(app_, settings.host, settings.port, settings.http_limits)
+    run_app(
+        app_,
+        settings.host,
+        settings.port,
+        settings.http_limits,
+        quiet_ms=emitter.quiet_ms,
+        supervisor=emitter.supervisor,
+    )
 
 
 def _admin(url: str, key: Path, account: str, action: str) -> None:

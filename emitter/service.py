@@ -59,7 +59,6 @@ from chain.keys import read_key_file
 from chain.node.blockstore import encode_block
 from chain.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
 from chain.requestauth import RequestVerifier
-from chain.runtime import GcPacer, tune_malloc
 from chain.supervisor import Supervisor
 from chain.web import ApiError
 from emitter import crud
@@ -221,8 +220,6 @@ class Emitter:
         # their signature checks.
         self.outcomes = Outcomes()
         self.expected: Expected | None = None
-        # Garbage collection at the quiet moments between pool slots (see chain.runtime).
-        self.gc_pacer = GcPacer(self.quiet_ms, supervisor=self.supervisor)
         self._expected_body: bytes | None = None  # still to be prepared at the node
         constitution = settings.constitution_file or DEFAULT_CONSTITUTION
         self.constitution_text = Path(constitution).read_text()
@@ -270,12 +267,9 @@ class Emitter:
         self.supervisor.supervise("storage_watch", self.storage.watch)
         if self.settings.expect_lead_ms > 0:
             self.supervisor.supervise("expect_loop", self._expect_loop)
-        self.gc_pacer.start()
-        tune_malloc()
 
     async def stop(self) -> None:
         self.ready = False
-        await self.gc_pacer.stop()
         for extension in reversed(self.extensions):
             await extension.stop()
         await self.supervisor.stop()

@@ -63,7 +63,7 @@ from chain.node.config import NodeSettings
 from chain.node.mempool import Mempool
 from chain.node.metrics import NodeMetrics
 from chain.requestauth import RequestVerifier
-from chain.runtime import GcPacer, slot_phase_quiet_ms, tune_malloc
+from chain.runtime import slot_phase_quiet_ms
 from chain.supervisor import Supervisor
 from chain.web import ApiError
 
@@ -143,13 +143,12 @@ class Node:
         )
         # Candidates of one slot share their transaction list: parsed once.
         self.decoder = BlockDecoder(self.mempool.tx_cache, self.params.max_block_transactions)
-        # Garbage collection in the middle of each slot, away from blocks, prepares and commits.
-        self.gc_pacer = GcPacer(self.quiet_ms, supervisor=self.supervisor)
 
     def quiet_ms(self) -> float:
         """How long the middle of the current slot lasts still (30 % to 68 % of it: blocks are
         produced and pool blocks committed at its start, the pool's next expected block is
-        prepared 150 ms before its end); 0 outside it."""
+        prepared 150 ms before its end); 0 outside it. The process's garbage collection pacer
+        (chain.runtime) collects then, away from blocks, prepares and commits."""
         slot_ms = self.params.slot_ms
         return slot_phase_quiet_ms(
             self.clock.now_ms(),
@@ -211,8 +210,6 @@ class Node:
         """Load the store (unless :meth:`open` ran already) and start the background loops."""
         if self.store is None:
             await asyncio.to_thread(self.open, repair=repair)
-        self.gc_pacer.start()
-        tune_malloc()
         self.ready = True
         if self.peers:
             self.supervisor.supervise("peer_sync", self._sync_loop)
@@ -224,7 +221,6 @@ class Node:
     async def stop(self) -> None:
         """Stop the loops, end the streams, close connections and the store."""
         self.ready = False
-        await self.gc_pacer.stop()
         await self.supervisor.stop()
         if self._announce_at is not None:
             self._announce_at.cancel()
