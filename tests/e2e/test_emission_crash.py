@@ -29,7 +29,6 @@ import time
 from functools import partial
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -38,7 +37,7 @@ from chain.db import make_engine
 from producer_client import Client
 from tests.helpers.chain import key_for
 from tests.helpers.node import make_network
-from tests.helpers.procs import Processes, free_port_block, wait_for
+from tests.helpers.procs import Processes, is_ready, wait_for, write_node_and_pool_configs
 
 pytestmark = pytest.mark.e2e
 
@@ -87,13 +86,6 @@ def recorded_emissions(database_url: str) -> dict[int, str]:
         engine.dispose()
 
 
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 async def admit(emitter_url: str, member: str) -> None:
     async with (
         Client(emitter_url, account=member, key=key_for(member)) as applicant,
@@ -105,7 +97,7 @@ async def admit(emitter_url: str, member: str) -> None:
 
 def ended(proc: subprocess.Popen[bytes], point: str, emitter_url: str) -> bool:
     """Whether the service has exited."""
-    if proc.poll() is None and point == "recovery.after_push" and ready(emitter_url):
+    if proc.poll() is None and point == "recovery.after_push" and is_ready(emitter_url):
         # The recorded block is pushed again before the service reports ready.
         proc.kill()
         raise AssertionError("the restarted service is ready without pushing the recorded emission")
@@ -131,15 +123,12 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
         params=ChainParams(min_signed_bps=0),
         genesis_time=now - now % 1000,
     )
-    node_port = free_port_block(2)
-    node_url, emitter_url = f"http://127.0.0.1:{node_port}", f"http://127.0.0.1:{node_port + 1}"
-    (tmp_path / "node.toml").write_text(
-        f'genesis = "{network.genesis_path}"\ndata_dir = "{tmp_path / "node"}"\nport = {node_port}\n'
-    )
-    (tmp_path / "emitter.toml").write_text(
-        f'genesis = "{network.genesis_path}"\npool_key_file = "{network.key_path("pool")}"\n'
-        f'node_urls = ["{node_url}"]\ndata_dir = "{tmp_path / "emitter"}"\nport = {node_port + 1}\n'
-        f'database_url = "{crash_database_url}"\nfallback = "local"\n\n[extensions.dac]\nenabled = false\n'
+    node_url, emitter_url = write_node_and_pool_configs(
+        tmp_path,
+        network.genesis_path,
+        network.key_path("pool"),
+        database_url=crash_database_url,
+        pool_extra='fallback = "local"\n',
     )
     (tmp_path / "alice.toml").write_text(
         f'key_file = "{network.key_path("alice")}"\ngenesis = "{network.genesis_path}"\n'
@@ -147,7 +136,7 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
     )
     node_db = tmp_path / "node" / "chain.db"
     procs.start("node", ["chain", "node", "--config", str(tmp_path / "node.toml")])
-    wait_for(lambda: ready(node_url), 30, "the node")
+    wait_for(lambda: is_ready(node_url), 30, "the node")
 
     def start_pool(fault: str | None) -> subprocess.Popen[bytes]:
         env = {"BPPOOL_FAULT": fault} if fault else {}
@@ -158,7 +147,7 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
     assert steps[0] == ("emit.after_record", True)
     # The first start admits the member; its first delivery selected is the first step.
     first = start_pool(steps[0][0])
-    wait_for(lambda: ready(emitter_url) or first.poll() is not None, 60, "the pool service")
+    wait_for(lambda: is_ready(emitter_url) or first.poll() is not None, 60, "the pool service")
     asyncio.run(admit(emitter_url, "alice"))
     member_running = False
     for i, (point, member) in enumerate(steps):
@@ -195,7 +184,7 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
 
     # One more start without a fault: everything recorded reaches the node.
     start_pool(None)
-    wait_for(lambda: ready(emitter_url), 60, "the pool service")
+    wait_for(lambda: is_ready(emitter_url), 60, "the pool service")
 
     def all_delivered() -> bool:
         return set(recorded_emissions(crash_database_url)) <= set(pool_blocks_on_node(node_db))

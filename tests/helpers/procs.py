@@ -119,3 +119,29 @@ def post_json(url: str, path: str, body: Any) -> Any:
     response = httpx.post(url + path, json=body, timeout=5)
     response.raise_for_status()
     return response.json()
+
+
+def is_ready(url: str) -> bool:
+    """True when the service at ``url`` answers 200 on ``/readyz``."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def write_node_and_pool_configs(
+    directory: Path, genesis_path: Path, pool_key_path: Path, *, database_url: str, pool_extra: str = ""
+) -> tuple[str, str]:
+    """``node.toml`` and ``emitter.toml`` in ``directory`` for a node and a pool service (DAC off)
+    on two free consecutive loopback ports; returns their URLs."""
+    port = free_port_block(2)
+    node_url, emitter_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    (directory / "node.toml").write_text(
+        f'genesis = "{genesis_path}"\ndata_dir = "{directory / "node"}"\nport = {port}\n'
+    )
+    (directory / "emitter.toml").write_text(
+        f'genesis = "{genesis_path}"\npool_key_file = "{pool_key_path}"\n'
+        f'node_urls = ["{node_url}"]\ndata_dir = "{directory / "emitter"}"\nport = {port + 1}\n'
+        f'database_url = "{database_url}"\n{pool_extra}\n[extensions.dac]\nenabled = false\n'
+    )
+    return node_url, emitter_url
