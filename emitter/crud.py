@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import emitter.models  # noqa: F401  (registers the tables)
+from pool_protocol.outcomes import VALID_VERDICTS, DeliveryTally
 
 TABLES = SQLModel.metadata.tables
 EVENT = TABLES["pool_event"]
@@ -29,7 +30,6 @@ EVIDENCE = TABLES["pool_evidence"]
 
 ACTIVE = "active"
 MEMBER_STATUSES = ("applied", "active", "suspended", "removed")
-VALID_VERDICTS = ("selected", "valid")
 # The event the service logs each time its slot feed opens (at every start), with the slot
 # then in progress: the DAC's participation rule counts pool slots from it (docs/dac.md).
 SERVICE_EVENT = "service"
@@ -356,12 +356,11 @@ def member_stats(engine: Engine, *, member: str | None = None) -> dict[str, dict
             entry = stats.setdefault(
                 name, {"deliveries": 0, "valid": 0, "wins": 0, "rejections": {}, "mean_valid_offset_ms": None}
             )
-            entry["deliveries"] += n
-            if verdict in VALID_VERDICTS:
-                entry["valid"] += n
-                if verdict == "selected":
-                    entry["wins"] += n
-            else:
+            tally = DeliveryTally()
+            tally.add(verdict, n)
+            for key, count in asdict(tally).items():
+                entry[key] += count
+            if verdict not in VALID_VERDICTS:
                 entry["rejections"][verdict] = n
         valid_offsets = conn.execute(
             select(EVENT.c.member, func.avg(EVENT.c.offset_ms))

@@ -8,12 +8,14 @@ touches the emitter's internals.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from emitter.crud import EVENT, FEED_OPEN, SERVICE_EVENT, VALID_VERDICTS, list_events
+from emitter.crud import EVENT, FEED_OPEN, SERVICE_EVENT, list_events
+from pool_protocol.outcomes import DeliveryTally
 
 
 class EventLogReader:
@@ -32,15 +34,10 @@ class EventLogReader:
                 .where((EVENT.c.kind == "arrival") & in_range)
                 .group_by(EVENT.c.member, EVENT.c.verdict)
             ).all()
-        metrics: dict[str, dict[str, int]] = {}
+        tallies: dict[str, DeliveryTally] = {}
         for member, verdict, count in rows:
-            entry = metrics.setdefault(member, {"deliveries": 0, "valid": 0, "wins": 0})
-            entry["deliveries"] += count
-            if verdict in VALID_VERDICTS:
-                entry["valid"] += count
-            if verdict == "selected":
-                entry["wins"] += count
-        return int(pool_slots), metrics
+            tallies.setdefault(member, DeliveryTally()).add(verdict, count)
+        return int(pool_slots), {member: asdict(tally) for member, tally in tallies.items()}
 
     def pool_slot_numbers(self, start_slot: int, end_slot: int) -> list[int]:
         """The pool slots the service ran (a ``slot`` outcome) in [start, end), in order."""

@@ -70,6 +70,7 @@ from emitter.faults import Faults
 from emitter.logwriter import EventWriter
 from emitter.metrics import EmitterMetrics
 from emitter.storage import StorageState, StorageUnavailable
+from pool_protocol.outcomes import VALID_VERDICTS
 
 PREPARE_PATH = "/v1/node/prepare_block"
 log = logging.getLogger("bppool.emitter")
@@ -992,7 +993,7 @@ class Emitter:
     def _close(self, run: SlotRun) -> None:
         run.closed = True
         outcome = "emitted" if run.source == "member" else ("fallback" if run.emitted else "missed")
-        valid = sum(1 for c in run.candidates if c.verdict in crud.VALID_VERDICTS)
+        valid = sum(1 for c in run.candidates if c.verdict in VALID_VERDICTS)
         # Counted whether or not the storage takes the outcome: a missed slot must show.
         self.metrics.slot_outcomes.labels(outcome=outcome).inc()
         with contextlib.suppress(StorageUnavailable), self.storage.writing():

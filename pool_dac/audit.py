@@ -9,7 +9,7 @@ rows and the same Merkle root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -20,8 +20,7 @@ from chain.core.transition import compute_producer_income
 from pool_dac.chainread import fetch_blocks
 from pool_dac.core.split import MemberMetrics, compute_counted_slots, compute_split
 from pool_dac.core.statement import compute_rows, compute_statement_root, verify_statement
-
-VALID = ("selected", "valid")
+from pool_protocol.outcomes import compute_delivery_tallies
 
 
 @dataclass
@@ -94,12 +93,7 @@ async def audit_epoch(
                 (e["slot"] for e in slots), openings, header.get("reconnect_grace_slots", 0)
             )
             arrivals = await _events(http, "arrival", header["start_slot"], header["end_slot"])
-            metrics: dict[str, dict[str, int]] = {}
-            for event in arrivals:
-                entry = metrics.setdefault(event["member"], {"deliveries": 0, "valid": 0, "wins": 0})
-                entry["deliveries"] += 1
-                entry["valid"] += event.get("verdict") in VALID
-                entry["wins"] += event.get("verdict") == "selected"
+            metrics = {m: asdict(t) for m, t in compute_delivery_tallies(arrivals).items()}
             # Penalties: each must come from a ruled dispute against that member
             penalties = {m: int(b) for m, b in header.get("penalties", {}).items()}
             disputes = (await http.get("/v1/dac/disputes")).json()["disputes"]

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pool_protocol.outcomes import FALLBACK_NAMES, STRATEGY_NAMES
+
 Action = Literal["emit", "wait", "fallback"]
 
 
@@ -126,4 +128,8 @@ STRATEGIES: dict[str, Strategy] = {
     "best_fees": best_fees,
     "fair_rotation": fair_rotation,
 }
-FALLBACKS = ("local", "empty", "none")
+FALLBACKS = FALLBACK_NAMES
+
+# One list of names: the pool's protocol names the strategies a DAC may choose
+if tuple(STRATEGIES) != STRATEGY_NAMES:  # pragma: no cover - caught by every import
+    raise ImportError(f"strategies {tuple(STRATEGIES)} differ from the protocol's {STRATEGY_NAMES}")

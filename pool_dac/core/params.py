@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from chain.core.types import is_valid_account_name
+from pool_protocol.outcomes import FALLBACK_NAMES, STRATEGY_NAMES
 
 BPS = 10_000
 POLICIES = ("even", "weighted", "hybrid")
-STRATEGIES = ("first_delivered", "best_fees", "fair_rotation")
-FALLBACKS = ("local", "empty", "none")
+STRATEGIES = STRATEGY_NAMES
+FALLBACKS = FALLBACK_NAMES
 VOTE_WEIGHTS = ("member", "stake")
 DAY = 86_400
 # A parameter's integer as a string: ASCII digits only (``int`` takes "²" by ``isdigit`` no

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORES = ["chain/core", "pool_dac/core", "emitter/core"]
+CORES = ["chain/core", "pool_protocol", "pool_dac/core", "emitter/core"]
 
 FORBIDDEN_MODULES = {
     "fastapi",
