@@ -6,7 +6,7 @@ import pytest
 
 from pool_dac.core.messages import Ballot, ConstitutionSignature, Ruling
 from pool_dac.core.params import InvalidParameter, Parameters, check_parameter
-from pool_dac.core.split import MemberMetrics, compute_split
+from pool_dac.core.split import MemberMetrics
 from pool_dac.core.statement import (
     compute_row_proof,
     compute_rows,
@@ -16,6 +16,7 @@ from pool_dac.core.statement import (
     verify_statement,
 )
 from tests.helpers.chain import key_for
+from tests.helpers.split import split_of
 
 
 @pytest.mark.parametrize(
@@ -58,15 +59,8 @@ def test_signed_messages_verify_and_do_not_cross() -> None:
 
 
 def test_statement_rows_proofs_and_signature() -> None:
-    split = compute_split(
-        earnings=1000,
-        treasury_fee_bps=100,
-        policy="even",
-        min_participation_bps=0,
-        hybrid_base_bps=0,
-        pool_slots=10,
-        members=[MemberMetrics(m, 5, 5, 1) for m in ("ann", "bob", "cid", "dan", "eve")],
-    )
+    members = [MemberMetrics(m, 5, 5, 1) for m in ("ann", "bob", "cid", "dan", "eve")]
+    split = split_of(members, earnings=1000, treasury_fee_bps=100)
     rows = compute_rows(4, split)
     root = compute_statement_root(rows)
     for row in rows:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pool_dac.core.split import MemberMetrics, compute_counted_slots, compute_split, largest_remainder
 from pool_dac.core.statement import compute_rows, compute_statement_root
+from tests.helpers.split import split_of
 
 names = st.sampled_from([f"m{c}" for c in "abcdefghijklmnop"])
 metrics = st.builds(
@@ -61,78 +62,31 @@ def test_largest_remainder_is_exact(total, weights) -> None:
 
 def test_even_pays_selected_or_not_and_breaks_ties_by_name() -> None:
     ms = [MemberMetrics("ann", 10, 10, 10), MemberMetrics("bob", 10, 10, 0), MemberMetrics("cid", 10, 10, 0)]
-    split = compute_split(
-        earnings=100,
-        treasury_fee_bps=0,
-        policy="even",
-        min_participation_bps=5000,
-        hybrid_base_bps=0,
-        pool_slots=12,
-        members=ms,
-    )
+    split = split_of(ms, earnings=100, min_participation_bps=5000, pool_slots=12)
     assert [s.amount for s in split.shares] == [34, 33, 33]  # 100 = 3 x 33 + 1: ann first by name
 
 
 def test_min_participation_and_treasury_fee() -> None:
     ms = [MemberMetrics("ann", 12, 12, 6), MemberMetrics("bob", 5, 5, 0)]
-    split = compute_split(
-        earnings=1_000,
-        treasury_fee_bps=1000,
-        policy="even",
-        min_participation_bps=5000,
-        hybrid_base_bps=0,
-        pool_slots=12,
-        members=ms,
-    )
+    split = split_of(ms, earnings=1_000, treasury_fee_bps=1000, min_participation_bps=5000, pool_slots=12)
     assert split.treasury == 100
     assert [(s.member, s.eligible, s.amount) for s in split.shares] == [("ann", True, 900), ("bob", False, 0)]
 
 
 def test_weighted_and_hybrid() -> None:
     ms = [MemberMetrics("ann", 10, 10, 10), MemberMetrics("bob", 10, 10, 0)]  # weights 20 and 10
-    weighted = compute_split(
-        earnings=300,
-        treasury_fee_bps=0,
-        policy="weighted",
-        min_participation_bps=0,
-        hybrid_base_bps=0,
-        pool_slots=10,
-        members=ms,
-    )
+    weighted = split_of(ms, earnings=300, policy="weighted")
     assert [s.amount for s in weighted.shares] == [200, 100]
-    hybrid = compute_split(
-        earnings=300,
-        treasury_fee_bps=0,
-        policy="hybrid",
-        min_participation_bps=0,
-        hybrid_base_bps=5000,
-        pool_slots=10,
-        members=ms,
-    )
+    hybrid = split_of(ms, earnings=300, policy="hybrid", hybrid_base_bps=5000)
     assert [s.amount for s in hybrid.shares] == [75 + 100, 75 + 50]
 
 
 def test_penalty_goes_to_the_treasury_and_nobody_eligible() -> None:
     ms = [MemberMetrics("ann", 10, 10, 5), MemberMetrics("bob", 10, 10, 5)]
-    split = compute_split(
-        earnings=100,
-        treasury_fee_bps=0,
-        policy="even",
-        min_participation_bps=0,
-        hybrid_base_bps=0,
-        pool_slots=10,
-        members=ms,
-        penalties={"bob": 10_000},
-    )
+    split = split_of(ms, earnings=100, penalties={"bob": 10_000})
     assert [s.amount for s in split.shares] == [50, 0] and split.treasury == 50
-    nobody = compute_split(
-        earnings=100,
-        treasury_fee_bps=100,
-        policy="even",
-        min_participation_bps=10_000,
-        hybrid_base_bps=0,
-        pool_slots=10,
-        members=[MemberMetrics("ann", 1, 1, 0)],
+    nobody = split_of(
+        [MemberMetrics("ann", 1, 1, 0)], earnings=100, treasury_fee_bps=100, min_participation_bps=10_000
     )
     assert nobody.treasury == 100 and nobody.shares[0].amount == 0
 
