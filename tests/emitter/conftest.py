@@ -110,12 +110,17 @@ async def start_pool(
     more_node_urls: Sequence[str] = (),
     admit: bool = True,
     dac: dict | None = None,
+    node_stack: AsyncExitStack | None = None,
     **emitter_settings: object,
 ) -> PoolHarness:
+    """A pool service (members applied, and admitted unless the DAC admits) served on
+    loopback and stopped by ``stack``; on a node of its own unless ``node`` is given, kept
+    by ``node_stack`` if given (then closing ``stack`` stops the pool alone, as a crash would,
+    and :func:`restart_pool` starts it again on the same node)."""
     clock = clock or FakeClock(GENESIS_TIME + 100)
     network = network or pool_network(tmp_path)
     if node is None:
-        node, node_url = await start_node(stack, tmp_path, clock, network)
+        node, node_url = await start_node(node_stack or stack, tmp_path, clock, network)
     settings = EmitterSettings(
         genesis=network.genesis_path,
         pool_key_file=network.key_path("pool"),

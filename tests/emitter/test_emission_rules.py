@@ -16,14 +16,10 @@ from emitter import crud
 from tests.emitter.conftest import (
     PoolHarness,
     eventually,
-    pool_network,
     record_elsewhere,
     restart_pool,
-    start_node,
     start_pool,
 )
-from tests.helpers.chain import GENESIS_TIME
-from tests.helpers.node import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -31,14 +27,10 @@ pytestmark = pytest.mark.anyio
 async def test_a_recorded_emission_no_node_took_is_pushed_after_a_restart(
     tmp_path: Path, database_url: str
 ) -> None:
-    clock = FakeClock(GENESIS_TIME + 100)
-    network = pool_network(tmp_path)
     async with AsyncExitStack() as stack:
-        node, node_url = await start_node(stack, tmp_path, clock, network)
         async with AsyncExitStack() as first:
-            h = await start_pool(
-                first, tmp_path, database_url, network=network, clock=clock, node=node, node_url=node_url
-            )
+            h = await start_pool(first, tmp_path, database_url, node_stack=stack)
+            node, node_url, clock = h.node, h.node_url, h.clock
             await h.open_slot(1)
             assert (await h.members["alice"].submit_candidate(h.candidate("alice")))["selected"]
             await h.node_has_slot(1)

@@ -16,14 +16,13 @@ from producer_client import PoolError
 from tests.emitter.conftest import (
     PoolHarness,
     eventually,
-    pool_network,
     record_elsewhere,
     restart_pool,
     start_node,
     start_pool,
 )
-from tests.helpers.chain import GENESIS_TIME, key_for
-from tests.helpers.node import FakeClock, signed_tx, transfer_tx
+from tests.helpers.chain import key_for
+from tests.helpers.node import signed_tx, transfer_tx
 
 pytestmark = pytest.mark.anyio
 
@@ -139,14 +138,10 @@ async def test_fallback_none_misses_the_slot(tmp_path: Path) -> None:
 
 async def test_restart_in_the_middle_of_a_window_never_emits_twice(tmp_path: Path, database_url: str) -> None:
     db = database_url
-    clock = FakeClock(GENESIS_TIME + 100)
-    network = pool_network(tmp_path)
     async with AsyncExitStack() as stack:
-        node, node_url = await start_node(stack, tmp_path, clock, network)
         async with AsyncExitStack() as first:
-            h = await start_pool(
-                first, tmp_path, db, network=network, clock=clock, node=node, node_url=node_url
-            )
+            h = await start_pool(first, tmp_path, db, node_stack=stack)
+            node, clock = h.node, h.clock
             await h.open_slot(1)
             winner = h.candidate("alice")
             assert (await h.members["alice"].submit_candidate(winner))["selected"]

@@ -23,19 +23,16 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from chain.core import Block
 from emitter import crud
 from producer_client import PoolError
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.emitter.conftest import (
     PoolHarness,
     eventually,
-    pool_network,
     restart_pool,
-    start_node,
     start_pool,
 )
-from tests.helpers.chain import GENESIS_TIME
-from tests.helpers.node import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -96,17 +93,25 @@ async def enter_slot(h: PoolHarness, slot: int) -> None:
     )
 
 
-async def storage_fault(
-    h: PoolHarness, first_slot: int, fail: Callable[[], None], mend: Callable[[], None]
-) -> None:
-    """Emit, break the storage, check the faulty state, mend it, emit again."""
-    acknowledged = {first_slot: await emit_by_member(h, first_slot)}
-    missed_before = metric(h, "bppool_emitter_slot_outcomes_total", outcome="missed")
-    fail()
+async def submit_while_failing(h: PoolHarness, slot: int, candidate: Block, acknowledged: dict) -> None:
+    """Deliver ``candidate`` while the storage fails: refused with a 503, or (a small write
+    that still went through) selected, and then entered in ``acknowledged``."""
+    try:
+        result = await h.members["alice"].submit_candidate(candidate)
+    except PoolError as exc:
+        assert exc.status == 503 and exc.code == "storage_unavailable", exc
+    else:
+        assert result["selected"], result
+        acknowledged[slot] = candidate.id
+
+
+async def emit_until_refused(h: PoolHarness, slot: int, acknowledged: dict) -> tuple[int, Block]:
+    """Emit from ``slot`` on until the failing storage refuses an emission (a 503); the slot
+    and the candidate refused. Those still written are entered in ``acknowledged``."""
     # Slots go on; one whose emission the storage refuses answers 503 and is missed.
-    slot = first_slot + 1
+    last = slot + MAX_FAULTY_SLOTS - 1
     refused = None
-    while slot <= first_slot + MAX_FAULTY_SLOTS:
+    while slot <= last:
         await enter_slot(h, slot)
         candidate = h.candidate("alice")
         try:
@@ -122,15 +127,20 @@ async def storage_fault(
         slot += 1
     assert refused is not None, f"the storage never failed in {MAX_FAULTY_SLOTS} slots"
     assert refused.status == 503 and refused.code == "storage_unavailable", refused
+    return slot, candidate
+
+
+async def storage_fault(
+    h: PoolHarness, first_slot: int, fail: Callable[[], None], mend: Callable[[], None]
+) -> None:
+    """Emit, break the storage, check the faulty state, mend it, emit again."""
+    acknowledged = {first_slot: await emit_by_member(h, first_slot)}
+    missed_before = metric(h, "bppool_emitter_slot_outcomes_total", outcome="missed")
+    fail()
+    slot, candidate = await emit_until_refused(h, first_slot + 1, acknowledged)
     # Unacknowledged, the delivery may come again (it is not taken for a duplicate).
     h.clock.set(h.clock.now_ms() + 1)  # a new signed request, not a replay of the first
-    try:
-        again = await h.members["alice"].submit_candidate(candidate)
-    except PoolError as exc:
-        assert exc.status == 503 and exc.code == "storage_unavailable", exc
-    else:
-        assert again["selected"], again
-        acknowledged[slot] = candidate.id
+    await submit_while_failing(h, slot, candidate, acknowledged)
     status, body = await readiness(h)
     assert status == 503 and body["storage"].startswith("error: "), body
     assert metric(h, "bppool_emitter_storage_ok") == 0
@@ -150,14 +160,7 @@ async def storage_fault(
     # still go through: then it is acknowledged, and kept).
     slot += 1
     await enter_slot(h, slot)
-    candidate = h.candidate("alice")
-    try:
-        result = await h.members["alice"].submit_candidate(candidate)
-    except PoolError as exc:
-        assert exc.status == 503 and exc.code == "storage_unavailable", exc
-    else:
-        assert result["selected"], result
-        acknowledged[slot] = candidate.id
+    await submit_while_failing(h, slot, h.candidate("alice"), acknowledged)
     await h.close_slot(slot)
     status, body = await readiness(h)
     assert status == 503 and body["storage"].startswith("error: "), body
@@ -244,14 +247,9 @@ async def test_a_read_only_database_is_a_state_the_service_leaves_on_its_own(
 async def test_a_service_started_on_a_read_only_database_is_not_ready_until_it_is_writable(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    clock = FakeClock(GENESIS_TIME + 100)
-    network = pool_network(tmp_path)
     async with AsyncExitStack() as stack:
-        node, node_url = await start_node(stack, tmp_path, clock, network)
         async with AsyncExitStack() as first:  # creates the schema and admits the members
-            first_run = await start_pool(
-                first, tmp_path, postgres_url, network=network, clock=clock, node=node, node_url=node_url
-            )
+            first_run = await start_pool(first, tmp_path, postgres_url, node_stack=stack)
         set_read_only(postgres_url, True)
         h = await restart_pool(stack, tmp_path, first_run)
         status, body = await readiness(h)

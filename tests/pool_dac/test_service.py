@@ -13,9 +13,8 @@ from emitter import crud as emitter_crud
 from pool_dac import crud
 from pool_dac.core.statement import compute_statement_root, verify_row, verify_statement
 from producer_client import PoolError
-from tests.emitter.conftest import eventually, pool_network, restart_pool, start_node, start_pool
-from tests.helpers.chain import GENESIS_TIME, key_for
-from tests.helpers.node import FakeClock
+from tests.emitter.conftest import eventually, restart_pool, start_pool
+from tests.helpers.chain import key_for
 from tests.pool_dac.conftest import DAC_SETTINGS, DacHarness
 
 pytestmark = pytest.mark.anyio
@@ -339,23 +338,11 @@ async def test_a_restart_of_the_pool_service_does_not_count_against_members(
     members reconnect (the grace after each feed opening) are not held against anyone."""
     from pool_dac.audit import audit_epoch
 
-    clock = FakeClock(GENESIS_TIME + 100)  # the feed opens in slot 0
-    network = pool_network(tmp_path)
     async with AsyncExitStack() as stack:
-        node, node_url = await start_node(stack, tmp_path, clock, network)
         async with AsyncExitStack() as first:
-            h = DacHarness(
-                await start_pool(
-                    first,
-                    tmp_path,
-                    database_url,
-                    network=network,
-                    clock=clock,
-                    node=node,
-                    node_url=node_url,
-                    dac=DAC_SETTINGS,
-                )
-            )
+            pool = await start_pool(first, tmp_path, database_url, node_stack=stack, dac=DAC_SETTINGS)
+            h = DacHarness(pool)
+            clock = h.clock  # the feed opens in slot 0
             assert h.dac.params.reconnect_grace_slots == 4
             await run_pool_slots(h, 1, 4, winners=())  # members still connecting: fallback
             await run_pool_slots(h, 5, 7)
