@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import pytest
 
 from chain.rawhttp import RawConnection, RawPool, RawTimeout
+from tests.helpers.servers import serve_tcp
 
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 0.3
 # Generous for a loaded machine; a client that never times out exceeds any bound.
 MARGIN = 3.0
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
 
 @pytest.fixture
@@ -40,36 +37,13 @@ def answer(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
     writer.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
 
 
-@asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[str]:
-    """A TCP server on 127.0.0.1 running ``handler(reader, writer, n)`` for its n-th connection;
-    yields its URL. Closes every connection it accepted when done."""
-    writers: list[asyncio.StreamWriter] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
-        try:
-            await handler(reader, writer, len(writers))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        for writer in writers:
-            writer.close()
-        for task in tasks:
-            task.cancel()
-        await server.wait_closed()
+async def taken_connection(url: str) -> tuple[RawPool, RawConnection]:
+    """A pool of one connection to ``url``, and that connection taken from it."""
+    pool = RawPool(url, size=1, timeout=TIMEOUT)
+    await pool.fill()
+    conn = pool.take()
+    assert conn is not None
+    return pool, conn
 
 
 async def answers_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
@@ -85,11 +59,8 @@ async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 
 async def test_answers_are_read_and_the_connection_is_kept() -> None:
-    async with asyncio.timeout(10), serve(answers_at_once) as url:
-        pool = RawPool(url, size=1, timeout=TIMEOUT)
-        await pool.fill()
-        conn = pool.take()
-        assert conn is not None
+    async with asyncio.timeout(10), serve_tcp(answers_at_once) as url:
+        pool, conn = await taken_connection(url)
         for _ in range(2):
             conn.send("POST", "/v1/node/prepare_block", b"{}", {})
             response = await conn.response()
@@ -100,11 +71,8 @@ async def test_answers_are_read_and_the_connection_is_kept() -> None:
 
 
 async def test_a_node_that_never_answers_times_out_and_the_connection_is_dropped() -> None:
-    async with asyncio.timeout(10), serve(never_answers) as url:
-        pool = RawPool(url, size=1, timeout=TIMEOUT)
-        await pool.fill()
-        conn = pool.take()
-        assert conn is not None
+    async with asyncio.timeout(10), serve_tcp(never_answers) as url:
+        pool, conn = await taken_connection(url)
         conn.send("POST", "/v1/node/prepare_block", b"{}", {})
         started = time.monotonic()
         with pytest.raises(RawTimeout):
@@ -128,11 +96,8 @@ async def test_a_late_answer_is_never_read_as_the_next_request_s() -> None:
             await writer.drain()
         await answers_at_once(reader, writer, n)
 
-    async with asyncio.timeout(10), serve(late_then_prompt) as url:
-        pool = RawPool(url, size=1, timeout=TIMEOUT)
-        await pool.fill()
-        conn = pool.take()
-        assert conn is not None
+    async with asyncio.timeout(10), serve_tcp(late_then_prompt) as url:
+        pool, conn = await taken_connection(url)
         conn.send("POST", "/v1/node/prepare_block", b"{}", {})
         with pytest.raises(RawTimeout):
             await conn.response()
@@ -147,7 +112,7 @@ async def test_a_late_answer_is_never_read_as_the_next_request_s() -> None:
 
 
 async def test_a_connection_whose_read_is_cancelled_is_closed() -> None:
-    async with asyncio.timeout(10), serve(never_answers) as url:
+    async with asyncio.timeout(10), serve_tcp(never_answers) as url:
         conn = await RawConnection.open(url, timeout=60)
         conn.send("POST", "/v1/node/prepare_block", b"{}", {})
         reading = asyncio.ensure_future(conn.response())

@@ -15,6 +15,7 @@ from emitter import crud
 from tests.emitter.conftest import eventually, pool_network, start_node, start_pool
 from tests.helpers.chain import GENESIS_TIME
 from tests.helpers.node import FakeClock
+from tests.helpers.servers import serve_tcp
 
 pytestmark = pytest.mark.anyio
 
@@ -32,8 +33,6 @@ async def stalling_node(target_url: str) -> AsyncIterator[tuple[str, list[bytes]
     lines it held unanswered."""
     target = urlsplit(target_url)
     held: list[bytes] = []
-    writers: list[asyncio.StreamWriter] = []
-    tasks: set[asyncio.Task[None]] = set()
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -45,38 +44,22 @@ async def stalling_node(target_url: str) -> AsyncIterator[tuple[str, list[bytes]
         finally:
             writer.close()
 
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
+    async def stall_or_relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, path = head.split(b" ", 2)[:2]
+        if method == b"POST" and path in DELIVERY_PATHS:
+            held.append(head.split(b"\r\n", 1)[0])
+            await reader.read()  # never answers; waits for the client to give up
+            return
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            method, path = head.split(b" ", 2)[:2]
-            if method == b"POST" and path in DELIVERY_PATHS:
-                held.append(head.split(b"\r\n", 1)[0])
-                await reader.read()  # never answers; waits for the client to give up
-                return
-            up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
-            writers.append(up_writer)
             up_writer.write(head)
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
         finally:
-            writer.close()
+            up_writer.close()
 
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", held
-    finally:
-        server.close()
-        for w in writers:
-            w.close()
-        for t in tasks:
-            t.cancel()
-        await server.wait_closed()
+    async with serve_tcp(stall_or_relay) as url:
+        yield url, held
 
 
 async def test_a_block_reaches_the_second_node_when_the_first_never_answers(
