@@ -10,15 +10,9 @@ from tests.helpers.chain import ChainSim, make_genesis
 
 def small_params(**overrides: int) -> ChainParams:
     """Parameters small enough to exercise windows, jail and unbonding in a few blocks."""
-    values = {
-        "liveness_window": 24,
-        "min_signed_bps": 5_000,
-        "jail_slots": 100,
-        "unbonding_slots": 50,
-        "max_evidence_age_slots": 1_000,
-    }
-    values.update(overrides)
-    return ChainParams(**values)
+    windows = {"liveness_window": 24, "min_signed_bps": 5_000, "jail_slots": 100}
+    values = {**windows, "unbonding_slots": 50, "max_evidence_age_slots": 1_000}
+    return ChainParams(**{**values, **overrides})
 
 
 @pytest.fixture

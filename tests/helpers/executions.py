@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,8 @@ from chain.core.executions import (
     executions,
 )
 from chain.core.schedule import get_scheduled_producer
+from chain.runner import samples
+from chain.runner.registry import ServicePackage
 from tests.helpers.chain import ChainSim, make_genesis, make_tx
 
 RUNNERS = ("runa", "runb", "runc", "rund")
@@ -25,59 +28,25 @@ USERS = ("alice", "bob", "dev")
 STAKE = 1_000_0000
 PRICE = 10_0000
 
-HASHING: dict[str, Any] = {
-    "name": "hashing",
-    "price": 5_0000,
-    "tasks": {
-        "sha256": {"inputs": {"data": "bytes"}, "outputs": {"digest": "str"}, "verification": "reexecute"}
-    },
-}
-NOTARY: dict[str, Any] = {
-    "name": "notary",
-    "price": 1_0000,
-    "tasks": {
-        "notarize": {
-            "inputs": {"text": "str"},
-            "outputs": {"tx_id": "str", "block": "int"},
-            "verification": "external",
-        }
-    },
-}
-ECHO: dict[str, Any] = {
-    "name": "echo",
-    "price": 0,
-    "tasks": {
-        "echo": {
-            "inputs": {"value": "list[int]"},
-            "outputs": {"value": "list[int]"},
-            "verification": "trusted",
-        }
-    },
-}
-MATH: dict[str, Any] = {
-    "name": "math",
-    "price": 1_0000,
-    "tasks": {
-        "factorize": {
-            "inputs": {"n": "int"},
-            "outputs": {"factors": "list[int]"},
-            "verification": "reexecute",
-        },
-        "sum": {"inputs": {"values": "list[int]"}, "outputs": {"total": "int"}, "verification": "reexecute"},
-    },
-}
+
+def priced(package: ServicePackage, price: int) -> dict[str, Any]:
+    """A copy of a sample service's definition at another price."""
+    return {**copy.deepcopy(package.definition), "price": price}
+
+
+HASHING = priced(samples.HASHING, 5_0000)
+NOTARY = priced(samples.NOTARY, 1_0000)
+MATH = priced(samples.MATH, 1_0000)
+
+ECHO_TASK = {"inputs": {"value": "list[int]"}, "outputs": {"value": "list[int]"}, "verification": "trusted"}
+ECHO: dict[str, Any] = {"name": "echo", "price": 0, "tasks": {"echo": ECHO_TASK}}
 
 
 def exec_params(**overrides: int) -> ChainParams:
-    values = {
-        "verifiers_per_execution": 3,
-        "execution_timeout_slots": 10,
-        "verification_timeout_slots": 10,
-        "unbonding_slots": 50,
-        "min_runner_stake": 100_0000,
-    }
-    values.update(overrides)
-    return ChainParams(**values)
+    """Parameters for the execution tests: three verifiers, ten-slot windows."""
+    windows = {"execution_timeout_slots": 10, "verification_timeout_slots": 10}
+    values = {"verifiers_per_execution": 3, **windows, "unbonding_slots": 50, "min_runner_stake": 100_0000}
+    return ChainParams(**{**values, **overrides})
 
 
 def include(sim: ChainSim, txs: Sequence[Transaction], slot: int | None = None) -> Block:
