@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,12 +55,20 @@ async def start_harness(network: Network, data_dir: Path, **overrides: object) -
     return NodeHarness(node, client, clock, network)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[NodeHarness]:
-    network = make_network(tmp_path / "net")
-    h = await start_harness(network, tmp_path / "node")
+@asynccontextmanager
+async def running_harness(
+    network: Network, data_dir: Path, **overrides: object
+) -> AsyncIterator[NodeHarness]:
+    """:func:`start_harness`, with the client closed and the node stopped on the way out."""
+    h = await start_harness(network, data_dir, **overrides)
     try:
         yield h
     finally:
         await h.client.aclose()
         await h.node.stop()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[NodeHarness]:
+    async with running_harness(make_network(tmp_path / "net"), tmp_path / "node") as h:
+        yield h

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from chain.core.executions import PublishService, RegisterRunner, RequestExecution, SubmitResult
-from tests.chain.node.conftest import NodeHarness, start_harness
+from chain.core.executions import (
+    PublishService,
+    RegisterRunner,
+    RequestExecution,
+    SubmitResult,
+    compute_service_id,
+)
+from tests.chain.node.conftest import NodeHarness, running_harness
 from tests.helpers.executions import HASHING, exec_params
 from tests.helpers.node import make_network, signed_tx
 
@@ -19,12 +25,8 @@ RUNNERS = ("runa", "runb")
 @pytest.fixture
 async def h(tmp_path: Path) -> AsyncIterator[NodeHarness]:
     network = make_network(tmp_path / "net", accounts=("alice", "dev", *RUNNERS), params=exec_params())
-    harness = await start_harness(network, tmp_path / "node")
-    try:
+    async with running_harness(network, tmp_path / "node") as harness:
         yield harness
-    finally:
-        await harness.client.aclose()
-        await harness.node.stop()
 
 
 async def push(h: NodeHarness, sender: str, action, nonce: int = 0) -> str:  # type: ignore[no-untyped-def]
@@ -34,9 +36,9 @@ async def push(h: NodeHarness, sender: str, action, nonce: int = 0) -> str:  # t
     return tx.id
 
 
-async def test_services_runners_and_executions_are_readable(h: NodeHarness) -> None:
-    from chain.core.executions import compute_service_id
-
+async def request_hashing(h: NodeHarness) -> tuple[str, str]:
+    """``dev`` publishes the hashing service (slot 1), both runners register on it (slot 2)
+    and ``alice`` requests a sha256 (slot 3); the service's and the execution's ids."""
     service_id = compute_service_id(HASHING)
     await push(h, "dev", PublishService(HASHING))
     await h.produce(1)
@@ -45,6 +47,11 @@ async def test_services_runners_and_executions_are_readable(h: NodeHarness) -> N
     await h.produce(2)
     execution_id = await push(h, "alice", RequestExecution(service_id, "sha256", {"data": "ff"}, 10_0000))  # type: ignore[arg-type]
     await h.produce(3)
+    return service_id, execution_id
+
+
+async def test_services_runners_and_executions_are_readable(h: NodeHarness) -> None:
+    service_id, execution_id = await request_hashing(h)
 
     services = (await h.client.get("/v1/executions/services")).json()["services"]
     assert [s["id"] for s in services] == [service_id] and services[0]["runners"] == list(RUNNERS)
@@ -98,8 +105,6 @@ async def test_bad_queries_get_a_4xx_naming_the_problem(h: NodeHarness) -> None:
     r = await h.client.get("/v1/executions/processes/" + "ab" * 32)
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_process"
     # A request the chain cannot serve is refused at the door, not stored
-    from chain.core.executions import compute_service_id
-
     tx = signed_tx(
         h.network.genesis, "alice", RequestExecution(compute_service_id(HASHING), "sha256", {"data": "ff"}, 1)
     )  # type: ignore[arg-type]
@@ -109,16 +114,7 @@ async def test_bad_queries_get_a_4xx_naming_the_problem(h: NodeHarness) -> None:
 
 
 async def test_open_executions_are_in_the_node_metrics(h: NodeHarness) -> None:
-    from chain.core.executions import compute_service_id
-
-    service_id = compute_service_id(HASHING)
-    await push(h, "dev", PublishService(HASHING))
-    await h.produce(1)
-    for runner in RUNNERS:
-        await push(h, runner, RegisterRunner(service_id, 100_0000, 10_0000))  # type: ignore[arg-type]
-    await h.produce(2)
-    await push(h, "alice", RequestExecution(service_id, "sha256", {"data": "ff"}, 10_0000))  # type: ignore[arg-type]
-    await h.produce(3)
+    await request_hashing(h)
     text = (await h.client.get("/metrics")).text
     assert 'bppool_chain_executions_open{state="requested"} 1.0' in text
     assert 'bppool_chain_executions_open{state="in_progress"} 0.0' in text
