@@ -8,6 +8,7 @@ import pytest
 
 from chain.core import (
     Block,
+    Genesis,
     Store,
     compute_full_state_root,
     compute_state_root,
@@ -172,25 +173,31 @@ def test_never_reverts_past_lib(genesis) -> None:
     assert store.canonical_chain()[-1] == store.get_head()
 
 
-def test_a_late_tie_with_a_lower_lib_keeps_the_lib_in_either_order() -> None:
+def late_tie() -> tuple[Genesis, ChainSim, Block, Block]:
+    """Two branches on three shared blocks, at the same height: ``block_x`` lifts the LIB to
+    2 on its branch, ``block_y`` (a late fallback for a taken height) leaves it at 1 on its
+    own and wins the tie; the genesis, the shared chain and the two blocks."""
     # Four producers, one slot each: beta 1, delta 2, gamma 3, alpha 4, beta 5, delta 6.
     genesis = make_genesis(("alpha", "beta", "delta", "gamma"), params=small_params(producer_repetitions=1))
     base = ChainSim(genesis)
     for slot in (1, 2, 3):
         base.produce(slot)
-    x = ChainSim(genesis)
+    x, y = ChainSim(genesis), ChainSim(genesis)
     for block in base.blocks:
         x.produce(block.slot)
+        y.produce(block.slot)
     block_x = x.produce(4)  # alpha's block lifts the LIB to 2 on its branch
     assert x.state.chain.lib_height == 2
-    y = ChainSim(genesis)
-    for block in base.blocks:
-        y.produce(block.slot)
-    # delta's block at the same height (a late fallback for a taken height) leaves the LIB at
-    # 1 on its branch; pick its transfer so that its id wins the tie
+    # delta's block at the same height leaves the LIB at 1 on its branch; pick its transfer
+    # so that its id wins the tie
     amount = 1
     while (block_y := y.make_block(6, [transfer(y.state, "alice", "bob", amount)])).id > block_x.id:
         amount += 1
+    return genesis, base, block_x, block_y
+
+
+def test_a_late_tie_with_a_lower_lib_keeps_the_lib_in_either_order() -> None:
+    genesis, base, block_x, block_y = late_tie()
     for order in ((block_x, block_y), (block_y, block_x)):
         store = new_store(genesis)
         for block in base.blocks:
@@ -205,20 +212,7 @@ def test_a_late_tie_with_a_lower_lib_keeps_the_lib_in_either_order() -> None:
 def test_the_node_exports_the_fork_choice_lib_not_the_head_branch_count() -> None:
     """The head's branch may count a lower LIB than the store holds (another branch reached
     it): ``bppool_chain_lib_height`` says what ``get_info`` and the head stream say."""
-    genesis = make_genesis(("alpha", "beta", "delta", "gamma"), params=small_params(producer_repetitions=1))
-    base = ChainSim(genesis)
-    for slot in (1, 2, 3):
-        base.produce(slot)
-    x = ChainSim(genesis)
-    for block in base.blocks:
-        x.produce(block.slot)
-    block_x = x.produce(4)
-    y = ChainSim(genesis)
-    for block in base.blocks:
-        y.produce(block.slot)
-    amount = 1
-    while (block_y := y.make_block(6, [transfer(y.state, "alice", "bob", amount)])).id > block_x.id:
-        amount += 1
+    genesis, base, block_x, block_y = late_tie()
     store = new_store(genesis)
     for block in (*base.blocks, block_x, block_y):
         store.on_block(block)

@@ -11,27 +11,25 @@ from chain.core.errors import BadBuilderSignature, BadProducerSignature
 from tests.helpers.chain import ChainSim, key_for
 
 
+def signed_by(block: Block, signer: str, domain: bytes) -> Block:
+    """``block`` with a producer signature by ``signer``'s key over ``domain``."""
+    signature = key_for(signer).sign(domain, block.header.canonical)
+    return Block(block.header, block.transactions, producer_signature=signature)
+
+
 def test_producer_signature_is_required(sim: ChainSim) -> None:
     block = sim.make_block(1)
     unsigned = Block(block.header, block.transactions)
     with pytest.raises(BadProducerSignature, match="alpha"):
         state_transition(sim.state, unsigned, sim.cache)
-    forged = Block(
-        block.header,
-        block.transactions,
-        producer_signature=key_for("beta").sign(b"bppool/block/v1", block.header.canonical),
-    )
+    forged = signed_by(block, "beta", b"bppool/block/v1")
     with pytest.raises(BadProducerSignature):
         state_transition(sim.state, forged, sim.cache)
 
 
 def test_candidate_signature_is_not_a_block_signature(sim: ChainSim) -> None:
     block = sim.make_block(1)
-    wrong_domain = Block(
-        block.header,
-        block.transactions,
-        producer_signature=key_for("alpha").sign(b"bppool/candidate/v1", block.header.canonical),
-    )
+    wrong_domain = signed_by(block, "alpha", b"bppool/candidate/v1")
     with pytest.raises(BadProducerSignature):
         state_transition(sim.state, wrong_domain, sim.cache)
 

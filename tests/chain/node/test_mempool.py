@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chain.core import State, Transaction
 from chain.core.containers import Transfer
 from chain.core.errors import DuplicateTransaction, InsufficientBalance, NonceMismatch
 from chain.node.mempool import Mempool, MempoolFull
@@ -17,15 +18,21 @@ def sim() -> ChainSim:
     return ChainSim(make_genesis())
 
 
+def pending(state: State, *txs: Transaction, **limits: int) -> Mempool:
+    """A mempool (with ``limits``) holding ``txs``, added in that order at ``NOW``."""
+    pool = Mempool(**limits)
+    for tx in txs:
+        pool.add(tx, state, NOW)
+    return pool
+
+
 def test_selection_is_fee_ordered_with_nonces_in_order(sim: ChainSim) -> None:
-    pool = Mempool()
     s = sim.state
     a0 = transfer(s, "alice", "bob", 1, nonce=0, fee=5)
     a1 = transfer(s, "alice", "bob", 1, nonce=1, fee=100)
     b0 = transfer(s, "bob", "carol", 1, nonce=0, fee=50)
     c0 = transfer(s, "carol", "bob", 1, nonce=0, fee=10)
-    for tx in (a0, a1, b0, c0):
-        pool.add(tx, s, NOW)
+    pool = pending(s, a0, a1, b0, c0)
     chosen = pool.select(s, 10)
     assert [t.id for t in chosen] == [b0.id, c0.id, a0.id, a1.id]
     assert [t.id for t in pool.select(s, 2)] == [b0.id, c0.id]
@@ -53,12 +60,10 @@ def test_balance_covers_everything_pending(sim: ChainSim) -> None:
 
 
 def test_bounded_with_fee_based_eviction(sim: ChainSim) -> None:
-    pool = Mempool(max_size=2)
     s = sim.state
     low = transfer(s, "alice", "bob", 1, nonce=0, fee=5)
     mid = transfer(s, "bob", "carol", 1, nonce=0, fee=10)
-    pool.add(low, s, NOW)
-    pool.add(mid, s, NOW)
+    pool = pending(s, low, mid, max_size=2)
     with pytest.raises(MempoolFull, match="higher fee"):
         pool.add(transfer(s, "carol", "bob", 1, nonce=0, fee=5), s, NOW)
     high = transfer(s, "carol", "bob", 1, nonce=0, fee=50)
@@ -67,12 +72,10 @@ def test_bounded_with_fee_based_eviction(sim: ChainSim) -> None:
 
 
 def test_head_change_drops_included_and_takes_back_reverted(sim: ChainSim) -> None:
-    pool = Mempool()
     s = sim.state
     tx0 = transfer(s, "alice", "bob", 1, nonce=0)
     tx1 = transfer(s, "alice", "bob", 1, nonce=1)
-    pool.add(tx0, s, NOW)
-    pool.add(tx1, s, NOW)
+    pool = pending(s, tx0, tx1)
     block = sim.produce(1, [tx0])
     pool.on_head_change(s, [block], [], NOW)
     assert tx0.id not in pool and tx1.id in pool
@@ -102,12 +105,10 @@ def test_signature_verified_once(sim: ChainSim) -> None:
 
 
 def test_a_dropped_transaction_leaves_a_gap_the_sender_can_fill(sim: ChainSim) -> None:
-    pool = Mempool()
     s = sim.state
     first = transfer(s, "alice", "bob", 1, nonce=0)
     second = transfer(s, "alice", "bob", 2, nonce=1)
-    pool.add(first, s, NOW)
-    pool.add(second, s, NOW)
+    pool = pending(s, first, second)
     assert pool.next_nonce("alice", 0) == 2 and pool.pending_count("alice") == 2
     pool.remove([first.id])  # e.g. it failed in a block
     assert pool.select(s, 10) == []  # the second waits for its nonce
@@ -142,10 +143,8 @@ def test_a_replica_orders_and_cuts_by_the_nodes_numbers(sim: ChainSim) -> None:
 
 def test_a_cut_stops_a_senders_queue_at_the_first_later_transaction(sim: ChainSim) -> None:
     s = sim.state
-    pool = Mempool()
     a0 = transfer(s, "alice", "bob", 1, nonce=0)
     b0 = transfer(s, "bob", "alice", 1, nonce=0)
     a1 = transfer(s, "alice", "bob", 1, nonce=1)
-    for tx in (a0, b0, a1):
-        pool.add(tx, s, NOW)
+    pool = pending(s, a0, b0, a1)
     assert {t.id for t in pool.select(s, 10, max_seq=pool.seq_of(b0.id))} == {a0.id, b0.id}
