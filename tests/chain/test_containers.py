@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from chain.core import Block, Transaction
+from chain.core import Block, Transaction, containers
 from chain.core.containers import ACTION_TYPES, parse_action
 from chain.core.errors import MalformedInput, MalformedTransaction
 from tests.helpers.chain import ChainSim, transfer
@@ -49,24 +49,14 @@ def test_malformed_transactions_name_the_field(sim: ChainSim, mutate, message: s
 
 
 def test_every_registered_action_round_trips(sim: ChainSim) -> None:
-    from chain.core.containers import (
-        CreateAccount,
-        RegisterProducer,
-        Stake,
-        Transfer,
-        Unjail,
-        Unstake,
-        Withdraw,
-    )
-
     samples = [
-        Transfer("bob", 1, "hi"),
-        CreateAccount("newbie", "ab" * 32),
-        RegisterProducer("https://bp.example"),
-        Stake("alpha", 3),
-        Unstake("alpha", 3),
-        Withdraw(),
-        Unjail(),
+        containers.Transfer("bob", 1, "hi"),
+        containers.CreateAccount("newbie", "ab" * 32),
+        containers.RegisterProducer("https://bp.example"),
+        containers.Stake("alpha", 3),
+        containers.Unstake("alpha", 3),
+        containers.Withdraw(),
+        containers.Unjail(),
     ]
     for action in samples:
         assert parse_action(action.to_dict()) == action

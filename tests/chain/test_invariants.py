@@ -13,21 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.core import (
-    Store,
-    compute_full_state_root,
-    compute_state_root,
-    create_genesis_state,
-    state_transition,
-)
-from chain.core.containers import (
     CreateAccount,
     DoubleProductionEvidence,
     RegisterProducer,
     Stake,
+    Store,
     Transfer,
     Unjail,
     Unstake,
     Withdraw,
+    compute_full_state_root,
+    compute_state_root,
+    create_genesis_state,
+    state_transition,
 )
 from chain.core.helpers import compute_total_supply
 from tests.chain.conftest import small_params
