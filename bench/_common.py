@@ -1,15 +1,21 @@
-"""Helpers shared by the benchmarks: a minimal keep-alive HTTP/1.1 client, ports, names."""
+"""Helpers shared by the benchmarks: a minimal keep-alive HTTP/1.1 client, ports, names,
+keys, a one-producer genesis and signed transfers.
+
+The web libraries are imported where used, so that the benchmarks of the chain core alone
+(``chain_apply``, ``builder``) carry no more in memory than the core while they measure.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import os
 import socket
 import time
+from collections.abc import Iterable
 
-import httpx
-from fastapi import FastAPI, Request
-from starlette.responses import Response
+from chain.core import ChainParams, Genesis, GenesisAccount, GenesisProducer, PrivateKey, Transaction
+from chain.core.containers import Transfer
+from chain.rawhttp import RawConnection
 
 
 def name_for(i: int, prefix: str = "s") -> str:
@@ -22,6 +28,38 @@ def name_for(i: int, prefix: str = "s") -> str:
     return (prefix + out)[:12]
 
 
+def bench_key(scope: str, name: object) -> PrivateKey:
+    """A deterministic key for ``name`` within one benchmark's ``scope``."""
+    return PrivateKey(hashlib.sha256(f"{scope}/{name}".encode()).digest())
+
+
+def one_producer_genesis(
+    producer: str, accounts: Iterable[tuple[str, str, int]], *, genesis_time: int, **params: int
+) -> Genesis:
+    """A genesis whose only producer is ``producer``, with ``accounts`` as (name, public key,
+    balance) in that order and ``params`` over the chain's defaults."""
+    return Genesis(
+        genesis_time=genesis_time,  # type: ignore[arg-type]
+        accounts=tuple(GenesisAccount(name, key, balance) for name, key, balance in accounts),  # type: ignore[arg-type]
+        producers=(GenesisProducer(producer, 1_0000),),  # type: ignore[arg-type]
+        params=ChainParams(**params),
+    )
+
+
+def signed_transfer(
+    chain_id: str, sender: str, key: PrivateKey, *, to: str, nonce: int, expiration: int, fee: int = 1
+) -> Transaction:
+    """``sender``'s transfer of one unit to ``to``, signed with ``key``."""
+    return Transaction(
+        chain_id=chain_id,  # type: ignore[arg-type]
+        sender=sender,  # type: ignore[arg-type]
+        nonce=nonce,
+        fee=fee,  # type: ignore[arg-type]
+        expiration=expiration,  # type: ignore[arg-type]
+        action=Transfer(to, 1),  # type: ignore[arg-type]
+    ).sign(key)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -29,6 +67,8 @@ def free_port() -> int:
 
 
 def wait_ready(port: int, path: str = "/readyz", timeout: float = 60) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -49,44 +89,35 @@ def cores() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection; a general-purpose client would cost as much per
-    request as the servers being measured."""
+# A bound on each answer read: far beyond any the benchmarks wait for, it only ends a hang.
+ANSWER_TIMEOUT_S = 60.0
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
-        self.reader, self.writer, self.host = reader, writer, host
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection (the services' raw client, ``chain.rawhttp``); a
+    general-purpose client would cost as much per request as the servers being measured."""
+
+    def __init__(self, raw: RawConnection) -> None:
+        self.raw = raw
 
     @classmethod
     async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**24)
-        return cls(reader, writer, f"127.0.0.1:{port}")
+        return cls(await RawConnection.open(f"http://127.0.0.1:{port}", timeout=ANSWER_TIMEOUT_S))
 
     async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n{extra}"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
-        status_line = await self.reader.readline()
-        status = int(status_line.split()[1])
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
+        self.raw.send("POST", path, body, headers or {})
+        answer = await self.raw.response()
+        return answer.status, answer.body
 
     def close(self) -> None:
-        self.writer.close()
+        self.raw.close()
 
 
 def serve_bare(port: int) -> None:
     """A bare FastAPI app whose POST endpoints only read the body (the comparison baseline)."""
     import uvicorn
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response
 
     app = FastAPI()
 

@@ -11,7 +11,6 @@ Usage: ./dev bench builder [--rounds 7]
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import sys
 import time
@@ -20,17 +19,8 @@ from pathlib import Path
 # Run as a script: the repository root, not this folder, comes first on the path.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench._common import name_for  # noqa: E402
-from chain.core import (  # noqa: E402
-    ChainParams,
-    Genesis,
-    GenesisAccount,
-    GenesisProducer,
-    PrivateKey,
-    Transaction,
-    create_genesis_state,
-)
-from chain.core.containers import Transfer  # noqa: E402
+from bench._common import bench_key, name_for, one_producer_genesis, signed_transfer  # noqa: E402
+from chain.core import PrivateKey, create_genesis_state  # noqa: E402
 from chain.node.mempool import Mempool  # noqa: E402
 from producer_client.builder import build_candidate  # noqa: E402
 
@@ -38,30 +28,20 @@ TARGET_MS = 50.0
 
 
 def key_for(name: str) -> PrivateKey:
-    return PrivateKey(hashlib.sha256(f"bench-builder/{name}".encode()).digest())
+    return bench_key("bench-builder", name)
 
 
 def measure(size: int, rounds: int) -> float:
     senders = [name_for(i, "s") for i in range(size)]
-    genesis = Genesis(
-        genesis_time=0,  # type: ignore[arg-type]
-        accounts=tuple(
-            GenesisAccount(n, key_for(n).public_key, 10**12) for n in [*senders, "pool", "member"]
-        ),  # type: ignore[arg-type]
-        producers=(GenesisProducer("pool", 1_0000),),  # type: ignore[arg-type]
-        params=ChainParams(max_block_transactions=10_000),
-    )
+    funded = [(n, key_for(n).public_key, 10**12) for n in [*senders, "pool", "member"]]
+    genesis = one_producer_genesis("pool", funded, genesis_time=0, max_block_transactions=10_000)
     state = create_genesis_state(genesis)
     mempool = Mempool(max_size=size * 2)
     for i, sender in enumerate(senders):
-        tx = Transaction(
-            chain_id=genesis.chain_id,
-            sender=sender,  # type: ignore[arg-type]
-            nonce=0,
-            fee=1 + i % 7,  # type: ignore[arg-type]
-            expiration=3_000_000,  # type: ignore[arg-type]
-            action=Transfer(senders[(i + 1) % size], 1),  # type: ignore[arg-type]
-        ).sign(key_for(sender))
+        to = senders[(i + 1) % size]
+        tx = signed_transfer(
+            genesis.chain_id, sender, key_for(sender), to=to, nonce=0, expiration=3_000_000, fee=1 + i % 7
+        )
         mempool.add(tx, state, 1_000)  # verifies the signature once, as the mirror does
     member_key = key_for("member")
     samples = []

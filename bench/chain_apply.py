@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import os
 import statistics
 import sys
@@ -31,21 +30,17 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import nacl.bindings  # noqa: E402
 import nacl.signing  # noqa: E402
 
+from bench._common import bench_key, one_producer_genesis, signed_transfer  # noqa: E402
 from chain.core import (  # noqa: E402
-    ChainParams,
     Genesis,
-    GenesisAccount,
-    GenesisProducer,
     PrivateKey,
     SignatureCache,
     State,
-    Transaction,
     build_block,
     compute_state_root,
     create_genesis_state,
     state_transition,
 )
-from chain.core.containers import Transfer  # noqa: E402
 from chain.core.crypto import DOMAIN_TX, compute_signing_digest  # noqa: E402
 from chain.core.state import Account, state_tree_hashed_nodes  # noqa: E402
 
@@ -68,20 +63,17 @@ def name_for(i: int) -> str:
 
 
 def key_for(i: int) -> PrivateKey:
-    return PrivateKey(hashlib.sha256(f"bench/{i}".encode()).digest())
+    return bench_key("bench", i)
 
 
 def make_genesis(senders: int, extra: int = 0) -> tuple[Genesis, list[PrivateKey]]:
     keys = [key_for(i) for i in range(senders)]
-    accounts = [GenesisAccount(name_for(i), keys[i].public_key, 10**12) for i in range(senders)]  # type: ignore[arg-type]
-    accounts += [GenesisAccount(name_for(senders + i), "ab" * 32, 1) for i in range(extra)]  # type: ignore[arg-type]
-    producer = PrivateKey(hashlib.sha256(b"bench/producer").digest())
-    accounts.append(GenesisAccount("producer", producer.public_key, 0))  # type: ignore[arg-type]
-    genesis = Genesis(
-        genesis_time=GENESIS_TIME,  # type: ignore[arg-type]
-        accounts=tuple(accounts),
-        producers=(GenesisProducer("producer", 1_0000),),  # type: ignore[arg-type]
-        params=ChainParams(max_block_transactions=100_000),
+    accounts: list[tuple[str, str, int]] = [(name_for(i), keys[i].public_key, 10**12) for i in range(senders)]
+    accounts += [(name_for(senders + i), "ab" * 32, 1) for i in range(extra)]
+    producer = bench_key("bench", "producer")
+    accounts.append(("producer", producer.public_key, 0))
+    genesis = one_producer_genesis(
+        "producer", accounts, genesis_time=GENESIS_TIME, max_block_transactions=100_000
     )
     return genesis, [*keys, producer]
 
@@ -89,14 +81,14 @@ def make_genesis(senders: int, extra: int = 0) -> tuple[Genesis, list[PrivateKey
 def make_block(state: State, keys: list[PrivateKey], n: int, slot: int, nonce: int):
     senders = len(keys) - 1
     txs = [
-        Transaction(
-            chain_id=state.chain_id,
-            sender=name_for(i % senders),  # type: ignore[arg-type]
+        signed_transfer(
+            state.chain_id,
+            name_for(i % senders),
+            keys[i % senders],
+            to=name_for((i + 1) % senders),
             nonce=nonce + i // senders,
-            fee=1,  # type: ignore[arg-type]
-            expiration=GENESIS_TIME + 3_000_000,  # type: ignore[arg-type]
-            action=Transfer(name_for((i + 1) % senders), 1),  # type: ignore[arg-type]
-        ).sign(keys[i % senders])
+            expiration=GENESIS_TIME + 3_000_000,
+        )
         for i in range(n)
     ]
     built = build_block(state, slot=slot, producer="producer", transactions=txs)

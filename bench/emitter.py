@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import statistics
@@ -36,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # Run as a script: the repository root, not this folder, comes first on the path (this
@@ -46,19 +45,20 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 
-from bench._common import Connection, cores, free_port, name_for, percentile, wait_ready  # noqa: E402
-from chain.client import AsyncNodeClient  # noqa: E402
-from chain.core import (  # noqa: E402
-    Block,
-    ChainParams,
-    Genesis,
-    GenesisAccount,
-    GenesisProducer,
-    PrivateKey,
-    Transaction,
+from bench._common import (  # noqa: E402
+    Connection,
+    bench_key,
+    cores,
+    free_port,
+    name_for,
+    one_producer_genesis,
+    percentile,
+    signed_transfer,
+    wait_ready,
 )
+from chain.client import AsyncNodeClient  # noqa: E402
+from chain.core import Block, PrivateKey, Transaction  # noqa: E402
 from chain.core.auth import request_headers  # noqa: E402
-from chain.core.containers import Transfer  # noqa: E402
 from chain.decoding import encode_candidate  # noqa: E402
 from chain.follower import ChainFollower  # noqa: E402
 from chain.keys import write_key_file  # noqa: E402
@@ -70,7 +70,55 @@ POOL = "pool"
 
 
 def key_for(name: str) -> PrivateKey:
-    return PrivateKey(hashlib.sha256(f"bench-emitter/{name}".encode()).digest())
+    return bench_key("bench-emitter", name)
+
+
+@dataclass
+class Figures:
+    """What a run measured: part 1 (emission latency and its floor), part 2 (intake)."""
+
+    latencies: list[float] = field(default_factory=list)
+    floors: list[float] = field(default_factory=list)
+    skipped: int = 0
+    body_bytes: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+    rates: list[float] = field(default_factory=list)
+    bare_rates: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    cpu_ms: dict[str, list[float]] = field(default_factory=lambda: {"emitter": [], "node": [], "bare": []})
+
+    def report(self, args: argparse.Namespace) -> None:
+        latencies = self.latencies
+        floor = statistics.median(self.floors)
+        p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+        size = f"{args.txs} transactions, {self.body_bytes:,} bytes"
+        print(f"candidate size:                                  {size}")
+        taken = f"{len(latencies)} slots" + (f", {self.skipped} skipped" if self.skipped else "")
+        print(f"first valid candidate -> node accepted, p50:     {p50:>8.2f} ms   ({taken})")
+        p90, worst = percentile(latencies, 0.9), max(latencies)
+        print(f"first valid candidate -> node accepted, p90:     {p90:>8.2f} ms   (max {worst:.2f} ms)")
+        print(f"first valid candidate -> node accepted, p99:     {p99:>8.2f} ms   (target <= 15 ms)")
+        print(f"floor: bare round trip of the body + signature:  {floor:>8.2f} ms")
+        print(f"ratio p99 / floor:                               {p99 / floor:>8.1f}")
+        if self.rates:
+            self.report_intake()
+        print("where the latency goes (means over part 1, from the services' own histograms):")
+        for label, value in self.stages.items():
+            unit = "" if "(count)" in label else " ms"
+            print(f"  {label:47s}{value:>8.2f}{unit}" if unit else f"  {label:47s}{value:>8.0f}")
+
+    def report_intake(self) -> None:
+        intake, bare = statistics.median(self.rates), statistics.median(self.bare_rates)
+        statuses = self.statuses
+        print(f"intake, 21 concurrent members:                   {intake:>8.0f} candidates/s  {statuses}")
+        print(f"bare endpoint, same 21 bodies:                   {bare:>8.0f} requests/s")
+        print(f"ratio intake / bare (target >= 0.5):             {intake / bare:>8.2f}")
+        if any(self.cpu_ms["emitter"]):  # /proc only
+            per = {k: statistics.median(v) for k, v in self.cpu_ms.items()}
+            print(
+                f"CPU per candidate: emitter {per['emitter']:.2f} ms, node {per['node']:.2f} ms; "
+                f"bare endpoint per request {per['bare']:.2f} ms"
+            )
 
 
 class Bench:
@@ -82,17 +130,19 @@ class Bench:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.nonce = 0
+        self.signer = key_for(POOL)  # the floor's signature, as the emitter's
 
     # --- set-up ----------------------------------------------------------------------------
 
     def write_network(self) -> None:
-        accounts = [GenesisAccount(POOL, key_for(POOL).public_key, 0)]  # type: ignore[arg-type]
-        accounts += [GenesisAccount(n, key_for(n).public_key, 10**12) for n in self.members + self.senders]  # type: ignore[arg-type]
-        self.genesis = Genesis(
-            genesis_time=int(time.time() * 1000) + 1000,  # type: ignore[arg-type]
-            accounts=tuple(accounts),
-            producers=(GenesisProducer(POOL, 1_0000),),  # type: ignore[arg-type]
-            params=ChainParams(liveness_window=100_000, max_block_transactions=5000),
+        accounts = [(POOL, key_for(POOL).public_key, 0)]
+        accounts += [(n, key_for(n).public_key, 10**12) for n in self.members + self.senders]
+        self.genesis = one_producer_genesis(
+            POOL,
+            accounts,
+            genesis_time=int(time.time() * 1000) + 1000,
+            liveness_window=100_000,
+            max_block_transactions=5000,
         )
         (self.tmp / "genesis.json").write_text(json.dumps(self.genesis.to_dict()))
         write_key_file(self.tmp / "pool.json", POOL, key_for(POOL))
@@ -147,14 +197,14 @@ class Bench:
         nonce, self.nonce = self.nonce, self.nonce + 1
         n = len(self.senders)
         return [
-            Transaction(
-                chain_id=self.genesis.chain_id,
-                sender=s,  # type: ignore[arg-type]
+            signed_transfer(
+                self.genesis.chain_id,
+                s,
+                key_for(s),
+                to=self.senders[(i + 1) % n],
                 nonce=nonce,
-                fee=1,  # type: ignore[arg-type]
-                expiration=int(time.time() * 1000) + 600_000,  # type: ignore[arg-type]
-                action=Transfer(self.senders[(i + 1) % n], 1),  # type: ignore[arg-type]
-            ).sign(key_for(s))
+                expiration=int(time.time() * 1000) + 600_000,
+            )
             for i, s in enumerate(self.senders)
         ]
 
@@ -248,7 +298,6 @@ class Bench:
     # --- measurements ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        args = self.args
         admin = Client(f"http://127.0.0.1:{self.emitter_port}", account=POOL, key=key_for(POOL))
         clients = {
             m: Client(f"http://127.0.0.1:{self.emitter_port}", account=m, key=key_for(m))
@@ -261,12 +310,12 @@ class Bench:
         await self.follower.start()
         await self.follower.synced.wait()
         node = AsyncNodeClient(f"http://127.0.0.1:{self.node_port}")
-        accepted: dict[str, float] = {}
+        self.accepted: dict[str, float] = {}
 
         async def watch_node() -> None:
             async for event, data in node.head_stream():
                 if event == "head":
-                    accepted[data["id"]] = data["accepted_unix_us"] / 1e6
+                    self.accepted[data["id"]] = data["accepted_unix_us"] / 1e6
 
         self.feed: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
 
@@ -277,56 +326,84 @@ class Bench:
         watchers = [asyncio.create_task(watch_node()), asyncio.create_task(watch_feed())]
         await asyncio.sleep(0.5)
 
-        # 1. first valid candidate -> accepted by the node
-        latencies: list[float] = []
-        floors: list[float] = []
-        signer = key_for(POOL)
+        figures = Figures()
+        await self.measure_emissions(figures)
+        figures.stages = await self.stage_means()  # before the intake phase queues deliveries on purpose
+        await self.measure_intake(figures)
+
+        for w in watchers:
+            w.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)  # their streams closed first
+        await self.follower.stop()
+        await node.aclose()
+        await admin.aclose()
+        for c in clients.values():
+            await c.aclose()
+        figures.report(self.args)
+
+    async def measure_emissions(self, figures: Figures) -> None:
+        """Part 1: first valid candidate -> accepted by the node, and the floor beside it."""
+        args = self.args
         print(f"measuring {args.samples} emissions of {args.txs}-transaction candidates ...", flush=True)
-        skipped = 0
-        while len(latencies) < args.samples:
+        while len(figures.latencies) < args.samples:
             txs = self.fresh_transactions()
             await self.push_to_mempool(txs)
             opened, block = await self.open_slot_with(txs)
             body = encode_candidate(block)
+            figures.body_bytes = len(body)
             headers = self.headers(self.members[0], body)
             # Fresh connections (the servers close idle ones between samples), warm by now.
             emitter_conn = await Connection.open(self.emitter_port)
             bare_conn = await Connection.open(self.bare_port)
-            sent = time.time_ns() / 1e9
-            status, reply = await emitter_conn.post("/v1/pool/candidates", body, headers)
-            if status != 200 or not orjson.loads(reply)["selected"]:
-                # This client was too slow for the slot (a stall of this machine): no sample.
-                skipped += 1
-                print(f"  sample skipped (not selected: {status} {reply[:160]!r})", flush=True)
+            try:
+                sample = await self.emission_sample(emitter_conn, bare_conn, block, body, headers)
+            finally:
                 emitter_conn.close()
                 bare_conn.close()
-                if skipped > args.samples:
+            if sample is None:
+                figures.skipped += 1
+                if figures.skipped > args.samples:
                     raise SystemExit("more samples skipped than taken: the machine is too busy")
                 continue
-            while block.id not in accepted:
-                await asyncio.sleep(0.0005)
-            latencies.append((accepted[block.id] - sent) * 1000)
-            # the floor, right after: the same body over a bare round trip, plus one signature
-            # (once this process's replica has applied the block: not during that work)
-            while self.follower.state.head_id != block.id:
-                await asyncio.sleep(0.001)
-            async with self.follower.lock:
-                start = time.perf_counter()
-                await bare_conn.post("/v1/pool/candidates", body)
-                signer.sign(b"bppool/block/v1", block.header.canonical)
-                floors.append((time.perf_counter() - start) * 1000)
-            emitter_conn.close()
-            bare_conn.close()
+            figures.latencies.append(sample[0])
+            figures.floors.append(sample[1])
 
-        stages = await self.stage_means()  # before the intake phase queues deliveries on purpose
+    async def emission_sample(
+        self,
+        emitter_conn: Connection,
+        bare_conn: Connection,
+        block: Block,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> tuple[float, float] | None:
+        """One emission's latency and the floor measured right after it, in milliseconds;
+        ``None`` when the candidate was not selected."""
+        sent = time.time_ns() / 1e9
+        status, reply = await emitter_conn.post("/v1/pool/candidates", body, headers)
+        if status != 200 or not orjson.loads(reply)["selected"]:
+            # This client was too slow for the slot (a stall of this machine): no sample.
+            print(f"  sample skipped (not selected: {status} {reply[:160]!r})", flush=True)
+            return None
+        while block.id not in self.accepted:
+            await asyncio.sleep(0.0005)
+        latency = (self.accepted[block.id] - sent) * 1000
+        # the floor, right after: the same body over a bare round trip, plus one signature
+        # (once this process's replica has applied the block: not during that work)
+        while self.follower.state.head_id != block.id:
+            await asyncio.sleep(0.001)
+        async with self.follower.lock:
+            start = time.perf_counter()
+            await bare_conn.post("/v1/pool/candidates", body)
+            self.signer.sign(b"bppool/block/v1", block.header.canonical)
+            return latency, (time.perf_counter() - start) * 1000
 
-        # 2. intake rate: 21 members deliver concurrently in one slot
-        rates: list[float] = []
-        bare_rates: list[float] = []
-        statuses: dict[int, int] = {}
-        cpu_ms: dict[str, list[float]] = {"emitter": [], "node": [], "bare": []}
-        print(f"measuring intake of 21 concurrent deliveries over {args.intake_slots} slots ...", flush=True)
-        for _ in range(args.intake_slots):
+    async def measure_intake(self, figures: Figures) -> None:
+        """Part 2: intake rate, 21 members delivering concurrently in one slot."""
+        print(
+            f"measuring intake of 21 concurrent deliveries over {self.args.intake_slots} slots ...",
+            flush=True,
+        )
+        for _ in range(self.args.intake_slots):
             txs = self.fresh_transactions()
             await self.push_to_mempool(txs)
             opened, base = await self.open_slot_with(txs)
@@ -339,68 +416,41 @@ class Bench:
             # Fresh connections each slot: the servers close idle ones between slots.
             conns = [await Connection.open(self.emitter_port) for _ in self.members]
             bare_conns = [await Connection.open(self.bare_port) for _ in self.members]
-
-            async def deliver(conn: Connection, body: bytes, headers: dict[str, str]) -> None:
-                status, _ = await conn.post("/v1/pool/candidates", body, headers)
-                statuses[status] = statuses.get(status, 0) + 1
-
             # This process only delivers while it measures: its own replica (which would apply
             # the emitted block on this core mid-measurement) waits until both rounds are done.
             async with self.follower.lock:
-                cpu = self.cpu_times()
-                start = time.perf_counter()
-                await asyncio.gather(*(deliver(c, b, h) for c, (b, h) in zip(conns, signed, strict=True)))
-                rates.append(len(bodies) / (time.perf_counter() - start))
-                after = self.cpu_times()
-                for name in ("emitter", "node"):
-                    cpu_ms[name].append((after[name] - cpu[name]) / 1e6 / len(bodies))
+                await self.intake_round(figures, conns, signed)
                 for _ in range(5):  # the baseline is cheap and noisy: several rounds per slot
-                    cpu = self.cpu_times()
-                    start = time.perf_counter()
-                    await asyncio.gather(
-                        *(c.post("/v1/pool/candidates", b) for c, b in zip(bare_conns, bodies, strict=True))
-                    )
-                    bare_rates.append(len(bodies) / (time.perf_counter() - start))
-                    cpu_ms["bare"].append((self.cpu_times()["bare"] - cpu["bare"]) / 1e6 / len(bodies))
+                    await self.bare_round(figures, bare_conns, bodies)
             for conn in [*conns, *bare_conns]:
                 conn.close()
 
-        for w in watchers:
-            w.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)  # their streams closed first
-        await self.follower.stop()
-        await node.aclose()
-        await admin.aclose()
-        for c in clients.values():
-            await c.aclose()
+    async def intake_round(
+        self, figures: Figures, conns: list[Connection], signed: list[tuple[bytes, dict[str, str]]]
+    ) -> None:
+        """Every member's signed candidate delivered at once, one connection each."""
 
-        floor = statistics.median(floors)
-        p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-        print(
-            f"candidate size:                                  {args.txs} transactions, {len(body):,} bytes"
+        async def deliver(conn: Connection, body: bytes, headers: dict[str, str]) -> None:
+            status, _ = await conn.post("/v1/pool/candidates", body, headers)
+            figures.statuses[status] = figures.statuses.get(status, 0) + 1
+
+        cpu = self.cpu_times()
+        start = time.perf_counter()
+        await asyncio.gather(*(deliver(c, b, h) for c, (b, h) in zip(conns, signed, strict=True)))
+        figures.rates.append(len(signed) / (time.perf_counter() - start))
+        after = self.cpu_times()
+        for name in ("emitter", "node"):
+            figures.cpu_ms[name].append((after[name] - cpu[name]) / 1e6 / len(signed))
+
+    async def bare_round(self, figures: Figures, bare_conns: list[Connection], bodies: list[bytes]) -> None:
+        """The same bodies delivered at once to the bare endpoint."""
+        cpu = self.cpu_times()
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(c.post("/v1/pool/candidates", b) for c, b in zip(bare_conns, bodies, strict=True))
         )
-        taken = f"{len(latencies)} slots" + (f", {skipped} skipped" if skipped else "")
-        print(f"first valid candidate -> node accepted, p50:     {p50:>8.2f} ms   ({taken})")
-        p90, worst = percentile(latencies, 0.9), max(latencies)
-        print(f"first valid candidate -> node accepted, p90:     {p90:>8.2f} ms   (max {worst:.2f} ms)")
-        print(f"first valid candidate -> node accepted, p99:     {p99:>8.2f} ms   (target <= 15 ms)")
-        print(f"floor: bare round trip of the body + signature:  {floor:>8.2f} ms")
-        print(f"ratio p99 / floor:                               {p99 / floor:>8.1f}")
-        if rates:
-            intake, bare = statistics.median(rates), statistics.median(bare_rates)
-            print(f"intake, 21 concurrent members:                   {intake:>8.0f} candidates/s  {statuses}")
-            print(f"bare endpoint, same 21 bodies:                   {bare:>8.0f} requests/s")
-            print(f"ratio intake / bare (target >= 0.5):             {intake / bare:>8.2f}")
-            if any(cpu_ms["emitter"]):  # /proc only
-                per = {k: statistics.median(v) for k, v in cpu_ms.items()}
-                print(
-                    f"CPU per candidate: emitter {per['emitter']:.2f} ms, node {per['node']:.2f} ms; "
-                    f"bare endpoint per request {per['bare']:.2f} ms"
-                )
-        print("where the latency goes (means over part 1, from the services' own histograms):")
-        for label, value in stages.items():
-            unit = "" if "(count)" in label else " ms"
-            print(f"  {label:47s}{value:>8.2f}{unit}" if unit else f"  {label:47s}{value:>8.0f}")
+        figures.bare_rates.append(len(bodies) / (time.perf_counter() - start))
+        figures.cpu_ms["bare"].append((self.cpu_times()["bare"] - cpu["bare"]) / 1e6 / len(bodies))
 
     async def stage_means(self) -> dict[str, float]:
         def counter(text: str, name: str, label: str) -> float:

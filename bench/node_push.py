@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import subprocess
@@ -34,23 +33,25 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import orjson  # noqa: E402
 
-from bench._common import Connection, free_port, name_for, percentile, serve_bare, wait_ready  # noqa: E402
-from chain.core import (  # noqa: E402
-    ChainParams,
-    Genesis,
-    GenesisAccount,
-    GenesisProducer,
-    PrivateKey,
-    Transaction,
+from bench._common import (  # noqa: E402
+    Connection,
+    bench_key,
+    free_port,
+    name_for,
+    one_producer_genesis,
+    percentile,
+    serve_bare,
+    signed_transfer,
+    wait_ready,
 )
-from chain.core.containers import Transfer  # noqa: E402
+from chain.core import Genesis, PrivateKey, Transaction  # noqa: E402
 from chain.keys import write_key_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def key_for(name: str) -> PrivateKey:
-    return PrivateKey(hashlib.sha256(f"bench-node/{name}".encode()).digest())
+    return bench_key("bench-node", name)
 
 
 async def drive(port: int, lanes: list[list[bytes]]) -> tuple[float, dict[int, int]]:
@@ -113,7 +114,7 @@ async def latency(port: int, txs: list[Transaction], rate: float) -> list[float]
     return [(included[s] - pushed[s]) * 1000 for s in included]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -123,86 +124,117 @@ def main() -> None:
     parser.add_argument("--latency-txs", type=int, default=400)
     parser.add_argument("--latency-rate", type=float, default=100.0)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def pin_client() -> set[int] | None:
+    """Pin this process to the second core; the cores left for the servers (``None``: any)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) > 1:
+        os.sched_setaffinity(0, {cores[1]})
+        return {cores[0]}
+    return None
+
+
+def write_network(tmpdir: Path, names: list[str]) -> Genesis:
+    """The genesis (producer ``alpha``, every sender funded) and alpha's key file, on disk."""
+    producer = key_for("alpha")
+    accounts = [("alpha", producer.public_key, 0), *((n, key_for(n).public_key, 10**12) for n in names)]
+    genesis = one_producer_genesis(
+        "alpha", accounts, genesis_time=int(time.time() * 1000), max_block_transactions=5000
+    )
+    (tmpdir / "genesis.json").write_text(json.dumps(genesis.to_dict()))
+    write_key_file(tmpdir / "alpha.json", "alpha", producer)
+    return genesis
+
+
+def sign_workload(
+    genesis: Genesis, names: list[str], args: argparse.Namespace
+) -> tuple[list[list[bytes]], list[Transaction]]:
+    """The pushes' bodies in lanes (each sender's in one lane, in nonce order) and the
+    transactions of the latency run (each at the nonce after its sender's pushes)."""
+    expiration = genesis.genesis_time + 3_000_000
+
+    def tx(sender: str, nonce: int, to: str) -> Transaction:
+        return signed_transfer(
+            genesis.chain_id, sender, key_for(sender), to=to, nonce=nonce, expiration=expiration
+        )
+
+    print(f"signing {args.senders * args.per_sender:,} transactions ...", flush=True)
+    by_sender = {
+        n: [orjson.dumps(tx(n, k, names[0]).to_dict()) for k in range(args.per_sender)] for n in names
+    }
+    lanes: list[list[bytes]] = [[] for _ in range(args.connections)]
+    for i, n in enumerate(names):
+        lanes[i % args.connections].extend(by_sender[n])
+    late = [
+        tx(names[1 + (i % (args.senders - 1))], args.per_sender, names[0]) for i in range(args.latency_txs)
+    ]
+    return lanes, late
+
+
+def start(cmd: list[str], server_cores: set[int] | None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if server_cores:
+        os.sched_setaffinity(proc.pid, server_cores)
+    return proc
+
+
+def measure_bare(lanes: list[list[bytes]], server_cores: set[int] | None) -> tuple[float, dict[int, int]]:
+    """The bare endpoint's run over ``lanes``: (seconds, status counts)."""
+    bare_port = free_port()
+    bare = start([sys.executable, __file__, "--serve-bare", str(bare_port)], server_cores)
+    try:
+        wait_ready(bare_port, "/docs")
+        return asyncio.run(drive(bare_port, lanes))
+    finally:
+        bare.terminate()
+        bare.wait()
+
+
+def measure_node(
+    tmpdir: Path,
+    lanes: list[list[bytes]],
+    late: list[Transaction],
+    rate: float,
+    server_cores: set[int] | None,
+) -> tuple[float, dict[int, int], list[float]]:
+    """The node's run over ``lanes`` (seconds, status counts), then the push-to-inclusion
+    latencies of ``late`` pushed at ``rate`` per second."""
+    total = sum(len(lane) for lane in lanes)
+    node_port = free_port()
+    (tmpdir / "node.toml").write_text(
+        f'genesis = "{tmpdir / "genesis.json"}"\nkey_file = "{tmpdir / "alpha.json"}"\n'
+        f'data_dir = "{tmpdir / "node"}"\nport = {node_port}\nmempool_max = {total + 10_000}\n'
+        'log_level = "warning"\n'
+    )
+    config = str(tmpdir / "node.toml")
+    node = start([sys.executable, "-m", "bppool", "chain", "node", "--config", config], server_cores)
+    try:
+        wait_ready(node_port)
+        node_seconds, node_statuses = asyncio.run(drive(node_port, lanes))
+        time.sleep(2)
+        return node_seconds, node_statuses, asyncio.run(latency(node_port, late, rate))
+    finally:
+        node.terminate()
+        node.wait()
+
+
+def main() -> None:
+    args = parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return
-
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    server_cores = {cores[0]} if len(cores) > 1 else None
-    if len(cores) > 1:
-        os.sched_setaffinity(0, {cores[1]})
-
+    server_cores = pin_client()
     names = [name_for(i) for i in range(args.senders)]
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        producer = key_for("alpha")
-        genesis = Genesis(
-            genesis_time=int(time.time() * 1000),  # type: ignore[arg-type]
-            accounts=(GenesisAccount("alpha", producer.public_key, 0),)  # type: ignore[arg-type]
-            + tuple(GenesisAccount(n, key_for(n).public_key, 10**12) for n in names),  # type: ignore[arg-type]
-            producers=(GenesisProducer("alpha", 1_0000),),  # type: ignore[arg-type]
-            params=ChainParams(max_block_transactions=5000),
-        )
-        (tmpdir / "genesis.json").write_text(json.dumps(genesis.to_dict()))
-        write_key_file(tmpdir / "alpha.json", "alpha", producer)
-        expiration = genesis.genesis_time + 3_000_000
-
-        def tx(sender: str, nonce: int, to: str) -> Transaction:
-            return Transaction(
-                chain_id=genesis.chain_id,
-                sender=sender,
-                nonce=nonce,
-                fee=1,  # type: ignore[arg-type]
-                expiration=expiration,
-                action=Transfer(to, 1),  # type: ignore[arg-type]
-            ).sign(key_for(sender))
-
-        print(f"signing {args.senders * args.per_sender:,} transactions ...", flush=True)
-        by_sender = {
-            n: [orjson.dumps(tx(n, k, names[0]).to_dict()) for k in range(args.per_sender)] for n in names
-        }
-        lanes: list[list[bytes]] = [[] for _ in range(args.connections)]
-        for i, n in enumerate(names):
-            lanes[i % args.connections].extend(by_sender[n])
+        lanes, late = sign_workload(write_network(tmpdir, names), names, args)
         total = sum(len(lane) for lane in lanes)
-        late = [
-            tx(names[1 + (i % (args.senders - 1))], args.per_sender, names[0])
-            for i in range(args.latency_txs)
-        ]
-
-        def start(cmd: list[str]) -> subprocess.Popen[bytes]:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if server_cores:
-                os.sched_setaffinity(proc.pid, server_cores)
-            return proc
-
-        bare_port = free_port()
-        bare = start([sys.executable, __file__, "--serve-bare", str(bare_port)])
-        try:
-            wait_ready(bare_port, "/docs")
-            bare_seconds, bare_statuses = asyncio.run(drive(bare_port, lanes))
-        finally:
-            bare.terminate()
-            bare.wait()
+        bare_seconds, bare_statuses = measure_bare(lanes, server_cores)
         bare_rate = total / bare_seconds
-
-        node_port = free_port()
-        (tmpdir / "node.toml").write_text(
-            f'genesis = "{tmpdir / "genesis.json"}"\nkey_file = "{tmpdir / "alpha.json"}"\n'
-            f'data_dir = "{tmpdir / "node"}"\nport = {node_port}\nmempool_max = {total + 10_000}\n'
-            'log_level = "warning"\n'
-        )
-        node = start([sys.executable, "-m", "bppool", "chain", "node", "--config", str(tmpdir / "node.toml")])
-        try:
-            wait_ready(node_port)
-            node_seconds, node_statuses = asyncio.run(drive(node_port, lanes))
-            node_rate = total / node_seconds
-            time.sleep(2)
-            lat = asyncio.run(latency(node_port, late, args.latency_rate))
-        finally:
-            node.terminate()
-            node.wait()
+        node_seconds, node_statuses, lat = measure_node(tmpdir, lanes, late, args.latency_rate, server_cores)
+        node_rate = total / node_seconds
 
     print(f"transactions sent per run:                    {total:>10,} ({args.connections} connections)")
     print(f"bare FastAPI endpoint (reads the body):       {bare_rate:>10,.0f} req/s  {bare_statuses}")
