@@ -18,6 +18,8 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.helpers.environment import unavailable  # noqa: E402
+
 POSTGRES_ADMIN_URL = os.environ.get("BPPOOL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -34,10 +36,7 @@ def postgres_server() -> Iterator[str]:
         with _postgres_admin():
             pass
     except Exception as exc:  # psycopg.OperationalError and friends
-        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true requires it)")
-        pytest.skip(message)
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
     yield POSTGRES_ADMIN_URL
 
 
