@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.procs import BPPOOL, Processes, free_port_block, get_json, post_json, wait_for
+from tests.helpers.procs import BPPOOL, Processes, free_port_block, get_json, init_chain, post_json, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,30 +47,10 @@ def test_three_node_network(tmp_path: Path, procs: Processes) -> None:
     base = free_port_block(3)
     urls = [f"http://127.0.0.1:{base + i}" for i in range(3)]
     net = tmp_path / "net"
-    subprocess.run(
-        [
-            *BPPOOL,
-            "chain",
-            "init",
-            "--dir",
-            str(net),
-            "--base-port",
-            str(base),
-            # Long enough for all three processes to be up before the first slot: a node
-            # still importing at genesis misses its first slots and (with a 6-slot liveness
-            # window) is jailed before the test looks.
-            "--start-delay",
-            "6",
-            "--slot-ms",
-            "250",
-            "--liveness-window",
-            "6",
-            "--jail-slots",
-            "24",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    # A start delay long enough for all three processes to be up before the first slot: a node still
+    # importing at genesis misses its first slots and (with a 6-slot liveness window) is
+    # jailed before the test looks.
+    init_chain(net, base, start_delay=6, slot_ms=250, liveness_window=6, jail_slots=24)
     for name in PRODUCERS:
         procs.start(name, ["chain", "node", "--config", str(net / "nodes" / f"{name}.toml")])
 

@@ -20,7 +20,7 @@ from chain.core.containers import Action
 from chain.core.executions import CreateProcess, RegisterRunner, RequestExecution
 from chain.keys import read_key_file
 from chain.runner.samples import HASHING, MATH, NOTARY, notary_memo
-from tests.helpers.procs import BPPOOL, Processes, free_port_block, wait_for
+from tests.helpers.procs import BPPOOL, Processes, free_port_block, init_chain, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -71,28 +71,14 @@ def test_executions_with_four_runner_daemons(tmp_path: Path, procs: Processes) -
     port = free_port_block(1)
     url = f"http://127.0.0.1:{port}"
     net = tmp_path / "net"
-    subprocess.run(
-        [
-            *BPPOOL,
-            "chain",
-            "init",
-            "--dir",
-            str(net),
-            "--producers",
-            "alpha",
-            "--accounts",
-            ",".join(("alice", "dev", *RUNNERS)),
-            "--base-port",
-            str(port),
-            "--start-delay",
-            "1",
-            "--execution-timeout-slots",
-            str(TIMEOUT_SLOTS),
-            "--verification-timeout-slots",
-            str(TIMEOUT_SLOTS),
-        ],
-        check=True,
-        capture_output=True,
+    init_chain(
+        net,
+        port,
+        producers="alpha",
+        accounts=",".join(("alice", "dev", *RUNNERS)),
+        start_delay=1,
+        execution_timeout_slots=TIMEOUT_SLOTS,
+        verification_timeout_slots=TIMEOUT_SLOTS,
     )
     procs.start("node", ["chain", "node", "--config", str(net / "nodes" / "alpha.toml")])
     chain = Chain(url, net / "keys")

@@ -37,6 +37,15 @@ def free_port_block(count: int, start: int = 20_000, end: int = 60_000) -> int:
                 s.close()
 
 
+def init_chain(directory: Path, base_port: int, **options: object) -> None:
+    """``bppool chain init`` of a local network in ``directory`` whose nodes listen from
+    ``base_port`` on; each option given as ``--name value`` (``start_delay=6``: ``--start-delay 6``)."""
+    args = [*BPPOOL, "chain", "init", "--dir", str(directory), "--base-port", str(base_port)]
+    for name, value in options.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    subprocess.run(args, check=True, capture_output=True)
+
+
 class Processes:
     """Every process a test starts; :meth:`stop_all` ends them (SIGTERM, then SIGKILL)."""
 
