@@ -47,9 +47,9 @@ def test_three_node_network(tmp_path: Path, procs: Processes) -> None:
     base = free_port_block(3)
     urls = [f"http://127.0.0.1:{base + i}" for i in range(3)]
     net = tmp_path / "net"
-    # A start delay long enough for all three processes to be up before the first slot: a node still
-    # importing at genesis misses its first slots and (with a 6-slot liveness window) is
-    # jailed before the test looks.
+    # A start delay long enough for all three processes to be up before the first slot: a
+    # node still importing at genesis misses its first slots and (with a 6-slot liveness
+    # window) is jailed before the test looks.
     init_chain(net, base, start_delay=6, slot_ms=250, liveness_window=6, jail_slots=24)
     for name in PRODUCERS:
         procs.start(name, ["chain", "node", "--config", str(net / "nodes" / f"{name}.toml")])
