@@ -24,6 +24,13 @@ def key(dac: DacHarness, member: str) -> str:
     return str(dac.pool.network.key_path(member))
 
 
+async def propose_parameter(dac: DacHarness, name: str, value: str) -> tuple[int, str]:
+    """``dac propose set_parameter`` of ``name`` to ``value``, as alice."""
+    return await dac_cli(
+        dac, "propose", "set_parameter", "--name", name, "--value", value, "--key", key(dac, "alice")
+    )
+
+
 async def test_propose_vote_and_read_through_the_cli(
     dac: DacHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -33,17 +40,7 @@ async def test_propose_vote_and_read_through_the_cli(
     assert code == 0 and "treasury_fee_bps" in out
     code, out = await dac_cli(dac, "constitution")
     assert code == 0 and "alice" in out
-    code, out = await dac_cli(
-        dac,
-        "propose",
-        "set_parameter",
-        "--name",
-        "reward_policy",
-        "--value",
-        "hybrid",
-        "--key",
-        key(dac, "alice"),
-    )
+    code, out = await propose_parameter(dac, "reward_policy", "hybrid")
     assert code == 0 and "proposal 1 (set_parameter) is Active" in out, out
     for voter in ("alice", "bob"):
         dac.clock.set(dac.clock.now_ms() + 1)
@@ -61,17 +58,7 @@ async def test_bad_input_gets_a_clear_error_without_a_traceback(
     monkeypatch.setattr(PoolSigner, "now", staticmethod(dac.clock.now_ms))
     code, out = await dac_cli(dac, "vote", "1", "maybe", "--key", key(dac, "alice"))
     assert code == 1 and "choice must be yes, no or abstain" in out
-    code, out = await dac_cli(
-        dac,
-        "propose",
-        "set_parameter",
-        "--name",
-        "treasury_fee_bps",
-        "--value",
-        "9000",
-        "--key",
-        key(dac, "alice"),
-    )
+    code, out = await propose_parameter(dac, "treasury_fee_bps", "9000")
     assert code == 1 and "invalid_proposal" in out and "5000" in out
     code, out = await dac_cli(dac, "propose", "nonsense", "--key", key(dac, "alice"))
     assert code == 1 and "unknown kind" in out
