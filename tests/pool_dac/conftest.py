@@ -119,10 +119,14 @@ class DacHarness:
             .to_dict()
         )
 
+    async def propose(self, proposer: str, kind: str, payload: dict[str, Any]) -> Any:
+        """``proposer``'s proposal of ``kind`` (raises PoolError on 4xx)."""
+        return await self.call(proposer, "POST", "/v1/dac/proposals", {"kind": kind, "payload": payload})
+
     async def pass_proposal(
         self, proposer: str, kind: str, payload: dict[str, Any], voters: tuple[str, ...] = ("alice", "bob")
     ) -> dict[str, Any]:
-        proposal = await self.call(proposer, "POST", "/v1/dac/proposals", {"kind": kind, "payload": payload})
+        proposal = await self.propose(proposer, kind, payload)
         for voter in voters:
             await self.call(
                 voter,

@@ -41,28 +41,13 @@ async def test_governance_rejections(dac: DacHarness) -> None:
     await dac.pool.members["dave"].apply()
     # not an (active) member
     with pytest.raises(PoolError) as info:
-        await dac.call(
-            "dave",
-            "POST",
-            "/v1/dac/proposals",
-            {"kind": "set_parameter", "payload": {"name": "strategy", "value": "best_fees"}},
-        )
+        await dac.propose("dave", "set_parameter", {"name": "strategy", "value": "best_fees"})
     assert info.value.status == 403
     # invalid payloads name the problem
     with pytest.raises(PoolError) as info:
-        await dac.call(
-            "alice",
-            "POST",
-            "/v1/dac/proposals",
-            {"kind": "set_parameter", "payload": {"name": "treasury_fee_bps", "value": 9000}},
-        )
+        await dac.propose("alice", "set_parameter", {"name": "treasury_fee_bps", "value": 9000})
     assert info.value.code == "invalid_proposal" and "5000" in info.value.message
-    proposal = await dac.call(
-        "alice",
-        "POST",
-        "/v1/dac/proposals",
-        {"kind": "set_parameter", "payload": {"name": "strategy", "value": "best_fees"}},
-    )
+    proposal = await dac.propose("alice", "set_parameter", {"name": "strategy", "value": "best_fees"})
     pid = proposal["id"]
     assert proposal["state"] == "Active"
     # a ballot signed by someone else
@@ -110,12 +95,7 @@ async def test_governance_rejections(dac: DacHarness) -> None:
 
 
 async def test_defeat_and_cancel(dac: DacHarness) -> None:
-    p = await dac.call(
-        "alice",
-        "POST",
-        "/v1/dac/proposals",
-        {"kind": "set_parameter", "payload": {"name": "fallback", "value": "empty"}},
-    )
+    p = await dac.propose("alice", "set_parameter", {"name": "fallback", "value": "empty"})
     for voter, choice in (("alice", "yes"), ("bob", "no"), ("carol", "no")):
         await dac.call(
             voter, "POST", f"/v1/dac/proposals/{p['id']}/ballots", dac.ballot(voter, p["id"], choice)
@@ -123,12 +103,7 @@ async def test_defeat_and_cancel(dac: DacHarness) -> None:
     dac.clock.set(dac.clock.now_ms() + 10_001)
     await dac.dac.tick()
     assert (await dac.get(f"/v1/dac/proposals/{p['id']}"))["state"] == "Defeated"
-    q = await dac.call(
-        "bob",
-        "POST",
-        "/v1/dac/proposals",
-        {"kind": "set_parameter", "payload": {"name": "fallback", "value": "none"}},
-    )
+    q = await dac.propose("bob", "set_parameter", {"name": "fallback", "value": "none"})
     with pytest.raises(PoolError) as info:
         await dac.call("alice", "POST", f"/v1/dac/proposals/{q['id']}/cancel")
     assert info.value.code == "not_eligible"
@@ -141,12 +116,7 @@ async def test_amended_constitution_must_be_signed_to_stay_active(dac: DacHarnes
     assert dac.dac.constitution_version == 2
     assert not dac.dac.is_active("alice")
     with pytest.raises(PoolError) as info:
-        await dac.call(
-            "alice",
-            "POST",
-            "/v1/dac/proposals",
-            {"kind": "set_parameter", "payload": {"name": "fallback", "value": "empty"}},
-        )
+        await dac.propose("alice", "set_parameter", {"name": "fallback", "value": "empty"})
     assert info.value.code == "not_eligible"
     signed = await dac.call("alice", "POST", "/v1/dac/constitution/sign", dac.constitution_signature("alice"))
     assert signed["active"] is True and dac.dac.is_active("alice")
@@ -288,12 +258,7 @@ async def test_treasury_spend(dac: DacHarness) -> None:
     treasury = await dac.get("/v1/dac/treasury")
     assert treasury["balance"] > 0
     with pytest.raises(PoolError) as info:
-        await dac.call(
-            "alice",
-            "POST",
-            "/v1/dac/proposals",
-            {"kind": "treasury_spend", "payload": {"to": "dave", "amount": treasury["balance"] + 1}},
-        )
+        await dac.propose("alice", "treasury_spend", {"to": "dave", "amount": treasury["balance"] + 1})
     assert info.value.code == "invalid_proposal"
     before = dac.pool.node.state.accounts["dave"].balance
     await dac.pass_proposal("alice", "treasury_spend", {"to": "dave", "amount": 1234, "memo": "hosting"})
@@ -389,7 +354,7 @@ async def test_proposals_refuse_a_name_with_a_trailing_newline(
     dac: DacHarness, kind: str, payload: dict[str, object], message: str
 ) -> None:
     with pytest.raises(PoolError) as info:
-        await dac.call("alice", "POST", "/v1/dac/proposals", {"kind": kind, "payload": payload})
+        await dac.propose("alice", kind, payload)
     assert info.value.status == 400 and info.value.code == "invalid_proposal"
     assert message in info.value.message
 

@@ -109,25 +109,18 @@ async def propose(h: DacHarness) -> Call:
 
 
 async def vote(h: DacHarness) -> Call:
-    proposal = await h.call("carol", "POST", "/v1/dac/proposals", ARBITRATOR_PROPOSAL)
+    pid = (await h.propose("carol", **ARBITRATOR_PROPOSAL))["id"]
     engine = h.dac.engine
-    return Call(
-        "bob",
-        f"/v1/dac/proposals/{proposal['id']}/ballots",
-        h.ballot("bob", proposal["id"], "yes"),
-        lambda: crud.ballots(engine, proposal_id=proposal["id"]),
-    )
+    ballot = h.ballot("bob", pid, "yes")
+    path = f"/v1/dac/proposals/{pid}/ballots"
+    return Call("bob", path, ballot, lambda: crud.ballots(engine, proposal_id=pid))
 
 
 async def cancel(h: DacHarness) -> Call:
-    proposal = await h.call("bob", "POST", "/v1/dac/proposals", ARBITRATOR_PROPOSAL)
+    pid = (await h.propose("bob", **ARBITRATOR_PROPOSAL))["id"]
     engine = h.dac.engine
-    return Call(
-        "bob",
-        f"/v1/dac/proposals/{proposal['id']}/cancel",
-        None,
-        lambda: crud.get_proposal(engine, proposal_id=proposal["id"]),
-    )
+    path = f"/v1/dac/proposals/{pid}/cancel"
+    return Call("bob", path, None, lambda: crud.get_proposal(engine, proposal_id=pid))
 
 
 async def dispute(h: DacHarness) -> Call:
