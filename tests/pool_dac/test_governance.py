@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pool_dac.core import governance
 from pool_dac.core.errors import (
     AlreadyExecuted,
     NotCancelable,
@@ -23,12 +24,6 @@ from pool_dac.core.governance import (
     SUCCEEDED,
     ProposalClock,
     Tally,
-    check_ballot_window,
-    check_cancelable,
-    check_executable,
-    check_replacement,
-    compute_state,
-    compute_tally,
 )
 from pool_dac.core.messages import Ballot
 
@@ -55,14 +50,14 @@ NO_QUORUM = Tally(yes=1, no=0, abstain=0, eligible=5)
     ],
 )
 def test_states(clock, tally, now, state) -> None:
-    assert compute_state(clock, tally, now, quorum_bps=3340, threshold_bps=5000) == state
+    assert governance.compute_state(clock, tally, now, quorum_bps=3340, threshold_bps=5000) == state
 
 
 def test_tally_and_abstentions_count_for_quorum_only() -> None:
-    tally = compute_tally([("yes", 1), ("abstain", 1), ("no", 0)], eligible_weight=3)
+    tally = governance.compute_tally([("yes", 1), ("abstain", 1), ("no", 0)], eligible_weight=3)
     assert (tally.yes, tally.no, tally.abstain, tally.cast) == (1, 0, 1, 2)
-    assert compute_state(CLOCK, tally, 2_000, quorum_bps=6000, threshold_bps=5000) == SUCCEEDED
-    assert compute_state(CLOCK, tally, 2_000, quorum_bps=7000, threshold_bps=5000) == DEFEATED
+    assert governance.compute_state(CLOCK, tally, 2_000, quorum_bps=6000, threshold_bps=5000) == SUCCEEDED
+    assert governance.compute_state(CLOCK, tally, 2_000, quorum_bps=7000, threshold_bps=5000) == DEFEATED
 
 
 def ballot(ts: int) -> Ballot:
@@ -70,33 +65,33 @@ def ballot(ts: int) -> Ballot:
 
 
 def test_ballot_window() -> None:
-    check_ballot_window(ACTIVE, ballot(1_500), now_ms=1_500, vote_start_ms=1_000)
+    governance.check_ballot_window(ACTIVE, ballot(1_500), now_ms=1_500, vote_start_ms=1_000)
     for state in (PENDING, DEFEATED, SUCCEEDED, QUEUED, EXECUTED, CANCELED):
         with pytest.raises(VotingClosed, match=state):
-            check_ballot_window(state, ballot(1_500), now_ms=1_500, vote_start_ms=1_000)
+            governance.check_ballot_window(state, ballot(1_500), now_ms=1_500, vote_start_ms=1_000)
     with pytest.raises(StaleMessage, match="ahead"):
-        check_ballot_window(ACTIVE, ballot(1_500 + 300_001), now_ms=1_500, vote_start_ms=1_000)
+        governance.check_ballot_window(ACTIVE, ballot(1_500 + 300_001), now_ms=1_500, vote_start_ms=1_000)
     with pytest.raises(StaleMessage, match="before the vote"):
-        check_ballot_window(ACTIVE, ballot(999), now_ms=1_500, vote_start_ms=1_000)
+        governance.check_ballot_window(ACTIVE, ballot(999), now_ms=1_500, vote_start_ms=1_000)
 
 
 def test_vote_changes_need_a_newer_ballot() -> None:
-    check_replacement(None, ballot(1_200))
-    check_replacement(1_100, ballot(1_200))
+    governance.check_replacement(None, ballot(1_200))
+    governance.check_replacement(1_100, ballot(1_200))
     with pytest.raises(ReplayedMessage):
-        check_replacement(1_200, ballot(1_200))
+        governance.check_replacement(1_200, ballot(1_200))
 
 
 def test_execution_rules() -> None:
-    check_executable(QUEUED, now_ms=3_000, eta_ms=3_000)
+    governance.check_executable(QUEUED, now_ms=3_000, eta_ms=3_000)
     with pytest.raises(NotExecutable, match="timelock"):
-        check_executable(QUEUED, now_ms=2_999, eta_ms=3_000)
+        governance.check_executable(QUEUED, now_ms=2_999, eta_ms=3_000)
     with pytest.raises(AlreadyExecuted):
-        check_executable(EXECUTED, now_ms=3_000, eta_ms=3_000)
+        governance.check_executable(EXECUTED, now_ms=3_000, eta_ms=3_000)
     for state in (PENDING, ACTIVE, DEFEATED, SUCCEEDED, EXPIRED, CANCELED):
         with pytest.raises(NotExecutable):
-            check_executable(state, now_ms=3_000, eta_ms=3_000)
-    check_cancelable(PENDING)
-    check_cancelable(ACTIVE)
+            governance.check_executable(state, now_ms=3_000, eta_ms=3_000)
+    governance.check_cancelable(PENDING)
+    governance.check_cancelable(ACTIVE)
     with pytest.raises(NotCancelable):
-        check_cancelable(QUEUED)
+        governance.check_cancelable(QUEUED)
