@@ -5,13 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from chain.core import (
     Block,
-    ChainParams,
-    Genesis,
-    GenesisAccount,
-    GenesisProducer,
     PrivateKey,
     SignatureCache,
     State,
@@ -23,6 +20,7 @@ from chain.core import (
 )
 from chain.core.containers import Action, BlockHeader, SignedHeader, Transfer
 from chain.core.crypto import DOMAIN_BLOCK
+from chain.core.params import ChainParams, Genesis, GenesisAccount, GenesisProducer
 from chain.core.schedule import get_scheduled_producer
 
 GENESIS_TIME = 1_700_000_000_000
@@ -51,27 +49,45 @@ def make_genesis(
     )
 
 
+def sign_tx(
+    chain_id: str,
+    sender: str,
+    action: Action,
+    *,
+    nonce: int,
+    expiration: int,
+    fee: int = 10,
+    key: PrivateKey | None = None,
+) -> Transaction:
+    """``sender``'s transaction, signed with ``key`` (by default ``sender``'s test key)."""
+    return Transaction(
+        chain_id=chain_id,  # type: ignore[arg-type]
+        sender=sender,  # type: ignore[arg-type]
+        nonce=nonce,
+        fee=fee,  # type: ignore[arg-type]
+        expiration=expiration,  # type: ignore[arg-type]
+        action=action,
+    ).sign(key or key_for(sender))
+
+
 def make_tx(
     state: State,
     sender: str,
     action: Action,
     *,
     nonce: int | None = None,
-    fee: int = 10,
     expiration: int | None = None,
-    key: PrivateKey | None = None,
     chain_id: str | None = None,
+    **kw: Any,
 ) -> Transaction:
-    """A signed transaction from ``sender`` valid on top of ``state``."""
-    account = state.accounts.get(sender)
-    return Transaction(
-        chain_id=chain_id or state.chain_id,  # type: ignore[arg-type]
-        sender=sender,  # type: ignore[arg-type]
-        nonce=nonce if nonce is not None else (account.nonce if account else 0),
-        fee=fee,  # type: ignore[arg-type]
-        expiration=expiration if expiration is not None else compute_timestamp(state, state.slot) + 1_800_000,  # type: ignore[arg-type]
-        action=action,
-    ).sign(key or key_for(sender))
+    """A signed transaction from ``sender`` valid on top of ``state`` (``fee`` and ``key`` as
+    :func:`sign_tx`'s)."""
+    if nonce is None:
+        account = state.accounts.get(sender)
+        nonce = account.nonce if account else 0
+    if expiration is None:
+        expiration = compute_timestamp(state, state.slot) + 1_800_000
+    return sign_tx(chain_id or state.chain_id, sender, action, nonce=nonce, expiration=expiration, **kw)
 
 
 def transfer(state: State, sender: str, to: str, amount: int, **kw: object) -> Transaction:

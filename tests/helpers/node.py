@@ -7,18 +7,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from chain.core import (
-    ChainParams,
-    Genesis,
-    GenesisAccount,
-    GenesisProducer,
-    PrivateKey,
-    Transaction,
-)
+from chain.core import PrivateKey, Transaction
 from chain.core.containers import Action, Transfer
+from chain.core.params import ChainParams, Genesis, GenesisAccount, GenesisProducer
 from chain.keys import write_key_file
-from tests.helpers.chain import GENESIS_TIME, key_for
+from tests.helpers.chain import GENESIS_TIME, key_for, sign_tx
 
 
 class FakeClock:
@@ -91,19 +86,15 @@ def signed_tx(
     action: Action,
     *,
     nonce: int = 0,
-    fee: int = 10,
     expiration: int | None = None,
     chain_id: str | None = None,
-    key: PrivateKey | None = None,
+    **kw: Any,
 ) -> Transaction:
-    return Transaction(
-        chain_id=chain_id or genesis.chain_id,  # type: ignore[arg-type]
-        sender=sender,  # type: ignore[arg-type]
-        nonce=nonce,
-        fee=fee,  # type: ignore[arg-type]
-        expiration=expiration if expiration is not None else genesis.genesis_time + 3_000_000,  # type: ignore[arg-type]
-        action=action,
-    ).sign(key or key_for(sender))
+    """A signed transaction on ``genesis``'s chain, by default valid for 3,000 s after its
+    start (``fee`` and ``key`` as :func:`tests.helpers.chain.sign_tx`'s)."""
+    if expiration is None:
+        expiration = genesis.genesis_time + 3_000_000
+    return sign_tx(chain_id or genesis.chain_id, sender, action, nonce=nonce, expiration=expiration, **kw)
 
 
 def transfer_tx(genesis: Genesis, sender: str, to: str, amount: int, **kw: object) -> Transaction:
