@@ -42,11 +42,18 @@ def expected_and_candidate(sim: ChainSim, builder: str = "bob") -> tuple[Block, 
     return built.block, built.undo, candidate.signed_by_builder(key_for(builder))
 
 
-def test_a_candidate_of_known_content_applies_exactly_as_a_state_transition(sim: ChainSim) -> None:
+def remembered(sim: ChainSim) -> tuple[Outcomes, Block, Block]:
+    """:func:`expected_and_candidate` with the expected block's outcome remembered and the
+    parent restored: the outcomes, the expected block and the candidate."""
     expected, undo, candidate = expected_and_candidate(sim)
     outcomes = Outcomes()
     outcomes.remember(sim.state, expected, undo)
     sim.state.undo(undo)
+    return outcomes, expected, candidate
+
+
+def test_a_candidate_of_known_content_applies_exactly_as_a_state_transition(sim: ChainSim) -> None:
+    outcomes, expected, candidate = remembered(sim)
     parent = rows(sim.state)
 
     known = outcomes.find(sim.state, candidate)
@@ -65,10 +72,7 @@ def test_a_candidate_of_known_content_applies_exactly_as_a_state_transition(sim:
 
 
 def test_a_body_that_is_not_the_headers_is_refused_and_the_state_untouched(sim: ChainSim) -> None:
-    expected, undo, candidate = expected_and_candidate(sim)
-    outcomes = Outcomes()
-    outcomes.remember(sim.state, expected, undo)
-    sim.state.undo(undo)
+    outcomes, _, candidate = remembered(sim)
     parent = rows(sim.state)
     # Same header (so the same content key), but one transaction dropped from the body
     tampered = Block(
@@ -82,10 +86,7 @@ def test_a_body_that_is_not_the_headers_is_refused_and_the_state_untouched(sim: 
 
 
 def test_a_bad_builder_signature_is_refused(sim: ChainSim) -> None:
-    expected, undo, candidate = expected_and_candidate(sim)
-    outcomes = Outcomes()
-    outcomes.remember(sim.state, expected, undo)
-    sim.state.undo(undo)
+    outcomes, _, candidate = remembered(sim)
     forged = candidate.with_signatures(builder_signature=key_for("carol").sign(b"bppool/candidate/v1", b"x"))
     known = outcomes.find(sim.state, forged)
     assert known is not None
@@ -105,10 +106,7 @@ def test_other_content_or_another_parent_finds_nothing(sim: ChainSim) -> None:
 
 
 def test_a_decoded_list_is_recognised_without_recomputing_the_root(sim: ChainSim) -> None:
-    expected, undo, candidate = expected_and_candidate(sim)
-    outcomes = Outcomes()
-    outcomes.remember(sim.state, expected, undo)
-    sim.state.undo(undo)
+    outcomes, expected, candidate = remembered(sim)
     decoder = BlockDecoder(TransactionCache(), 100)
     decoder.expect(expected)
     decoded = decoder.decode(canonical_bytes_trusted(candidate.to_dict()))
