@@ -50,14 +50,7 @@ def signed_transfer(
     chain_id: str, sender: str, key: PrivateKey, *, to: str, nonce: int, expiration: int, fee: int = 1
 ) -> Transaction:
     """``sender``'s transfer of one unit to ``to``, signed with ``key``."""
-    return Transaction(
-        chain_id=chain_id,  # type: ignore[arg-type]
-        sender=sender,  # type: ignore[arg-type]
-        nonce=nonce,
-        fee=fee,  # type: ignore[arg-type]
-        expiration=expiration,  # type: ignore[arg-type]
-        action=Transfer(to, 1),  # type: ignore[arg-type]
-    ).sign(key)
+    return Transaction(chain_id, sender, nonce, fee, expiration, Transfer(to, 1)).sign(key)  # type: ignore[arg-type]
 
 
 def free_port() -> int:

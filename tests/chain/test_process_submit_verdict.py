@@ -41,7 +41,7 @@ def test_rejected_by_a_majority_slashes_the_runner_and_refunds_the_user() -> Non
     before = balances(ex)
     ex.verdicts(execution_id, reject=2)
     after = ex.execution(execution_id)
-    slash = STAKE * ex.state.params.runner_slash_bps // 10_000
+    slash = ex.runner_slash
     assert after.status == "failed" and after.outcome == (
         f"rejected by 2 of 3 verifiers; runner slashed {slash}, fee refunded"
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from chain.core import (
     Block,
@@ -76,18 +75,19 @@ def make_tx(
     action: Action,
     *,
     nonce: int | None = None,
+    fee: int = 10,
     expiration: int | None = None,
+    key: PrivateKey | None = None,
     chain_id: str | None = None,
-    **kw: Any,
 ) -> Transaction:
-    """A signed transaction from ``sender`` valid on top of ``state`` (``fee`` and ``key`` as
-    :func:`sign_tx`'s)."""
+    """A signed transaction from ``sender`` valid on top of ``state``."""
     if nonce is None:
         account = state.accounts.get(sender)
         nonce = account.nonce if account else 0
     if expiration is None:
         expiration = compute_timestamp(state, state.slot) + 1_800_000
-    return sign_tx(chain_id or state.chain_id, sender, action, nonce=nonce, expiration=expiration, **kw)
+    chain_id = chain_id or state.chain_id
+    return sign_tx(chain_id, sender, action, nonce=nonce, expiration=expiration, fee=fee, key=key)
 
 
 def transfer(state: State, sender: str, to: str, amount: int, **kw: object) -> Transaction:

@@ -130,3 +130,8 @@ class ExecSim:
 
     def balance(self, name: str) -> int:
         return int(self.state.accounts[name].balance)
+
+    @property
+    def runner_slash(self) -> int:
+        """What a runner registered with ``STAKE`` loses when it is slashed."""
+        return STAKE * self.state.params.runner_slash_bps // 10_000
