@@ -36,11 +36,7 @@ def test_lib_with_four_producers_needs_three() -> None:
 
 def test_jailed_producers_do_not_count_towards_lib(sim: ChainSim) -> None:
     """With alpha jailed, beta and gamma alone finalize (see docs/chain.md)."""
-    slot = 0
-    while not sim.state.producers["alpha"].jailed:
-        slot += 1
-        if sim.producer_at(slot) != "alpha":
-            sim.produce(slot)
+    sim.produce_until_jailed("alpha")
     lib = sim.state.chain.lib_height
     sim.produce_all_but("alpha", sim.state.slot + 36)
     assert sim.state.chain.lib_height > lib

@@ -41,11 +41,7 @@ def test_downtime_jails_and_slashes_one_percent() -> None:
     sim = ChainSim(make_genesis(params=small_params()))
     stake_before = sim.state.producers["alpha"].stake
     # Keep beta and gamma producing while alpha never does: its window fills with misses.
-    slot = 0
-    while not sim.state.producers["alpha"].jailed:
-        slot += 1
-        if sim.producer_at(slot) != "alpha":
-            sim.produce(slot)
+    sim.produce_until_jailed("alpha")
     alpha = sim.state.producers["alpha"]
     # alpha owns slots 0-11, 36-47, 72-83 ...: its 24th own slot after genesis (slot 72)
     # fills the window with 24 misses > 24 - 12, so it is jailed there for 100 slots; the
@@ -57,11 +53,7 @@ def test_downtime_jails_and_slashes_one_percent() -> None:
 
 
 def test_jailed_producer_leaves_schedule_at_a_round_boundary_after_lib(sim: ChainSim) -> None:
-    slot = 0
-    while not sim.state.producers["alpha"].jailed:
-        slot += 1
-        if sim.producer_at(slot) != "alpha":
-            sim.produce(slot)
+    slot = sim.produce_until_jailed("alpha")
     meta = sim.state.chain
     assert meta.pending_schedule == ("beta", "gamma")
     assert meta.schedule == ("alpha", "beta", "gamma")
@@ -76,11 +68,7 @@ def test_jailed_producer_leaves_schedule_at_a_round_boundary_after_lib(sim: Chai
 
 
 def test_jailed_producer_slots_are_not_held_against_its_window(sim: ChainSim) -> None:
-    slot = 0
-    while not sim.state.producers["alpha"].jailed:
-        slot += 1
-        if sim.producer_at(slot) != "alpha":
-            sim.produce(slot)
+    slot = sim.produce_until_jailed("alpha")
     missed = sim.state.producers["alpha"].missed_total
     sim.produce(slot + 40)  # spans alpha's next window, still in the old schedule
     alpha = sim.state.producers["alpha"]

@@ -8,17 +8,8 @@ from tests.helpers.assertions import rejected_with
 from tests.helpers.chain import ChainSim, make_tx
 
 
-def jail_alpha(sim: ChainSim) -> int:
-    slot = 0
-    while not sim.state.producers["alpha"].jailed:
-        slot += 1
-        if sim.producer_at(slot) != "alpha":
-            sim.produce(slot)
-    return slot
-
-
 def test_unjail_after_the_jail_period_and_rejoin_schedule(sim: ChainSim) -> None:
-    jail_alpha(sim)
+    sim.produce_until_jailed("alpha")
     until = sim.state.producers["alpha"].jailed_until
     slot = sim.state.slot + 1
     while sim.producer_at(slot) == "alpha":

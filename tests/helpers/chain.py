@@ -148,6 +148,16 @@ class ChainSim:
             if self.producer_at(slot) != absent:
                 self.produce(slot)
 
+    def produce_until_jailed(self, absent: str) -> int:
+        """From genesis, produce every slot but ``absent``'s until ``absent`` is jailed; the
+        last slot gone through."""
+        slot = 0
+        while not self.state.producers[absent].jailed:
+            slot += 1
+            if self.producer_at(slot) != absent:
+                self.produce(slot)
+        return slot
+
 
 def double_sign(sim: ChainSim, producer: str, slot: int) -> tuple[SignedHeader, SignedHeader]:
     """Two different headers for ``slot`` both signed by ``producer`` (double production)."""
