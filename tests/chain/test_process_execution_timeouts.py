@@ -30,13 +30,10 @@ def test_no_result_by_the_deadline_expires_slashes_and_refunds() -> None:
 
 def test_verification_timeout_decides_by_the_verdicts_received() -> None:
     ex = ExecSim()
-    accepted = ex.request("hashing", "sha256", {"data": "00"})
-    ex.submit(accepted, {"digest": "ok"})
+    accepted = ex.submitted_sha256()
     ex.verdicts(accepted, accept=1)
-    nobody = ex.request("hashing", "sha256", {"data": "01"})
-    ex.submit(nobody, {"digest": "ok"})
-    rejected = ex.request("hashing", "sha256", {"data": "02"})
-    ex.submit(rejected, {"digest": "bad"})
+    nobody = ex.submitted_sha256("01")
+    rejected = ex.submitted_sha256("02", "bad")
     ex.verdicts(rejected, reject=1)
     before = ex.balance("alice")
     run_until(ex, ex.execution(rejected).deadline_slot)

@@ -15,8 +15,7 @@ def balances(ex: ExecSim) -> dict[str, int]:
 
 def test_accepted_by_a_majority_pays_runner_developer_and_the_majority() -> None:
     ex = ExecSim()
-    execution_id = ex.request("hashing", "sha256", {"data": "00"})
-    ex.submit(execution_id, {"digest": "ok"})
+    execution_id = ex.submitted_sha256()
     execution = ex.execution(execution_id)
     before = balances(ex)
     ex.verdicts(execution_id, reject=1, accept=2)
@@ -35,8 +34,7 @@ def test_accepted_by_a_majority_pays_runner_developer_and_the_majority() -> None
 
 def test_rejected_by_a_majority_slashes_the_runner_and_refunds_the_user() -> None:
     ex = ExecSim()
-    execution_id = ex.request("hashing", "sha256", {"data": "00"})
-    ex.submit(execution_id, {"digest": "wrong"})
+    execution_id = ex.submitted_sha256(digest="wrong")
     runner = ex.execution(execution_id).runner
     before = balances(ex)
     ex.verdicts(execution_id, reject=2)
@@ -57,8 +55,7 @@ def test_rejected_by_a_majority_slashes_the_runner_and_refunds_the_user() -> Non
 
 def test_a_verdict_after_the_majority_is_a_harmless_no_op() -> None:
     ex = ExecSim()
-    execution_id = ex.request("hashing", "sha256", {"data": "00"})
-    ex.submit(execution_id, {"digest": "ok"})
+    execution_id = ex.submitted_sha256()
     ex.verdicts(execution_id, accept=2)
     settled = ex.execution(execution_id)
     late = settled.verifiers[2]

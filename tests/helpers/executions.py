@@ -101,6 +101,13 @@ class ExecSim:
         include(self.sim, [request])
         return request.id
 
+    def submitted_sha256(self, data: str = "00", digest: str = "ok") -> str:
+        """A ``hashing.sha256`` of ``data`` requested by alice, its runner's result ``digest``
+        submitted (in the next block); the execution's id."""
+        execution_id = self.request("hashing", "sha256", {"data": data})
+        self.submit(execution_id, {"digest": digest})
+        return execution_id
+
     def execution(self, execution_id: str):  # type: ignore[no-untyped-def]
         return executions(self.state).rows[execution_id]
 
