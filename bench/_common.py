@@ -1,8 +1,8 @@
 """Helpers shared by the benchmarks: a minimal keep-alive HTTP/1.1 client, ports, names,
 keys, a one-producer genesis and signed transfers.
 
-The web libraries are imported where used, so that the benchmarks of the chain core alone
-(``chain_apply``, ``builder``) carry no more in memory than the core while they measure.
+``httpx`` is imported where used, so that the benchmarks of the chain core alone
+(``chain_apply``, ``builder``) carry no web library in memory while they measure.
 """
 
 from __future__ import annotations
@@ -104,20 +104,3 @@ class Connection:
 
     def close(self) -> None:
         self.raw.close()
-
-
-def serve_bare(port: int) -> None:
-    """A bare FastAPI app whose POST endpoints only read the body (the comparison baseline)."""
-    import uvicorn
-    from fastapi import FastAPI, Request
-    from starlette.responses import Response
-
-    app = FastAPI()
-
-    async def read(request: Request) -> Response:
-        await request.body()
-        return Response(b'{"ok":true}', status_code=202, media_type="application/json")
-
-    for path in ("/v1/chain/push_transaction", "/v1/pool/candidates"):
-        app.add_api_route(path, read, methods=["POST"])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop", http="httptools")

@@ -32,6 +32,8 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import orjson  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from starlette.responses import Response  # noqa: E402
 
 from bench._common import (  # noqa: E402
     Connection,
@@ -40,7 +42,6 @@ from bench._common import (  # noqa: E402
     name_for,
     one_producer_genesis,
     percentile,
-    serve_bare,
     signed_transfer,
     wait_ready,
 )
@@ -112,6 +113,21 @@ async def latency(port: int, txs: list[Transaction], rate: float) -> list[float]
         conn.close()
         await client.aclose()
     return [(included[s] - pushed[s]) * 1000 for s in included]
+
+
+def serve_bare(port: int) -> None:
+    """A bare FastAPI app whose POST endpoints only read the body (the comparison baseline)."""
+    import uvicorn
+
+    app = FastAPI()
+
+    async def read(request: Request) -> Response:
+        await request.body()
+        return Response(b'{"ok":true}', status_code=202, media_type="application/json")
+
+    for path in ("/v1/chain/push_transaction", "/v1/pool/candidates"):
+        app.add_api_route(path, read, methods=["POST"])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop", http="httptools")
 
 
 def parse_args() -> argparse.Namespace:
