@@ -35,16 +35,8 @@ import orjson  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from bench._common import (  # noqa: E402
-    Connection,
-    bench_key,
-    free_port,
-    name_for,
-    one_producer_genesis,
-    percentile,
-    signed_transfer,
-    wait_ready,
-)
+from bench import _common  # noqa: E402
+from bench._common import Connection, cores, free_port, name_for, percentile, wait_ready  # noqa: E402
 from chain.core import Genesis, PrivateKey, Transaction  # noqa: E402
 from chain.keys import write_key_file  # noqa: E402
 
@@ -52,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def key_for(name: str) -> PrivateKey:
-    return bench_key("bench-node", name)
+    return _common.bench_key("bench-node", name)
 
 
 async def drive(port: int, lanes: list[list[bytes]]) -> tuple[float, dict[int, int]]:
@@ -145,10 +137,10 @@ def parse_args() -> argparse.Namespace:
 
 def pin_client() -> set[int] | None:
     """Pin this process to the second core; the cores left for the servers (``None``: any)."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(cores) > 1:
-        os.sched_setaffinity(0, {cores[1]})
-        return {cores[0]}
+    available = cores()
+    if len(available) > 1:
+        os.sched_setaffinity(0, {available[1]})
+        return {available[0]}
     return None
 
 
@@ -156,7 +148,7 @@ def write_network(tmpdir: Path, names: list[str]) -> Genesis:
     """The genesis (producer ``alpha``, every sender funded) and alpha's key file, on disk."""
     producer = key_for("alpha")
     accounts = [("alpha", producer.public_key, 0), *((n, key_for(n).public_key, 10**12) for n in names)]
-    genesis = one_producer_genesis(
+    genesis = _common.one_producer_genesis(
         "alpha", accounts, genesis_time=int(time.time() * 1000), max_block_transactions=5000
     )
     (tmpdir / "genesis.json").write_text(json.dumps(genesis.to_dict()))
@@ -172,7 +164,7 @@ def sign_workload(
     expiration = genesis.genesis_time + 3_000_000
 
     def tx(sender: str, nonce: int, to: str) -> Transaction:
-        return signed_transfer(
+        return _common.signed_transfer(
             genesis.chain_id, sender, key_for(sender), to=to, nonce=nonce, expiration=expiration
         )
 
