@@ -16,6 +16,7 @@ from chain.hotroutes import HotRoute, HotRoutesMiddleware
 from chain.metrics import require_single_worker
 from chain.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
 from emitter.api.deps import get_emitter
+from emitter.api.errors import install_emitter_errors
 from emitter.api.routes import candidates, events, members, pool, slots
 from emitter.service import Emitter
 
@@ -89,6 +90,7 @@ def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True)
     )
     app.state.emitter = emitter
     install_error_handlers(app)
+    install_emitter_errors(app)
     install_openapi(app)
     app.state.extensions = load_extensions(app, emitter) if extensions else []
     for router in (pool.router, members.router, slots.router, candidates.router, events.router, ops):
