@@ -17,31 +17,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import orjson
-from sqlalchemy.engine import Engine
 
 from chain.client import AsyncNodeClient, NodeError
 from chain.clock import monotonic_ms
 from chain.core import Block, PrivateKey
 from chain.core.auth import request_headers
 from chain.decoding import BlockDecoder
-from chain.follower import ChainFollower
 from chain.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
 from emitter import crud
-from emitter.faults import Faults
-from emitter.metrics import EmitterMetrics
-from emitter.slotrun import SlotRun, Timing
-from emitter.storage import StorageState, StorageUnavailable
+from emitter.context import Context
+from emitter.slotrun import SlotRun
+from emitter.storage import StorageUnavailable
 
 PREPARE_PATH = "/v1/node/prepare_block"
 COMMIT_PATH = "/v1/node/commit_block"
 log = logging.getLogger("bppool.emitter")
-
-Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 
 
 class Delivery:
@@ -49,39 +43,30 @@ class Delivery:
 
     def __init__(
         self,
+        ctx: Context,
         *,
         node_urls: list[str],
         push_timeout_s: float,
         transport: httpx.AsyncBaseTransport | None,
-        timing: Timing,
-        pool: str,
         pool_key: PrivateKey,
         chain_id: str,
         decoder: BlockDecoder,
-        follower: ChainFollower,
-        engine: Engine,
-        storage: StorageState,
-        faults: Faults,
-        metrics: EmitterMetrics,
-        spawn: Spawn,
         current_run: Callable[[], SlotRun | None],
     ) -> None:
-        self.pushers = [
-            AsyncNodeClient(url, transport=transport, timeout=push_timeout_s) for url in node_urls
-        ]
+        self.pushers = [AsyncNodeClient(u, transport=transport, timeout=push_timeout_s) for u in node_urls]
         # Bounded like every push: a node that stalls fails the two-step push within it.
         self.raw_pool = RawPool(node_urls[0], timeout=push_timeout_s)
-        self.timing = timing
-        self.pool = pool
+        self.timing = ctx.timing
+        self.pool = ctx.pool
         self.pool_key = pool_key
         self.chain_id = chain_id
         self.decoder = decoder
-        self.follower = follower
-        self.engine = engine
-        self.storage = storage
-        self.faults = faults
-        self.metrics = metrics
-        self.spawn = spawn
+        self.follower = ctx.follower
+        self.engine = ctx.engine
+        self.storage = ctx.storage
+        self.faults = ctx.faults
+        self.metrics = ctx.metrics
+        self.spawn = ctx.spawn
         self.current_run = current_run
         self._prepare_ms = 0  # the timestamp of the last prepare request signed
 

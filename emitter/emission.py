@@ -15,20 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy.engine import Engine
 
-from chain.clock import Clock
 from chain.core import Block, PrivateKey
-from chain.follower import ChainFollower
 from chain.node.blockstore import encode_block
 from emitter import crud
+from emitter.context import Context
 from emitter.crud import AlreadyEmitted, EventRecord
-from emitter.delivery import Delivery, Spawn
+from emitter.delivery import Delivery
 from emitter.expected import content_of
-from emitter.faults import Faults
-from emitter.metrics import EmitterMetrics
 from emitter.slotrun import SlotRun
-from emitter.storage import StorageState, StorageUnavailable
+from emitter.storage import StorageUnavailable
 
 log = logging.getLogger("bppool.emitter")
 
@@ -37,28 +33,17 @@ class Emission:
     """Signs, records and delivers the pool's block for a slot."""
 
     def __init__(
-        self,
-        *,
-        pool_key: PrivateKey,
-        clock: Clock,
-        follower: ChainFollower,
-        engine: Engine,
-        storage: StorageState,
-        delivery: Delivery,
-        faults: Faults,
-        metrics: EmitterMetrics,
-        spawn: Spawn,
-        strategy: Callable[[], str],
+        self, ctx: Context, *, pool_key: PrivateKey, delivery: Delivery, strategy: Callable[[], str]
     ) -> None:
         self.pool_key = pool_key
-        self.clock = clock
-        self.follower = follower
-        self.engine = engine
-        self.storage = storage
+        self.clock = ctx.timing.clock
+        self.follower = ctx.follower
+        self.engine = ctx.engine
+        self.storage = ctx.storage
         self.delivery = delivery
-        self.faults = faults
-        self.metrics = metrics
-        self.spawn = spawn
+        self.faults = ctx.faults
+        self.metrics = ctx.metrics
+        self.spawn = ctx.spawn
         self.strategy = strategy  # the strategy in force, named in the emission's log entry
 
     def emit(

@@ -31,10 +31,9 @@ from chain.core.outcomes import Outcomes, content_key
 from chain.core.schedule import get_scheduled_producer
 from chain.core.state import State, UndoLog
 from chain.decoding import BlockDecoder, encode_candidate
-from chain.follower import ChainFollower
+from emitter.context import Context
 from emitter.delivery import Delivery
-from emitter.metrics import EmitterMetrics
-from emitter.slotrun import SlotRun, Timing
+from emitter.slotrun import SlotRun
 
 log = logging.getLogger("bppool.emitter")
 
@@ -53,9 +52,9 @@ def content_of(block: Block) -> ContentOf:
 class ContentMemo:
     """What validations found, by content (see the module's docstring)."""
 
-    def __init__(self, follower: ChainFollower, metrics: EmitterMetrics) -> None:
-        self.follower = follower
-        self.metrics = metrics
+    def __init__(self, ctx: Context) -> None:
+        self.follower = ctx.follower
+        self.metrics = ctx.metrics
         self.outcomes = Outcomes()
 
     def apply(self, state: State, block: Block) -> UndoLog:
@@ -102,27 +101,24 @@ class ExpectedBlocks:
 
     def __init__(
         self,
+        ctx: Context,
         *,
-        follower: ChainFollower,
-        timing: Timing,
-        pool: str,
         lead_ms: int,
         max_transactions: int,
         memo: ContentMemo,
         decoder: BlockDecoder,
         delivery: Delivery,
-        metrics: EmitterMetrics,
         open_slot: Callable[[], int],
     ) -> None:
-        self.follower = follower
-        self.timing = timing
-        self.pool = pool
+        self.follower = ctx.follower
+        self.timing = ctx.timing
+        self.pool = ctx.pool
         self.lead_ms = lead_ms
         self.max_transactions = max_transactions
         self.memo = memo
         self.decoder = decoder
         self.delivery = delivery
-        self.metrics = metrics
+        self.metrics = ctx.metrics
         self.open_slot = open_slot  # the slot of the open run (0: none)
         self.expected: Expected | None = None
         self.body: bytes | None = None  # still to be prepared at the node

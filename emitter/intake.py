@@ -22,6 +22,7 @@ from chain.decoding import BlockDecoder
 from chain.requestauth import RequestVerifier
 from chain.web import ApiError
 from emitter import crud
+from emitter.context import Context
 from emitter.core.intake import ACCEPTED_VERDICTS, compute_precheck, is_conflict, verdict_for
 from emitter.crud import EventRecord
 from emitter.delivery import Delivery
@@ -36,10 +37,9 @@ from emitter.errors import (
 )
 from emitter.expected import ContentMemo, content_of
 from emitter.logwriter import EventWriter
-from emitter.metrics import EmitterMetrics
-from emitter.slotrun import Candidate, SlotRun, Timing, with_verdict
+from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.slots import SlotRunner
-from emitter.storage import StorageState, StorageUnavailable
+from emitter.storage import StorageUnavailable
 
 log = logging.getLogger("bppool.emitter")
 
@@ -56,37 +56,34 @@ class Intake:
 
     def __init__(
         self,
+        ctx: Context,
         *,
-        pool: str,
         pool_public_key: str,
         cutoff_ms: int,
-        timing: Timing,
         runner: SlotRunner,
         memo: ContentMemo,
         delivery: Delivery,
         decoder: BlockDecoder,
         verifier: RequestVerifier,
         members: Callable[[], Mapping[str, dict[str, Any]]],
-        storage: StorageState,
         writer: EventWriter,
-        metrics: EmitterMetrics,
     ) -> None:
-        self.pool = pool
+        self.pool = ctx.pool
         self.pool_public_key = pool_public_key
         self.cutoff_ms = cutoff_ms
-        self.timing = timing
-        self.clock = timing.clock
+        self.timing = ctx.timing
+        self.clock = ctx.timing.clock
         self.runner = runner
-        self.follower = runner.follower
+        self.follower = ctx.follower
         self.memo = memo
         self.delivery = delivery
         self.decoder = decoder
         self.verifier = verifier
         self.members = members
-        self.storage = storage
-        self.engine = storage.engine
+        self.storage = ctx.storage
+        self.engine = ctx.engine
         self.writer = writer
-        self.metrics = metrics
+        self.metrics = ctx.metrics
         self._seq = 0
 
     async def submit_candidate(self, member: str, body: bytes) -> dict[str, Any]:

@@ -8,13 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
-from chain.clock import Clock
 from chain.core.auth import Application
 from chain.core.errors import MalformedInput
-from chain.follower import ChainFollower
 from emitter import crud
+from emitter.context import Context
 from emitter.core import FALLBACKS, STRATEGIES
 from emitter.crud import EventRecord
 from emitter.errors import (
@@ -25,7 +22,6 @@ from emitter.errors import (
     NotAnApplicant,
     TransitionRefused,
 )
-from emitter.storage import StorageState
 
 ACTION_TARGETS = {"admit": "active", "reinstate": "active", "suspend": "suspended", "remove": "removed"}
 
@@ -42,26 +38,16 @@ class Membership:
     """The pool's members (:attr:`members`, by account) and their administration."""
 
     def __init__(
-        self,
-        *,
-        pool: str,
-        chain_id: str,
-        request_skew_s: float,
-        constitution_text: str,
-        policy: Policy,
-        follower: ChainFollower,
-        engine: Engine,
-        storage: StorageState,
-        clock: Clock,
+        self, ctx: Context, *, chain_id: str, request_skew_s: float, constitution_text: str, policy: Policy
     ) -> None:
-        self.pool = pool
+        self.pool = ctx.pool
         self.chain_id = chain_id
         self.request_skew_s = request_skew_s
         self.policy = policy
-        self.follower = follower
-        self.engine = engine
-        self.storage = storage
-        self.clock = clock
+        self.follower = ctx.follower
+        self.engine = ctx.engine
+        self.storage = ctx.storage
+        self.clock = ctx.timing.clock
         self.members: dict[str, dict[str, Any]] = {}
         self.application_hooks: list[Callable[[str], None]] = []
         self.admission_by_vote = False

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from chain.client import AsyncNodeClient
 from chain.clock import Clock, SystemClock
 from chain.db import WalCheckpointer, make_engine, run_migrations
 from chain.decoding import BlockDecoder
@@ -35,6 +34,7 @@ from chain.keys import read_key_file
 from chain.requestauth import RequestVerifier
 from chain.supervisor import Supervisor
 from emitter.config import EmitterSettings
+from emitter.context import Context
 from emitter.delivery import Delivery
 from emitter.emission import Emission
 from emitter.eventlog import EventLogReader
@@ -78,6 +78,30 @@ class Emitter:
         self.pool_key = keyfile.key
         self.chain_id = self.genesis.chain_id
         self.timing = Timing(self.clock, self.genesis.genesis_time, self.params.slot_ms)
+        ctx = self._build_shell(node_transport)
+        self.membership = Membership(
+            ctx,
+            chain_id=self.chain_id,
+            request_skew_s=settings.request_skew_s,
+            constitution_text=Path(settings.constitution_file or DEFAULT_CONSTITUTION).read_text(),
+            policy=self.policy,
+        )
+        self._wire(ctx, node_transport)
+        self.metrics.collect_from(
+            Readings(
+                pool=self.pool,
+                members=lambda: self.membership.members,
+                not_ready=self.not_ready,
+                storage_ok=lambda: self.storage.ok,
+                storage_errors=lambda: self.storage.errors,
+                chain_state=lambda: self.follower.state,
+            )
+        )
+        self.supervisor.register(self.metrics.registry)
+
+    def _build_shell(self, node_transport: httpx.AsyncBaseTransport | None) -> Context:
+        """The shared I/O: supervisor, replica, database, event writer, storage state, metrics."""
+        settings = self.settings
         # Every background task runs under it: logged, counted and restarted on failure.
         self.supervisor = Supervisor()
         # The pool's own blocks are adopted as they are emitted: head events only name blocks,
@@ -106,111 +130,86 @@ class Emitter:
             chain_id=self.chain_id, clock=self.clock, skew_ms=settings.request_skew_s * 1000
         )
         self.policy = Policy(strategy=settings.strategy, fallback=settings.fallback)
-        self.membership = Membership(
-            pool=self.pool,
-            chain_id=self.chain_id,
-            request_skew_s=settings.request_skew_s,
-            constitution_text=Path(settings.constitution_file or DEFAULT_CONSTITUTION).read_text(),
-            policy=self.policy,
-            follower=self.follower,
-            engine=self.engine,
-            storage=self.storage,
-            clock=self.clock,
-        )
         self.metrics = EmitterMetrics()
-        self._wire(node_transport)
-        self.metrics.collect_from(
-            Readings(
-                pool=self.pool,
-                members=lambda: self.membership.members,
-                not_ready=self.not_ready,
-                storage_ok=lambda: self.storage.ok,
-                storage_errors=lambda: self.storage.errors,
-                chain_state=lambda: self.follower.state,
-            )
+        return Context(
+            self.pool,
+            self.timing,
+            self.follower,
+            self.engine,
+            self.storage,
+            self.metrics,
+            self.faults,
+            self._spawn,
         )
-        self.supervisor.register(self.metrics.registry)
 
-    def _wire(self, node_transport: httpx.AsyncBaseTransport | None) -> None:
-        """Build the parts, each given what it uses."""
-        settings, common = self.settings, {"metrics": self.metrics}
+    def _wire(self, ctx: Context, node_transport: httpx.AsyncBaseTransport | None) -> None:
+        """Build the parts, each given the shared context and what else it uses."""
+        settings, max_txs = self.settings, self.params.max_block_transactions
+        members = lambda: self.membership.members  # noqa: E731 - read at each use: reloads replace it
         self.delivery = Delivery(
+            ctx,
             node_urls=settings.node_urls,
             push_timeout_s=settings.push_timeout_s,
             transport=node_transport,
-            timing=self.timing,
-            pool=self.pool,
             pool_key=self.pool_key,
             chain_id=self.chain_id,
             decoder=self.decoder,
-            follower=self.follower,
-            engine=self.engine,
-            storage=self.storage,
-            faults=self.faults,
-            spawn=self._spawn,
             current_run=lambda: self.slots.run,
-            **common,
         )
-        self.memo = ContentMemo(self.follower, self.metrics)
+        self.memo = ContentMemo(ctx)
         self.expectation = ExpectedBlocks(
-            follower=self.follower,
-            timing=self.timing,
-            pool=self.pool,
+            ctx,
             lead_ms=settings.expect_lead_ms,
-            max_transactions=self.params.max_block_transactions,
+            max_transactions=max_txs,
             memo=self.memo,
             decoder=self.decoder,
             delivery=self.delivery,
             open_slot=lambda: self.slots.run.slot if self.slots.run else 0,
-            **common,
         )
         self.emission = Emission(
-            pool_key=self.pool_key,
-            clock=self.clock,
-            follower=self.follower,
-            engine=self.engine,
-            storage=self.storage,
-            delivery=self.delivery,
-            faults=self.faults,
-            spawn=self._spawn,
-            strategy=lambda: self.policy.strategy,
-            **common,
+            ctx, pool_key=self.pool_key, delivery=self.delivery, strategy=lambda: self.policy.strategy
         )
         self.slots = SlotRunner(
+            ctx,
             settings=settings,
-            timing=self.timing,
-            pool=self.pool,
-            max_transactions=self.params.max_block_transactions,
-            follower=self.follower,
-            storage=self.storage,
+            max_transactions=max_txs,
             feed=self.feed,
             policy=self.policy,
-            members=lambda: self.membership.members,
+            members=members,
             expected=self.expectation,
             emission=self.emission,
             delivery=self.delivery,
-            spawn=self._spawn,
-            **common,
         )
         self.intake = Intake(
-            pool=self.pool,
+            ctx,
             pool_public_key=self.pool_key.public_key,
             cutoff_ms=settings.cutoff_ms,
-            timing=self.timing,
             runner=self.slots,
             memo=self.memo,
             delivery=self.delivery,
             decoder=self.decoder,
             verifier=self.verifier,
-            members=lambda: self.membership.members,
-            storage=self.storage,
+            members=members,
             writer=self.writer,
-            **common,
         )
         self.follower.listeners.append(self.slots.on_head_change)
-        # The hot paths, bound once.
+        self._expose()
+
+    def _expose(self) -> None:
+        """What the API, the CLI and the DAC (``pool_dac.host.PoolHost``) call on the service:
+        the parts' own methods, bound once (no delegating call on the intake's hot path)."""
         self.submit_candidate = self.intake.submit_candidate
         self.authenticate_request = self.intake.authenticate_request
+        self.apply = self.membership.apply
+        self.set_status = self.membership.set_status
+        self.set_constitution = self.membership.set_constitution
+        self.set_member_constitution = self.membership.set_member_constitution
+        self.set_parameter = self.membership.set_parameter
+        self.application_hooks = self.membership.application_hooks
+        self.pushers = self.delivery.pushers
+        self.current_slot = self.timing.current_slot
+        self.next_pool_slots = self.slots.next_pool_slots
+        self.quiet_ms = self.slots.quiet_ms
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -218,12 +217,8 @@ class Emitter:
         """Migrate the database, load the members and check that it takes writes (a service
         started on a read-only database is not ready until it does)."""
         run_migrations(self.engine, MIGRATIONS, VERSION_TABLE)
-        self.reload_members()
-        self.storage.check()
-
-    def reload_members(self) -> None:
-        """Read the members from the database."""
         self.membership.reload()
+        self.storage.check()
 
     async def start(self) -> None:
         """Open the database, follow the node and run the slots (and the extensions)."""
@@ -287,11 +282,6 @@ class Emitter:
         return self.slots.last_closed_slot
 
     @property
-    def pushers(self) -> list[AsyncNodeClient]:
-        """The node clients, in failover order."""
-        return self.delivery.pushers
-
-    @property
     def members(self) -> dict[str, dict[str, Any]]:
         """The members by account."""
         return self.membership.members
@@ -305,11 +295,6 @@ class Emitter:
     def constitution_hash(self) -> str:
         """The sha256 of :attr:`constitution_text`."""
         return self.membership.constitution_hash
-
-    @property
-    def application_hooks(self) -> list[Callable[[str], None]]:
-        """Called with the account of each application recorded (the DAC's)."""
-        return self.membership.application_hooks
 
     @property
     def expected(self) -> Expected | None:
@@ -342,51 +327,3 @@ class Emitter:
     @admission_by_vote.setter
     def admission_by_vote(self, value: bool) -> None:
         self.membership.admission_by_vote = value
-
-    # --- time and slots ----------------------------------------------------------------------
-
-    def slot_start(self, slot: int) -> int:
-        """When ``slot`` starts (ms)."""
-        return self.timing.slot_start(slot)
-
-    def current_slot(self) -> int:
-        """The slot the clock is in."""
-        return self.timing.current_slot()
-
-    def next_pool_slots(self, count: int = 12) -> list[int]:
-        """The pool's next slots by the replica's schedule (the current one if still open)."""
-        return self.slots.next_pool_slots(count)
-
-    def quiet_ms(self) -> float:
-        """How long nothing of a pool slot needs this process (see ``SlotRunner.quiet_ms``)."""
-        return self.slots.quiet_ms()
-
-    async def run_slot(self, slot: int) -> None:
-        """Open, collect, decide, fall back if needed, and close one pool slot."""
-        await self.slots.run_slot(slot)
-
-    async def decide(self, run: SlotRun) -> None:
-        """Ask the strategy on ``run``; emit what it picks."""
-        await self.slots.decide(run)
-
-    # --- membership ------------------------------------------------------------------------
-
-    def apply(self, data: Any) -> dict[str, Any]:
-        """Record a signed application (status ``applied`` until admitted)."""
-        return self.membership.apply(data)
-
-    def set_status(self, account: str, action: str, *, by: str = "admin") -> dict[str, Any]:
-        """Admit, suspend, reinstate or remove a member."""
-        return self.membership.set_status(account, action, by=by)
-
-    def set_constitution(self, text: str) -> str:
-        """Adopt a new constitution text (an amendment); returns its hash."""
-        return self.membership.set_constitution(text)
-
-    def set_member_constitution(self, account: str, constitution_hash: str) -> None:
-        """Record that a member signed a constitution version."""
-        self.membership.set_member_constitution(account, constitution_hash)
-
-    def set_parameter(self, name: str, value: str) -> None:
-        """Change a governed parameter (strategy or fallback) for the next decisions."""
-        self.membership.set_parameter(name, value)

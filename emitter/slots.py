@@ -27,18 +27,17 @@ from chain.core import Block, ChainError, OnBlockResult, build_block
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import UndoLog
 from chain.events import Broadcaster
-from chain.follower import ChainFollower
 from emitter import crud
 from emitter.config import EmitterSettings
+from emitter.context import Context
 from emitter.core import STRATEGIES, Arrival, Decision, SlotView
 from emitter.crud import EventRecord
-from emitter.delivery import Delivery, Spawn
+from emitter.delivery import Delivery
 from emitter.emission import Emission
 from emitter.expected import ExpectedBlocks
 from emitter.membership import Policy
-from emitter.metrics import EmitterMetrics
-from emitter.slotrun import Candidate, SlotRun, Timing, with_verdict
-from emitter.storage import StorageState, StorageUnavailable
+from emitter.slotrun import Candidate, SlotRun, with_verdict
+from emitter.storage import StorageUnavailable
 from pool_protocol.outcomes import VALID_VERDICTS
 
 log = logging.getLogger("bppool.emitter")
@@ -52,38 +51,33 @@ class SlotRunner:
 
     def __init__(
         self,
+        ctx: Context,
         *,
         settings: EmitterSettings,
-        timing: Timing,
-        pool: str,
         max_transactions: int,
-        follower: ChainFollower,
-        storage: StorageState,
         feed: Broadcaster,
         policy: Policy,
         members: Callable[[], Mapping[str, Mapping[str, Any]]],
         expected: ExpectedBlocks,
         emission: Emission,
         delivery: Delivery,
-        metrics: EmitterMetrics,
-        spawn: Spawn,
     ) -> None:
         self.settings = settings
-        self.timing = timing
-        self.clock = timing.clock
-        self.pool = pool
+        self.timing = ctx.timing
+        self.clock = ctx.timing.clock
+        self.pool = ctx.pool
         self.max_transactions = max_transactions
-        self.follower = follower
-        self.engine = storage.engine
-        self.storage = storage
+        self.follower = ctx.follower
+        self.engine = ctx.engine
+        self.storage = ctx.storage
         self.feed = feed
         self.policy = policy
         self.members = members
         self.expected = expected
         self.emission = emission
         self.delivery = delivery
-        self.metrics = metrics
-        self.spawn = spawn
+        self.metrics = ctx.metrics
+        self.spawn = ctx.spawn
         self.run: SlotRun | None = None
         self.last_closed_slot = 0
         self.ready = False  # slots are being run (after the replica synced and redelivery)
