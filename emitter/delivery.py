@@ -167,7 +167,20 @@ class Delivery:
                 prepared = False
             stalled = prepared is None
         if prepared:
-            committed, stalled = await self._commit(slot, signed, commit)
+            committed = False
+            if commit is not None:
+                try:
+                    response = await commit.response()
+                    committed = response.status == 200
+                    self.raw_pool.give_back(commit)
+                except RawTimeout:
+                    self.metrics.push_failures.labels(node=self.raw_pool.base_url).inc()
+                    log.warning("slot %d: no answer to the commit within the push timeout", slot)
+                    stalled = True
+                except RawHttpError as exc:
+                    log.info("slot %d: commit failed (%s); pushing the block", slot, exc)
+            else:
+                committed, stalled = await self._commit_by_client(slot, signed)
             self.spawn(self.raw_pool.fill())
             if committed:
                 if started_ms is not None:
@@ -183,22 +196,9 @@ class Delivery:
         # A node that stalled gets the block last, not first: each try of it costs a timeout.
         await self.push(data, slot, started_ms, first_node=1 if stalled else 0)
 
-    async def _commit(self, slot: int, signed: Block, commit: RawConnection | None) -> tuple[bool, bool]:
-        """The commit's outcome at the followed node: whether it took the block, and whether
-        it stalled (no answer within the push timeout)."""
-        if commit is not None:
-            try:
-                response = await commit.response()
-                committed = response.status == 200
-                self.raw_pool.give_back(commit)
-                return committed, False
-            except RawTimeout:
-                self.metrics.push_failures.labels(node=self.raw_pool.base_url).inc()
-                log.warning("slot %d: no answer to the commit within the push timeout", slot)
-                return False, True
-            except RawHttpError as exc:
-                log.info("slot %d: commit failed (%s); pushing the block", slot, exc)
-                return False, False
+    async def _commit_by_client(self, slot: int, signed: Block) -> tuple[bool, bool]:
+        """The commit sent by the client (no warm raw connection was at hand): whether the
+        node took the block, and whether it stalled (no answer within the push timeout)."""
         try:
             await self.pushers[0].commit_block(signed.id, signed.producer_signature)
         except NodeError as exc:

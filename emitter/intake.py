@@ -100,27 +100,31 @@ class Intake:
             raise Malformed(exc.message) from None
         header = block.header
         offset = arrival_ms - self.timing.slot_start(header.slot)
-        runner = self.runner
-        run = runner.run
-        verdict, reason = compute_precheck(
-            member=member,
-            header=header,
-            block_id=block.id,
-            pool=self.pool,
-            run=run,
-            arrival_ms=arrival_ms,
-            closed_through=max(runner.last_closed_slot, self.follower.state.slot),
-            cutoff_ms=self.cutoff_ms,
-        )
+        run = self.runner.run
+        verdict, reason = self._precheck(member, block, run, arrival_ms)
         if verdict is not None:
-            if verdict == "equivocation" and run is not None:
-                self._record_evidence(member, header.slot, run.by_member[member].block, block, arrival_ms)
             await self._log_rejection(member, header.slot, block, arrival_ms, offset, verdict, reason)
             raise rejection(verdict, reason, slot=header.slot)
         if run is None:  # unreachable: the precheck answers wrong_slot without an open run
             raise SlotNotOpen("no pool slot is open")
         candidate = Candidate(seq, member, block, arrival_ms, offset, block.total_fees)
-        selected = await self._take(run, candidate, body, started)
+        run.candidates.append(candidate)
+        run.by_member[member] = candidate
+        key = content_of(block)
+        if run.emitted is None and key not in run.prepares:
+            run.prepares[key] = self.delivery.start_prepare(body)
+        try:
+            async with self.follower.lock:
+                selected, to_log = self.validate(run, candidate, key, started)
+            with self.storage.writing():
+                await self.writer.append(to_log)
+        except StorageUnavailable:
+            self._forget(run, candidate)
+            raise
+        self.metrics.validation_seconds.observe((monotonic_ms() - started) / 1000)
+        self._count(member, candidate.verdict or "valid", offset)
+        if run.emitted is None:  # once emitted, the slot's loop has nothing left to decide
+            run.changed.set()
         if candidate.verdict not in ACCEPTED_VERDICTS:
             raise rejection(candidate.verdict or "invalid_block", candidate.reason, slot=header.slot)
         return {
@@ -131,31 +135,33 @@ class Intake:
             "offset_ms": offset,
         }
 
-    async def _take(self, run: SlotRun, candidate: Candidate, body: bytes, started: float) -> bool:
-        """Validate ``candidate`` (prepared at the node meanwhile), decide and log it; returns
-        whether it was emitted. Not logged (the storage refused), it is as if it never came."""
-        member = candidate.member
-        run.candidates.append(candidate)
-        run.by_member[member] = candidate
-        key = content_of(candidate.block)
-        if run.emitted is None and key not in run.prepares:
-            run.prepares[key] = self.delivery.start_prepare(body)
-        try:
-            async with self.follower.lock:
-                selected, to_log = self.validate(run, candidate, key, started)
-            with self.storage.writing():
-                await self.writer.append(to_log)
-        except StorageUnavailable:
-            # Not logged, so not acknowledged: as if it never arrived (it may come again).
-            run.candidates.remove(candidate)
-            if run.by_member.get(member) is candidate:
-                del run.by_member[member]
-            raise
-        self.metrics.validation_seconds.observe((monotonic_ms() - started) / 1000)
-        self._count(member, candidate.verdict or "valid", candidate.offset_ms)
-        if run.emitted is None:  # once emitted, the slot's loop has nothing left to decide
-            run.changed.set()
-        return selected
+    def _precheck(
+        self, member: str, block: Block, run: SlotRun | None, arrival_ms: int
+    ) -> tuple[str | None, str]:
+        """The cheap checks (``emitter.core.intake``); an equivocation's two blocks are kept
+        as evidence."""
+        header = block.header
+        verdict, reason = compute_precheck(
+            member=member,
+            header=header,
+            block_id=block.id,
+            pool=self.pool,
+            run=run,
+            arrival_ms=arrival_ms,
+            closed_through=max(self.runner.last_closed_slot, self.follower.state.slot),
+            cutoff_ms=self.cutoff_ms,
+        )
+        if verdict == "equivocation" and run is not None:
+            self._record_evidence(member, header.slot, run.by_member[member].block, block, arrival_ms)
+        return verdict, reason
+
+    @staticmethod
+    def _forget(run: SlotRun, candidate: Candidate) -> None:
+        """Not logged (the storage refused), so not acknowledged: as if it never arrived (it
+        may come again)."""
+        run.candidates.remove(candidate)
+        if run.by_member.get(candidate.member) is candidate:
+            del run.by_member[candidate.member]
 
     def validate(
         self, run: SlotRun, candidate: Candidate, key: tuple[Any, ...], started: float
