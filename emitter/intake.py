@@ -10,7 +10,7 @@ the member is answered; a rejection raises a :mod:`emitter.errors` error naming 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from chain.clock import monotonic_ms
@@ -37,6 +37,7 @@ from emitter.errors import (
 )
 from emitter.expected import ContentMemo, content_of
 from emitter.logwriter import EventWriter
+from emitter.membership import Membership
 from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.slots import SlotRunner
 from emitter.storage import StorageUnavailable
@@ -65,7 +66,7 @@ class Intake:
         delivery: Delivery,
         decoder: BlockDecoder,
         verifier: RequestVerifier,
-        members: Callable[[], Mapping[str, dict[str, Any]]],
+        membership: Membership,
         writer: EventWriter,
     ) -> None:
         self.pool = ctx.pool
@@ -79,7 +80,7 @@ class Intake:
         self.delivery = delivery
         self.decoder = decoder
         self.verifier = verifier
-        self.members = members
+        self.membership = membership  # its members are read at each request (reloads replace them)
         self.storage = ctx.storage
         self.engine = ctx.engine
         self.writer = writer
@@ -314,7 +315,7 @@ class Intake:
                     "status": "pool",
                 }
             else:
-                found = self.members().get(member)
+                found = self.membership.members.get(member)
                 if found is None:
                     raise UnknownMember(f"{member} is not a member of pool {self.pool}; apply first")
                 row = found
@@ -330,7 +331,7 @@ class Intake:
             # Verify the member may act
             if require_active and row["status"] not in (crud.ACTIVE, "pool"):
                 raise MemberNotActive(f"member {member} is {row['status']}, not active")
-        except (ApiError, EmitterError) as exc:
+        except (ApiError, EmitterError) as exc:  # the verifier's own refusals are chain.web's
             self.metrics.requests_rejected.labels(reason=exc.code).inc()
             raise
         return row

@@ -145,7 +145,6 @@ class Emitter:
     def _wire(self, ctx: Context, node_transport: httpx.AsyncBaseTransport | None) -> None:
         """Build the parts, each given the shared context and what else it uses."""
         settings, max_txs = self.settings, self.params.max_block_transactions
-        members = lambda: self.membership.members  # noqa: E731 - read at each use: reloads replace it
         self.delivery = Delivery(
             ctx,
             node_urls=settings.node_urls,
@@ -175,7 +174,7 @@ class Emitter:
             max_transactions=max_txs,
             feed=self.feed,
             policy=self.policy,
-            members=members,
+            membership=self.membership,
             expected=self.expectation,
             emission=self.emission,
             delivery=self.delivery,
@@ -189,7 +188,7 @@ class Emitter:
             delivery=self.delivery,
             decoder=self.decoder,
             verifier=self.verifier,
-            members=members,
+            membership=self.membership,
             writer=self.writer,
         )
         self.follower.listeners.append(self.slots.on_head_change)

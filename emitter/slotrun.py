@@ -28,6 +28,7 @@ class Candidate:
 
     @property
     def block_id(self) -> str:
+        """The delivered block's id."""
         return self.block.id
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
 
 from chain.core import Block, ChainError, OnBlockResult, build_block
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
@@ -35,7 +33,7 @@ from emitter.crud import EventRecord
 from emitter.delivery import Delivery
 from emitter.emission import Emission
 from emitter.expected import ExpectedBlocks
-from emitter.membership import Policy
+from emitter.membership import Membership, Policy
 from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.storage import StorageUnavailable
 from pool_protocol.outcomes import VALID_VERDICTS
@@ -57,7 +55,7 @@ class SlotRunner:
         max_transactions: int,
         feed: Broadcaster,
         policy: Policy,
-        members: Callable[[], Mapping[str, Mapping[str, Any]]],
+        membership: Membership,
         expected: ExpectedBlocks,
         emission: Emission,
         delivery: Delivery,
@@ -72,7 +70,7 @@ class SlotRunner:
         self.storage = ctx.storage
         self.feed = feed
         self.policy = policy
-        self.members = members
+        self.membership = membership  # its members are read at each decision (reloads replace them)
         self.expected = expected
         self.emission = emission
         self.delivery = delivery
@@ -267,12 +265,13 @@ class SlotRunner:
         arrivals = [
             Arrival(c.seq, c.member, c.block_id, c.offset_ms, c.valid, c.fees) for c in run.candidates
         ]
+        members = self.membership.members
         view = SlotView(
             slot=run.slot,
             now_offset_ms=self.clock.now_ms() - run.start_ms,
             cutoff_ms=self.settings.cutoff_ms,
             grace_ms=self.settings.grace_ms,
-            members=tuple(sorted(a for a, m in self.members().items() if m["status"] == crud.ACTIVE)),
+            members=tuple(sorted(a for a, m in members.items() if m["status"] == crud.ACTIVE)),
         )
         return STRATEGIES[self.policy.strategy](arrivals, view)
 
