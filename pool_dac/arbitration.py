@@ -17,7 +17,7 @@ from pool_dac.core.messages import Ruling
 from pool_dac.core.proposals import RulingExecution
 
 MAX_EVIDENCE = 100  # event ids a dispute may cite
-MAX_DESCRIPTION = 4000
+MAX_DISPUTE_DESCRIPTION = 4000  # characters of a dispute's description kept
 DISPUTE_FIELDS = {"against", "epoch", "evidence", "description"}
 
 
@@ -45,7 +45,7 @@ class Arbitration:
             "against": against,
             "epoch": epoch,
             "evidence": orjson.dumps(sorted(evidence)).decode(),
-            "description": str(data.get("description", ""))[:MAX_DESCRIPTION],
+            "description": str(data.get("description", ""))[:MAX_DISPUTE_DESCRIPTION],
             "created_ms": ctx.now(),
             "status": "open",
         }

@@ -37,14 +37,13 @@ from pool_dac.core.governance import (
     compute_tally,
 )
 from pool_dac.core.messages import Ballot, ConstitutionSignature
-from pool_dac.core.proposals import apply_payload, load_payload, parse_payload
+from pool_dac.core.proposals import MAX_DESCRIPTION, apply_payload, load_payload, parse_payload
 from pool_dac.payouts import Payouts
 
 log = logging.getLogger("bppool.dac")
 
 FINAL_STATES = ("Defeated", "Executed", "Canceled", "Expired")
 OPEN_STATES = ["Pending", "Active", "Succeeded", "Queued"]
-MAX_DESCRIPTION = 2000
 
 
 class PoolView:

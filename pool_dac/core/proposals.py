@@ -28,6 +28,7 @@ from .params import InvalidParameter, check_parameter
 BPS = 10_000
 MAX_CONSTITUTION = 64 * 1024  # characters of an amended constitution
 MAX_MEMO = 200  # characters of a treasury spend's memo kept
+MAX_DESCRIPTION = 2000  # characters of a proposal's description kept
 
 
 # --- what checks read and effects do (implemented by the service) ------------------------------
