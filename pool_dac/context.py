@@ -48,6 +48,7 @@ class DacContext:
 
     @property
     def engine(self) -> Engine:
+        """The pool service's database (the DAC's tables live beside the emitter's)."""
         return self.host.engine
 
     def now(self) -> int:

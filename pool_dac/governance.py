@@ -25,6 +25,11 @@ from pool_dac.core.errors import (
     UnknownProposal,
 )
 from pool_dac.core.governance import (
+    CANCELED,
+    EXECUTED,
+    FINAL_STATES,
+    OPEN_STATES,
+    PENDING,
     QUEUED,
     SUCCEEDED,
     ProposalClock,
@@ -41,9 +46,6 @@ from pool_dac.core.proposals import MAX_DESCRIPTION, apply_payload, load_payload
 from pool_dac.payouts import Payouts
 
 log = logging.getLogger("bppool.dac")
-
-FINAL_STATES = ("Defeated", "Executed", "Canceled", "Expired")
-OPEN_STATES = ["Pending", "Active", "Succeeded", "Queued"]
 
 
 class PoolView:
@@ -171,7 +173,7 @@ class Governance:
             "created_ms": now,
             "vote_start_ms": start,
             "vote_end_ms": start + ctx.params.voting_period_s * 1000,
-            "state": "Pending",
+            "state": PENDING,
             "canceled": False,
         }
         return self.proposal(crud.create_proposal(ctx.engine, row=row))
@@ -267,13 +269,13 @@ class Governance:
         if row["proposer"] != requester:
             raise NotEligible("only the proposer can cancel a proposal")
         check_cancelable(self.state_of(row))
-        crud.update_proposal(self.ctx.engine, proposal_id=proposal_id, canceled=True, state="Canceled")
+        crud.update_proposal(self.ctx.engine, proposal_id=proposal_id, canceled=True, state=CANCELED)
         return self.proposal(proposal_id)
 
     async def advance_proposals(self) -> None:
         """Queue what succeeded, execute what waited out its timelock, refresh states."""
         ctx = self.ctx
-        for row in crud.list_proposals(ctx.engine, states=OPEN_STATES, limit=1000):
+        for row in crud.list_proposals(ctx.engine, states=list(OPEN_STATES), limit=1000):
             state = self.state_of(row)
             if state == SUCCEEDED:
                 eta = ctx.now() + ctx.params.timelock_s * 1000
@@ -301,7 +303,7 @@ class Governance:
             log.warning("proposal %d (%s) failed to execute: %s", proposal_id, row["kind"], message)
             return self.proposal(proposal_id)
         crud.update_proposal(
-            ctx.engine, proposal_id=proposal_id, executed_ms=ctx.now(), state="Executed", result=result
+            ctx.engine, proposal_id=proposal_id, executed_ms=ctx.now(), state=EXECUTED, result=result
         )
         log.info("proposal %d (%s) executed: %s", proposal_id, row["kind"], result)
         return self.proposal(proposal_id)

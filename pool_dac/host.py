@@ -85,6 +85,7 @@ class PoolHost:
 
     @property
     def constitution_text(self) -> str:
+        """The text of the constitution in force."""
         return self.service.constitution_text
 
     @property

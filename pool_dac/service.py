@@ -159,41 +159,53 @@ class Dac:
         return self.ctx.is_active(account)
 
     def active_members(self) -> list[str]:
+        """The active members, by account name."""
         return self.ctx.active_members()
 
     def vote_weights(self) -> dict[str, int]:
+        """Eligible voters and their weights."""
         return self.ctx.vote_weights()
 
     def constitution(self) -> dict[str, Any]:
+        """The latest constitution with its signers."""
         return self.governance.constitution()
 
     def sign_constitution(self, requester: str, data: Any) -> dict[str, Any]:
+        """Record a member's signature of the latest constitution."""
         return self.governance.sign_constitution(requester, data)
 
     def propose(self, proposer: str, data: Any) -> dict[str, Any]:
+        """A new proposal of an active member."""
         return self.governance.propose(proposer, data)
 
     def proposal(self, proposal_id: int) -> dict[str, Any]:
+        """A proposal with its state now, tally and ballots."""
         return self.governance.proposal(proposal_id)
 
     def vote(self, requester: str, proposal_id: int, data: Any) -> dict[str, Any]:
+        """Count a member's signed ballot."""
         return self.governance.vote(requester, proposal_id, data)
 
     def cancel(self, requester: str, proposal_id: int) -> dict[str, Any]:
+        """The proposer cancels its proposal."""
         return self.governance.cancel(requester, proposal_id)
 
     async def advance_proposals(self) -> None:
+        """Queue what succeeded, execute what is due, refresh states."""
         await self.governance.advance_proposals()
 
     async def execute(self, proposal_id: int) -> dict[str, Any]:
+        """Execute a Queued proposal whose timelock ended."""
         return await self.governance.execute(proposal_id)
 
     # --- disputes and rulings (pool_dac.arbitration) ---------------------------------------
 
     def file_dispute(self, filer: str, data: Any) -> dict[str, Any]:
+        """An active member's dispute against another."""
         return self.arbitration.file_dispute(filer, data)
 
     def dispute(self, dispute_id: int) -> dict[str, Any]:
+        """A dispute with its ruling."""
         return self.arbitration.dispute(dispute_id)
 
     def rule(self, dispute_id: int, data: Any) -> dict[str, Any]:
@@ -204,19 +216,25 @@ class Dac:
     # --- epochs and payouts (pool_dac.epochs, pool_dac.payouts) ----------------------------
 
     def next_epoch(self) -> tuple[int, int, int]:
+        """``(epoch, start_slot, end_slot)`` of the next epoch to close."""
         return self.epochs.next_epoch()
 
     async def close_due_epochs(self) -> None:
+        """Close every epoch whose last slot is irreversible."""
         await self.epochs.close_due_epochs()
 
     async def close_epoch(self, epoch: int, start: int, end: int) -> dict[str, Any]:
+        """Close one epoch: statement and payouts, stored together."""
         return await self.epochs.close_epoch(epoch, start, end)
 
     def statement(self, epoch: int) -> dict[str, Any]:
+        """A closed epoch's signed statement."""
         return self.epochs.statement(epoch)
 
     async def process_transfers(self) -> None:
+        """Send, confirm and re-sign the pool account's transfers."""
         await self.payouts.process_transfers()
 
     def transfers_of_epoch(self, epoch: int) -> list[dict[str, Any]]:
+        """An epoch's payouts."""
         return self.payouts.transfers_of_epoch(epoch)

@@ -30,7 +30,9 @@ PENDING, ACTIVE, CANCELED, DEFEATED, SUCCEEDED, QUEUED, EXPIRED, EXECUTED = (
     "Executed",
 )
 STATES = (PENDING, ACTIVE, CANCELED, DEFEATED, SUCCEEDED, QUEUED, EXPIRED, EXECUTED)
-KINDS = ("admit_member", "remove_member", "set_parameter", "amend_constitution", "treasury_spend", "ruling")
+# Stored, a final state stays: the outcome does not change when the membership changes later
+FINAL_STATES = (DEFEATED, EXECUTED, CANCELED, EXPIRED)
+OPEN_STATES = (PENDING, ACTIVE, SUCCEEDED, QUEUED)
 
 
 @dataclass(frozen=True)

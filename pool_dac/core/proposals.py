@@ -94,6 +94,7 @@ class AdmitMember(_Payload):
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> AdmitMember:
+        """From the proposal's wire payload."""
         return cls(_member_account(payload))
 
 
@@ -105,6 +106,7 @@ class RemoveMember(_Payload):
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> RemoveMember:
+        """From the proposal's wire payload."""
         return cls(_member_account(payload))
 
 
@@ -117,6 +119,7 @@ class ParameterChange(_Payload):
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> ParameterChange:
+        """From the proposal's wire payload."""
         # Verify the payload has exactly a name and a value
         if set(payload) != {"name", "value"}:
             raise InvalidProposal("payload: {name, value}")
@@ -137,6 +140,7 @@ class ConstitutionAmendment(_Payload):
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> ConstitutionAmendment:
+        """From the proposal's wire payload."""
         text = payload.get("text")
         # Verify the payload is one non-empty text of bounded length
         if (
@@ -159,6 +163,7 @@ class TreasurySpend(_Payload):
 
     @classmethod
     def parse(cls, payload: dict[str, Any]) -> TreasurySpend:
+        """From the proposal's wire payload."""
         to, amount, memo = payload.get("to"), payload.get("amount"), payload.get("memo", "")
         # Verify the fields and the recipient's name
         if not set(payload) <= {"to", "amount", "memo"} or not is_valid_account_name(to):
@@ -236,24 +241,29 @@ def _check_balance(amount: int, balance: int) -> None:
 
 
 def apply_admit(payload: AdmitMember, effects: ProposalEffects) -> str:
+    """Admit the applicant."""
     return f"{payload.account} is {effects.set_member_status(payload.account, 'admit')}"
 
 
 def apply_remove(payload: RemoveMember, effects: ProposalEffects) -> str:
+    """Remove the member."""
     return f"{payload.account} is {effects.set_member_status(payload.account, 'remove')}"
 
 
 def apply_parameter(payload: ParameterChange, effects: ProposalEffects) -> str:
+    """Set the parameter (stored; the emitter's strategy and fallback take effect)."""
     effects.set_parameter(payload.name, payload.value)
     return f"{payload.name} = {payload.value}"
 
 
 def apply_amendment(payload: ConstitutionAmendment, effects: ProposalEffects) -> str:
+    """Adopt the new constitution version (members must sign it to stay active)."""
     version = effects.adopt_constitution(payload.text, payload.hash)
     return f"constitution version {version} adopted; members must sign hash {payload.hash}"
 
 
 def apply_spend(payload: TreasurySpend, effects: ProposalEffects) -> str:
+    """Sign the transfer from the treasury (sent with the payouts)."""
     # Verify the treasury still holds the amount
     _check_balance(payload.amount, effects.treasury_balance())
     effects.sign_spend(payload.to, payload.amount, payload.memo)
@@ -266,6 +276,7 @@ def compute_penalty_epoch(epoch: int, last_closed: int | None) -> int:
 
 
 def apply_ruling(payload: RulingExecution, effects: ProposalEffects) -> str:
+    """Dismiss, remove the member, or take a penalty (a forfeit: all) of its share."""
     ruling, against = payload.ruling, payload.against
     if ruling.decision == "dismiss":
         return "dismissed"
