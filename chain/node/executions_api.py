@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from chain.apidocs import query_parameters
-from chain.core.executions import (
+from chain.core.execution_records import (
     EXECUTION_STATES,
     OPEN_STATES,
     Execution,

@@ -88,7 +88,7 @@ class StateCollector(Collector):
 
 def execution_metrics(state: State) -> Iterator[Metric]:
     """Open executions by state and registered runners (read from the head state)."""
-    from chain.core.executions import OPEN_STATES, executions, open_executions, runners
+    from chain.core.execution_records import OPEN_STATES, executions, open_executions, runners
 
     table = executions(state).rows
     open_by_state = dict.fromkeys(OPEN_STATES, 0)

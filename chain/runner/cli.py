@@ -91,7 +91,7 @@ def services(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 @app.command()
 def publish(name: str, key: Path = KeyOption, url: str = UrlOption, fee: str = FeeOption) -> None:
     """Publish an installed service package's definition (you become its developer)."""
-    from chain.core.executions import PublishService
+    from chain.core.execution_actions import PublishService
 
     package = _package(name)
     _send(url, key, PublishService(package.definition), fee)
@@ -108,7 +108,7 @@ def register(
     fee: str = FeeOption,
 ) -> None:
     """Stake on a service as a runner."""
-    from chain.core.executions import RegisterRunner
+    from chain.core.execution_actions import RegisterRunner
 
     package = _package(name)
     action = RegisterRunner(package.service_id, _amount(stake, "stake"), _amount(price, "price"))  # type: ignore[arg-type]
@@ -118,7 +118,7 @@ def register(
 @app.command()
 def unregister(name: str, key: Path = KeyOption, url: str = UrlOption, fee: str = FeeOption) -> None:
     """Stop running a service; the stake unbonds (withdraw it later with bppool chain withdraw)."""
-    from chain.core.executions import UnregisterRunner
+    from chain.core.execution_actions import UnregisterRunner
 
     _send(url, key, UnregisterRunner(_package(name).service_id), fee)
 
@@ -200,7 +200,7 @@ def request(
     fee: str = FeeOption,
 ) -> None:
     """Request an execution and (by default) wait for its outcome."""
-    from chain.core.executions import RequestExecution
+    from chain.core.execution_actions import RequestExecution
 
     service_id = name if len(name) == 64 else _package(name).service_id
     action = RequestExecution(service_id, task, _inputs(input_), _amount(max_fee, "max fee"), runner)  # type: ignore[arg-type]

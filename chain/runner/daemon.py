@@ -21,7 +21,8 @@ from chain.client import AsyncNodeClient, NodeClient, NodeError
 from chain.clock import Clock, SystemClock
 from chain.core import Transaction
 from chain.core.containers import Action, Transfer
-from chain.core.executions import SubmitResult, SubmitVerdict, compute_result_hash
+from chain.core.execution_actions import SubmitResult, SubmitVerdict
+from chain.core.servicetypes import compute_result_hash
 from chain.core.types import AccountName, Amount, Timestamp
 from chain.keys import read_key_file
 from chain.metrics import preset

@@ -17,7 +17,7 @@ import pytest
 from chain.client import NodeClient
 from chain.core import Transaction
 from chain.core.containers import Action
-from chain.core.executions import CreateProcess, RegisterRunner, RequestExecution
+from chain.core.execution_actions import CreateProcess, RegisterRunner, RequestExecution
 from chain.keys import read_key_file
 from chain.runner.samples import HASHING, MATH, NOTARY, notary_memo
 from tests.helpers.procs import BPPOOL, Processes, free_port_block, wait_for
