@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from chain.apidocs import Open
 from chain.core.messages import CHOICES, DECISIONS
-from chain.node.schemas import HEX64, HEX128, NAME
+from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, SIGNATURE_PATTERN
 from chain.web import Int64
 
 Choice = Literal[CHOICES]  # type: ignore[valid-type]
@@ -22,13 +22,13 @@ Decision = Literal[DECISIONS]  # type: ignore[valid-type]
 class ConstitutionSignature(BaseModel):
     """A member's signature of the latest constitution (``bppool/constitution/v1``)."""
 
-    chain_id: str = Field(pattern=HEX64)
-    pool: str = Field(pattern=NAME)
-    member: str = Field(pattern=NAME)
+    chain_id: str = Field(pattern=HASH_PATTERN)
+    pool: str = Field(pattern=ACCOUNT_NAME_PATTERN)
+    member: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     version: int = Field(ge=1, le=2**31)
-    hash: str = Field(pattern=HEX64)
+    hash: str = Field(pattern=HASH_PATTERN)
     timestamp: Int64
-    signature: str = Field(pattern=HEX128)
+    signature: str = Field(pattern=SIGNATURE_PATTERN)
 
 
 class Proposal(BaseModel):
@@ -45,19 +45,19 @@ class Proposal(BaseModel):
 class Ballot(BaseModel):
     """A member's signed ballot."""
 
-    chain_id: str = Field(pattern=HEX64)
-    pool: str = Field(pattern=NAME)
+    chain_id: str = Field(pattern=HASH_PATTERN)
+    pool: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     proposal_id: int = Field(ge=1, le=2**53)
-    voter: str = Field(pattern=NAME)
+    voter: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     choice: Choice
     timestamp: Int64
-    signature: str = Field(pattern=HEX128)
+    signature: str = Field(pattern=SIGNATURE_PATTERN)
 
 
 class Dispute(BaseModel):
     """A dispute against a member, citing events of the pool's log."""
 
-    against: str = Field(pattern=NAME)
+    against: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     epoch: Int64
     evidence: list[Int64] = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=4000)
@@ -66,16 +66,16 @@ class Dispute(BaseModel):
 class Ruling(BaseModel):
     """The arbitrator's signed ruling on a dispute."""
 
-    chain_id: str = Field(pattern=HEX64)
-    pool: str = Field(pattern=NAME)
+    chain_id: str = Field(pattern=HASH_PATTERN)
+    pool: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     dispute_id: int = Field(ge=1, le=2**53)
-    arbitrator: str = Field(pattern=NAME)
+    arbitrator: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     decision: Decision
     penalty_bps: int = Field(ge=0, le=10_000)
     epoch: int = Field(ge=0, le=2**53)
     reason: str = Field(max_length=2000)
     timestamp: Int64
-    signature: str = Field(pattern=HEX128)
+    signature: str = Field(pattern=SIGNATURE_PATTERN)
 
 
 # --- answers -----------------------------------------------------------------------------------

@@ -8,12 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chain.apidocs import Open
+from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, SIGNATURE_PATTERN
 from chain.web import Int64
-
-HEX64 = r"^[0-9a-f]{64}$"
-HEX128 = r"^[0-9a-f]{128}$"
-NAME = r"^[a-z1-5.]{1,12}$"
-
 
 # --- wire objects ------------------------------------------------------------------------------
 
@@ -27,27 +23,27 @@ class Action(Open):
 class Transaction(BaseModel):
     """A signed transaction (canonical JSON; the id is the sha256 of the body without signature)."""
 
-    chain_id: str = Field(pattern=HEX64)
-    sender: str = Field(pattern=NAME)
+    chain_id: str = Field(pattern=HASH_PATTERN)
+    sender: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     nonce: Int64
     fee: Int64
     expiration: Int64
     action: Action
-    signature: str = Field(pattern=HEX128)
+    signature: str = Field(pattern=SIGNATURE_PATTERN)
 
 
 class BlockHeader(BaseModel):
     """A block header."""
 
-    chain_id: str = Field(pattern=HEX64)
+    chain_id: str = Field(pattern=HASH_PATTERN)
     height: Int64
     slot: Int64
-    prev_id: str = Field(pattern=HEX64)
+    prev_id: str = Field(pattern=HASH_PATTERN)
     timestamp: Int64
-    producer: str = Field(pattern=NAME)
-    builder: str = Field(pattern=NAME)
-    tx_root: str = Field(pattern=HEX64)
-    state_root: str = Field(pattern=HEX64)
+    producer: str = Field(pattern=ACCOUNT_NAME_PATTERN)
+    builder: str = Field(pattern=ACCOUNT_NAME_PATTERN)
+    tx_root: str = Field(pattern=HASH_PATTERN)
+    state_root: str = Field(pattern=HASH_PATTERN)
 
 
 class Block(BaseModel):
@@ -73,8 +69,8 @@ class BlockView(Open):
 class CommitBlock(BaseModel):
     """A prepared block's id and its producer's signature."""
 
-    block_id: str = Field(pattern=HEX64)
-    producer_signature: str = Field(pattern=HEX128)
+    block_id: str = Field(pattern=HASH_PATTERN)
+    producer_signature: str = Field(pattern=SIGNATURE_PATTERN)
 
 
 # --- request parameters (EOSIO clients POST them as a JSON object, or pass them in the query) --
@@ -89,14 +85,14 @@ class BlockRef(BaseModel):
 class AccountRef(BaseModel):
     """``account_name`` (or ``account``)."""
 
-    account_name: str | None = Field(default=None, pattern=NAME)
-    account: str | None = Field(default=None, pattern=NAME)
+    account_name: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
+    account: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
 
 
 class BalanceRef(BaseModel):
     """``account`` and, optionally, ``symbol``."""
 
-    account: str = Field(pattern=NAME)
+    account: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     symbol: str | None = None
 
 
@@ -267,8 +263,8 @@ class ProcessView(Open):
 class RunnersQuery(BaseModel):
     """Filters of the runner list."""
 
-    service: str | None = Field(default=None, pattern=HEX64)
-    account: str | None = Field(default=None, pattern=NAME)
+    service: str | None = Field(default=None, pattern=HASH_PATTERN)
+    account: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -278,9 +274,9 @@ class ExecutionsQuery(BaseModel):
     status: str | None = None
     service: str | None = None
     task: str | None = None
-    runner: str | None = Field(default=None, pattern=NAME)
-    verifier: str | None = Field(default=None, pattern=NAME)
-    requester: str | None = Field(default=None, pattern=NAME)
+    runner: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
+    verifier: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
+    requester: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
     process: str | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
@@ -288,5 +284,5 @@ class ExecutionsQuery(BaseModel):
 class ProcessesQuery(BaseModel):
     """Filters of the process list."""
 
-    owner: str | None = Field(default=None, pattern=NAME)
+    owner: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
     limit: int = Field(default=100, ge=1, le=1000)
