@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
-from .caching import cached
+from .caching import Forward, cached
 from .codec import canonical_bytes_trusted, compute_id
 from .crypto import DOMAIN_BLOCK, DOMAIN_CANDIDATE, DOMAIN_TX, PrivateKey
 from .errors import MalformedInput, MalformedTransaction
@@ -319,18 +319,10 @@ class Block:
     producer_signature: SignatureHex = SignatureHex("")
     builder_signature: SignatureHex | None = None
 
-    @property
-    def id(self) -> Hash32:
-        """The block id (the header id)."""
-        return self.header.id
-
-    @property
-    def height(self) -> Height:
-        return self.header.height
-
-    @property
-    def slot(self) -> Slot:
-        return self.header.slot
+    id = Forward[Hash32]("header.id")
+    """The block id (the header id)."""
+    height = Forward[Height]("header.height")
+    slot = Forward[Slot]("header.slot")
 
     @cached
     def total_fees(self) -> int:
