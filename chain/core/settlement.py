@@ -61,6 +61,9 @@ class Payout:
     refund: int
 
 
+# --- helpers -------------------------------------------------------------------------------
+
+
 def compute_fee_split(
     fee: int,
     params: Any,
