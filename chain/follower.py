@@ -36,7 +36,7 @@ from chain.core import (
 )
 from chain.core.errors import UnknownParent
 from chain.core.sigcache import verify_transaction_signature
-from chain.node.mempool import Mempool
+from chain.core.mempool import Mempool
 from chain.supervisor import Supervisor
 
 log = logging.getLogger("bppool.follower")

@@ -50,13 +50,13 @@ from chain.core.outcomes import Outcomes, content_key
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import State, UndoLog
 from chain.core.transition import verify_block_signatures
+from chain.core.wire import encode_block
 from chain.db import WalCheckpointer, make_engine, run_migrations
 from chain.decoding import BlockDecoder, encode_candidate
 from chain.events import Broadcaster
 from chain.follower import ChainFollower
 from chain.genesis_file import load_genesis
 from chain.keys import read_key_file
-from chain.node.blockstore import encode_block
 from chain.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
 from chain.requestauth import RequestVerifier
 from chain.supervisor import Supervisor

@@ -42,11 +42,6 @@ class StoreCorrupted(StoreError):
         self.block_id = block_id
 
 
-def encode_block(block: Block) -> bytes:
-    """The stored (and served) bytes of a block: its canonical JSON."""
-    return block.canonical()
-
-
 class BlockStore:
     """Blocks in SQLite or PostgreSQL, with the canonical chain marked."""
 

@@ -14,6 +14,9 @@ select the same block from the same pending set (and, with ``max_seq``, from the
 of it: the pool emitter names the prefix it expects members to build from). The pool is
 bounded: when full, a new transaction must pay more than the cheapest evictable one (the last
 pending of some sender).
+
+Pure (time is an argument): the node keeps one, and every follower of a node keeps a replica
+(:mod:`chain.follower`), which is why it lives in the core rather than in the node.
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from chain.core import Block, BlockHeader, SignatureCache, State, Transaction
-from chain.core.containers import TransactionCache
-from chain.core.errors import (
+from .containers import Block, BlockHeader, Transaction, TransactionCache
+from .errors import (
     DuplicateTransaction,
     ExpirationTooFar,
     FeeTooLow,
@@ -34,10 +36,11 @@ from chain.core.errors import (
     UnknownAccount,
     WrongChainId,
 )
-from chain.core.registry import BlockContext
-from chain.core.sigcache import verify_transaction_signature
-from chain.core.transition import process_transaction
-from chain.core.types import AccountName, Hash32, Height, Slot, Timestamp
+from .registry import BlockContext
+from .sigcache import SignatureCache, verify_transaction_signature
+from .state import State
+from .transition import process_transaction
+from .types import AccountName, Hash32, Height, Slot, Timestamp
 
 
 class MempoolFull(InvalidTransaction):

@@ -6,7 +6,7 @@ import pytest
 
 from chain.core.containers import Transfer
 from chain.core.errors import DuplicateTransaction, InsufficientBalance, NonceMismatch
-from chain.node.mempool import Mempool, MempoolFull
+from chain.core.mempool import Mempool, MempoolFull
 from tests.helpers.chain import ChainSim, make_genesis, make_tx, transfer
 
 NOW = make_genesis().genesis_time + 1000
