@@ -35,8 +35,8 @@ from chain.core import (
     create_genesis_state,
 )
 from chain.core.errors import UnknownParent
-from chain.core.sigcache import verify_transaction_signature
 from chain.core.mempool import Mempool
+from chain.core.sigcache import verify_transaction_signature
 from chain.supervisor import Supervisor
 
 log = logging.getLogger("bppool.follower")
