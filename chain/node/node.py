@@ -213,7 +213,7 @@ class Node:
         self.metrics.transactions_received.labels(result="accepted").inc()
         self.announcer.transaction(tx)
         if gossip:
-            self.sync.gossip_transaction(tx.to_dict())
+            self.sync.gossip_transaction(tx)
         return tx
 
     # --- blocks ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from chain.client import AsyncNodeClient, NodeError
-from chain.core import Block, ChainError
+from chain.core import Block, ChainError, Transaction
 from chain.core.errors import UnknownParent
 from chain.core.wire import encode_block
 from chain.web import ApiError
@@ -47,10 +47,10 @@ class PeerSync:
 
     # --- gossip ----------------------------------------------------------------------------
 
-    def gossip_transaction(self, tx: dict[str, Any]) -> None:
-        """Push a wire transaction to every peer, in the background."""
+    def gossip_transaction(self, tx: Transaction) -> None:
+        """Push a transaction to every peer, in the background."""
         if self.peers:
-            self.node.spawn(self._gossip_transaction(tx))
+            self.node.spawn(self._gossip_transaction(tx.to_dict()))
 
     def gossip_block(self, block: Block) -> None:
         """Push a block to every peer, in the background."""
