@@ -120,6 +120,7 @@ class Node:
 
     @property
     def state(self) -> State:
+        """The head state (503 ``not_ready`` while the block store loads)."""
         if self.store is None:
             raise ApiError(503, "not_ready", "the node is still loading its block store")
         return self.store.state
@@ -130,6 +131,7 @@ class Node:
         return self.production.last_slot
 
     def current_slot(self) -> int:
+        """The slot of the node's clock."""
         return compute_slot_at(self.genesis.genesis_time, self.params.slot_ms, self.clock.now_ms())
 
     # --- lifecycle -------------------------------------------------------------------------

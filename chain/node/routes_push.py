@@ -98,6 +98,7 @@ class HotEndpoint:
 
     @property
     def name(self) -> str:
+        """The route's name and operation id: the path's last part."""
         return self.path.rsplit("/", 1)[-1]
 
 
