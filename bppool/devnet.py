@@ -39,7 +39,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bppool.devnet_child import child_command
-from chain.client import AsyncNodeClient, NodeError
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import (
     ChainParams,
     Genesis,
@@ -51,8 +51,8 @@ from chain.core import (
 )
 from chain.core.containers import Transfer
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp
-from chain.keys import KeyFile, generate_private_key, write_key_file
 from producer_client import Client, PoolError
+from service_shell.keys import KeyFile, generate_private_key, write_key_file
 
 POOL = "pool"
 SOLOS = ("soloa", "solob")
@@ -99,9 +99,15 @@ def free_port() -> int:
 # What each kind of process imports before the genesis exists (see bppool.devnet_child): the
 # modules of its command, found with ``python -X importtime``. One missing costs time only.
 PRELOAD = ("bppool.cli", "httpcore", "uvicorn")
-PRELOAD_NODE = (*PRELOAD, "chain.node.api", "chain.node.node", "chain.clitools")
-PRELOAD_EMITTER = (*PRELOAD, "emitter.main", "emitter.service", "pool_dac.extension", "chain.clitools")
-PRELOAD_MEMBER = (*PRELOAD, "producer_client.daemon", "chain.daemon", "starlette.applications")
+PRELOAD_NODE = (*PRELOAD, "chain.node.api", "chain.node.node", "service_shell.clitools")
+PRELOAD_EMITTER = (
+    *PRELOAD,
+    "emitter.main",
+    "emitter.service",
+    "pool_dac.extension",
+    "service_shell.clitools",
+)
+PRELOAD_MEMBER = (*PRELOAD, "producer_client.daemon", "service_shell.daemon", "starlette.applications")
 
 
 @dataclass

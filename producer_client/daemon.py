@@ -22,18 +22,18 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from chain.client import NodeError
-from chain.clock import Clock, SystemClock, monotonic_ms
+from chain.client.follower import ChainFollower
+from chain.client.genesis_file import load_genesis
+from chain.client.http import NodeError
 from chain.core import Block
 from chain.core.types import Hash32
-from chain.follower import ChainFollower
-from chain.genesis_file import load_genesis
-from chain.keys import read_key_file
-from chain.metrics import preset
-from chain.supervisor import Supervisor
 from producer_client.builder import CandidateError, build_candidate
 from producer_client.client import Client, PoolError
 from producer_client.config import ProducerSettings
+from service_shell.clock import Clock, SystemClock, monotonic_ms
+from service_shell.keys import read_key_file
+from service_shell.metrics import preset
+from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.producer")
 

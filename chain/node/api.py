@@ -18,7 +18,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from chain.apidocs import (
+from chain.core import format_amount
+from chain.core.codec import decode_json
+from chain.core.errors import MalformedInput
+from chain.core.schedule import is_pending_irreversible
+from chain.core.types import is_valid_account_name, validate_hash, validate_signature
+from chain.node import schemas
+from chain.node.executions_api import router as executions_router
+from chain.node.node import SERVER_VERSION, Node, iso_time
+from service_shell.apidocs import (
     READ_ERRORS,
     READINESS_RESPONSES,
     SIGNED,
@@ -31,17 +39,9 @@ from chain.apidocs import (
     json_body,
     query_parameters,
 )
-from chain.core import format_amount
-from chain.core.codec import decode_json
-from chain.core.errors import MalformedInput
-from chain.core.schedule import is_pending_irreversible
-from chain.core.types import is_valid_account_name, validate_hash, validate_signature
-from chain.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware, hot_route_response
-from chain.metrics import require_single_worker
-from chain.node import schemas
-from chain.node.executions_api import router as executions_router
-from chain.node.node import SERVER_VERSION, Node, iso_time
-from chain.web import (
+from service_shell.hotroutes import HotRequest, HotRoute, HotRoutesMiddleware, hot_route_response
+from service_shell.metrics import require_single_worker
+from service_shell.web import (
     INT64_MAX,
     ApiError,
     BodyLimitMiddleware,
@@ -314,7 +314,7 @@ async def get_producer_schedule(request: Request) -> JSONResponse:
 
 
 # --- the hot write endpoints ---------------------------------------------------------------
-# Served by the HTTP protocol itself under ``bppool chain node`` (chain.hotroutes): the routes
+# Served by the HTTP protocol itself under ``bppool chain node`` (service_shell.hotroutes): the routes
 # below document them (OpenAPI) and answer the same way when reached through the ASGI app.
 
 
@@ -557,7 +557,7 @@ def create_app(node: Node, *, repair: bool = False) -> FastAPI:
         app.include_router(router, responses=READ_ERRORS)
     settings = node.settings
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_transaction_bytes)
-    # The hot write endpoints: served by the HTTP protocol under ``run_app`` (chain.hotroutes),
+    # The hot write endpoints: served by the HTTP protocol under ``run_app`` (service_shell.hotroutes),
     # by this middleware under any other ASGI server.
     block_bytes, tx_bytes = settings.max_block_bytes, settings.max_transaction_bytes
     app.state.hot_routes = {

@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 import orjson
 
-from chain.client import AsyncNodeClient, NodeError
-from chain.clock import Clock, SystemClock, monotonic_ms
+from chain.client.decoding import BlockDecoder
+from chain.client.genesis_file import load_genesis
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import (
     Block,
     ChainError,
@@ -53,19 +54,18 @@ from chain.core.outcomes import Outcomes
 from chain.core.schedule import get_scheduled_producer
 from chain.core.state import RestoreBatch, UndoLog, compute_state_root
 from chain.core.types import SignatureHex
-from chain.db import WalCheckpointer
-from chain.decoding import BlockDecoder
-from chain.events import Broadcaster
-from chain.genesis_file import load_genesis
-from chain.keys import KeyFile, read_key_file
 from chain.node.blockstore import BlockStore, StoreCorrupted, encode_block
 from chain.node.config import NodeSettings
 from chain.node.mempool import Mempool
 from chain.node.metrics import NodeMetrics
-from chain.requestauth import RequestVerifier
-from chain.runtime import slot_phase_quiet_ms
-from chain.supervisor import Supervisor
-from chain.web import ApiError
+from service_shell.clock import Clock, SystemClock, monotonic_ms
+from service_shell.db import WalCheckpointer
+from service_shell.events import Broadcaster
+from service_shell.keys import KeyFile, read_key_file
+from service_shell.requestauth import RequestVerifier
+from service_shell.runtime import slot_phase_quiet_ms
+from service_shell.supervisor import Supervisor
+from service_shell.web import ApiError
 
 log = logging.getLogger("bppool.node")
 
@@ -148,7 +148,7 @@ class Node:
         """How long the middle of the current slot lasts still (30 % to 68 % of it: blocks are
         produced and pool blocks committed at its start, the pool's next expected block is
         prepared 150 ms before its end); 0 outside it. The process's garbage collection pacer
-        (chain.runtime) collects then, away from blocks, prepares and commits."""
+        (service_shell.runtime) collects then, away from blocks, prepares and commits."""
         slot_ms = self.params.slot_ms
         return slot_phase_quiet_ms(
             self.clock.now_ms(),
