@@ -13,8 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.client import NodeClient, NodeError
-from chain.clitools import fail, run_app
+from chain.client.http import NodeClient, NodeError
 from chain.core import (
     ChainParams,
     Genesis,
@@ -36,7 +35,8 @@ from chain.core.containers import (
 )
 from chain.core.errors import ChainError
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp, validate_account_name
-from chain.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
+from service_shell.clitools import fail, run_app
+from service_shell.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 
 app = typer.Typer(
     help="The bundled DPoS chain: local networks, nodes and transactions.", no_args_is_help=True
@@ -196,13 +196,13 @@ def node(
     repair: bool = typer.Option(False, help="Delete a corrupted stored block and everything above it."),
 ) -> None:
     """Run a chain node (API, mempool, block store, production, peer sync)."""
-    from chain.logs import configure_logging
-    from chain.metrics import MultipleWorkersError
     from chain.node.api import create_app
     from chain.node.blockstore import StoreError
     from chain.node.config import NodeSettings
     from chain.node.node import Node
-    from chain.settings import SettingsError, load_settings
+    from service_shell.logs import configure_logging
+    from service_shell.metrics import MultipleWorkersError
+    from service_shell.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(NodeSettings, config, port=port, host=host)

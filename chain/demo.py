@@ -32,7 +32,7 @@ from chain.core.containers import Transfer
 from chain.core.schedule import get_scheduled_producer
 from chain.core.transition import compute_timestamp
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp
-from chain.keys import generate_private_key
+from service_shell.keys import generate_private_key
 
 PRODUCERS = ("alpha", "beta", "gamma")
 USERS = ("alice", "bob", "carol")

@@ -29,10 +29,10 @@ from bppool.devnet.processes import Proc
 from bppool.devnet.setup import POOL
 from bppool.devnet.traffic import send_transfers
 from bppool.devnet.view import LiveView, clock_time, print_summary, snapshot, summarize
-from chain.client import NodeError
+from chain.client.http import NodeError
 from chain.core import compute_slot_at
-from chain.keys import KeyFile
 from producer_client import Client, PoolError
+from service_shell.keys import KeyFile
 
 GENESIS_MARGIN_S = 2.0  # from "every process loaded" to the genesis, on top of the loading time
 

@@ -17,7 +17,7 @@ from typing import Any
 from bppool.devnet.processes import Proc
 from chain.core import ChainParams, Genesis, GenesisAccount, GenesisProducer
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp
-from chain.keys import KeyFile, generate_private_key, write_key_file
+from service_shell.keys import KeyFile, generate_private_key, write_key_file
 
 POOL = "pool"
 SOLOS = ("soloa", "solob")
@@ -31,9 +31,15 @@ DAC_TIMELOCK_S = 2
 # What each kind of process imports before the genesis exists (see bppool.devnet_child): the
 # modules of its command, found with ``python -X importtime``. One missing costs time only.
 PRELOAD = ("bppool.cli", "httpcore", "uvicorn")
-PRELOAD_NODE = (*PRELOAD, "chain.node.api", "chain.node.node", "chain.clitools")
-PRELOAD_EMITTER = (*PRELOAD, "emitter.main", "emitter.service", "pool_dac.extension", "chain.clitools")
-PRELOAD_MEMBER = (*PRELOAD, "producer_client.daemon", "chain.daemon", "starlette.applications")
+PRELOAD_NODE = (*PRELOAD, "chain.node.api", "chain.node.node", "service_shell.clitools")
+PRELOAD_EMITTER = (
+    *PRELOAD,
+    "emitter.main",
+    "emitter.service",
+    "pool_dac.extension",
+    "service_shell.clitools",
+)
+PRELOAD_MEMBER = (*PRELOAD, "producer_client.daemon", "service_shell.daemon", "starlette.applications")
 
 
 def member_names(count: int) -> list[str]:

@@ -7,11 +7,11 @@ import random
 import time
 
 from bppool.devnet.setup import USERS
-from chain.client import AsyncNodeClient, NodeError
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import Transaction
 from chain.core.containers import Transfer
 from chain.core.types import AccountName, Amount, Hash32, Timestamp
-from chain.keys import KeyFile
+from service_shell.keys import KeyFile
 
 
 async def send_transfers(node_url: str, chain_id: Hash32, keys: dict[str, KeyFile], rate: float) -> None:

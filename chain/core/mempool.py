@@ -16,7 +16,7 @@ bounded: when full, a new transaction must pay more than the cheapest evictable 
 pending of some sender).
 
 Pure (time is an argument): the node keeps one, and every follower of a node keeps a replica
-(:mod:`chain.follower`), which is why it lives in the core rather than in the node.
+(:mod:`chain.client.follower`), which is why it lives in the core rather than in the node.
 """
 
 from __future__ import annotations

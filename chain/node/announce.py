@@ -15,7 +15,7 @@ import orjson
 from chain.core import Block, OnBlockResult, Store, Transaction
 from chain.core.mempool import Mempool
 from chain.core.wire import encode_block
-from chain.events import Broadcaster
+from service_shell.events import Broadcaster
 
 # New mempool transactions go out on the head stream in batches at most this often: a busy
 # mempool makes tens of events a second, an idle one none (followers used to poll it).

@@ -15,13 +15,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from chain.apidocs import READ_ERRORS, install_openapi
-from chain.hotroutes import HotRoutesMiddleware
-from chain.metrics import require_single_worker
 from chain.node import routes_chain, routes_node, routes_ops, routes_push
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node
-from chain.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
+from service_shell.apidocs import READ_ERRORS, install_openapi
+from service_shell.hotroutes import HotRoutesMiddleware
+from service_shell.metrics import require_single_worker
+from service_shell.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
 
 # In this order in the OpenAPI: chain reads, the hot writes, node reads, executions, operations.
 ROUTERS = (
@@ -58,7 +58,7 @@ def create_app(node: Node, *, repair: bool = False) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, responses=READ_ERRORS)
     app.add_middleware(BodyLimitMiddleware, limit=node.settings.max_transaction_bytes)
-    # The hot write endpoints: served by the HTTP protocol under ``run_app`` (chain.hotroutes),
+    # The hot write endpoints: served by the HTTP protocol under ``run_app`` (service_shell.hotroutes),
     # by this middleware under any other ASGI server.
     app.state.hot_routes = routes_push.hot_routes(node)
     app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)

@@ -15,7 +15,7 @@ from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.types import is_valid_account_name
 from chain.node.node import Node
-from chain.web import ApiError, int_field
+from service_shell.web import ApiError, int_field
 
 
 def get_node(request: Request) -> Node:

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from chain.clock import Clock, SystemClock, monotonic_ms
+from chain.client.genesis_file import load_genesis
 from chain.core import (
     Block,
     ChainError,
@@ -40,10 +40,6 @@ from chain.core import (
 from chain.core.errors import UnknownParent
 from chain.core.mempool import Mempool
 from chain.core.wire import encode_block
-from chain.db import WalCheckpointer
-from chain.events import Broadcaster
-from chain.genesis_file import load_genesis
-from chain.keys import KeyFile, read_key_file
 from chain.node.announce import Announcer
 from chain.node.blockstore import BlockStore, StoreCorrupted
 from chain.node.config import NodeSettings
@@ -51,9 +47,13 @@ from chain.node.metrics import NodeMetrics
 from chain.node.prepared import PreparedBlocks
 from chain.node.production import Production
 from chain.node.sync import PeerSync
-from chain.runtime import slot_phase_quiet_ms
-from chain.supervisor import Supervisor
-from chain.web import ApiError
+from service_shell.clock import Clock, SystemClock, monotonic_ms
+from service_shell.db import WalCheckpointer
+from service_shell.events import Broadcaster
+from service_shell.keys import KeyFile, read_key_file
+from service_shell.runtime import slot_phase_quiet_ms
+from service_shell.supervisor import Supervisor
+from service_shell.web import ApiError
 
 log = logging.getLogger("bppool.node")
 
@@ -106,7 +106,7 @@ class Node:
         """How long the middle of the current slot lasts still (30 % to 68 % of it: blocks are
         produced and pool blocks committed at its start, the pool's next expected block is
         prepared 150 ms before its end); 0 outside it. The process's garbage collection pacer
-        (chain.runtime) collects then, away from blocks, prepares and commits."""
+        (service_shell.runtime) collects then, away from blocks, prepares and commits."""
         slot_ms = self.params.slot_ms
         return slot_phase_quiet_ms(
             self.clock.now_ms(),

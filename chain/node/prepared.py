@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chain.clock import monotonic_ms
+from chain.client.decoding import BlockDecoder
 from chain.core import Block, OnBlockResult, State, state_transition
 from chain.core.crypto import DOMAIN_BLOCK, verify_signature
 from chain.core.errors import BadProducerSignature, MalformedInput, WrongParent, WrongProducer
@@ -23,9 +23,9 @@ from chain.core.outcomes import Outcomes
 from chain.core.schedule import get_scheduled_producer
 from chain.core.state import RestoreBatch, UndoLog, compute_state_root
 from chain.core.types import SignatureHex
-from chain.decoding import BlockDecoder
-from chain.requestauth import RequestVerifier
-from chain.web import ApiError
+from service_shell.clock import monotonic_ms
+from service_shell.requestauth import RequestVerifier
+from service_shell.web import ApiError
 
 if TYPE_CHECKING:
     from chain.node.node import Node

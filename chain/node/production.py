@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from chain.clock import monotonic_ms
 from chain.core import Block, build_block
 from chain.core.schedule import get_scheduled_producer
+from service_shell.clock import monotonic_ms
 
 if TYPE_CHECKING:
     from chain.node.node import Node

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from chain.apidocs import json_body, query_parameters
 from chain.core import format_amount
 from chain.core.schedule import is_pending_irreversible
 from chain.node import schemas
 from chain.node.deps import get_node, int_param, read_params, require_account_name
 from chain.node.node import SERVER_VERSION, Node, iso_time
-from chain.web import ApiError, JSONResponse, int_field
+from service_shell.apidocs import json_body, query_parameters
+from service_shell.web import ApiError, JSONResponse, int_field
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
-from chain.apidocs import event_stream
 from chain.node import schemas
 from chain.node.deps import get_node
-from chain.web import INT64_MAX, Int64, JSONResponse
+from service_shell.apidocs import event_stream
+from service_shell.web import INT64_MAX, Int64, JSONResponse
 
 router = APIRouter(prefix="/v1/node", tags=["node"])
 

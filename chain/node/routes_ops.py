@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from chain.apidocs import READINESS_RESPONSES, Health, Readiness
 from chain.node.deps import get_node
-from chain.web import JSONResponse
+from service_shell.apidocs import READINESS_RESPONSES, Health, Readiness
+from service_shell.web import JSONResponse
 
 router = APIRouter(tags=["operations"])
 

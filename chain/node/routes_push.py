@@ -1,6 +1,6 @@
 """The hot write endpoints: transactions, blocks, and the pool emitter's prepare and commit.
 
-Under ``bppool chain node`` the HTTP protocol serves them itself (:mod:`chain.hotroutes`);
+Under ``bppool chain node`` the HTTP protocol serves them itself (:mod:`service_shell.hotroutes`);
 under any other ASGI server the app's middleware does, the same way. Either way the
 handlers below answer. Each is also a FastAPI route, for the OpenAPI and the 405s: one table,
 :data:`HOT_ENDPOINTS`, holds each endpoint's handler, body limit and documentation.
@@ -17,14 +17,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from chain.apidocs import SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
 from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.types import validate_hash, validate_signature
-from chain.hotroutes import HotRequest, HotRoute, HotRoutes, hot_route_response
 from chain.node import schemas
 from chain.node.node import Node
-from chain.web import ApiError
+from service_shell.apidocs import SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
+from service_shell.hotroutes import HotRequest, HotRoute, HotRoutes, hot_route_response
+from service_shell.web import ApiError
 
 router = APIRouter()
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from chain.client import AsyncNodeClient, NodeError
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import Block, ChainError, Transaction
 from chain.core.errors import UnknownParent
 from chain.core.wire import encode_block
-from chain.web import ApiError
+from service_shell.web import ApiError
 
 if TYPE_CHECKING:
     from chain.node.node import Node

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from chain.core import build_block
-from chain.core.auth import request_headers
 from chain.node.api import create_app
+from pool_protocol.requests import request_headers
 from tests.chain.node.conftest import NodeHarness
 from tests.helpers.chain import key_for
 from tests.helpers.node import transfer_tx

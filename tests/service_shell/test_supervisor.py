@@ -11,7 +11,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from chain.supervisor import Supervisor
+from service_shell.supervisor import Supervisor
 
 
 def sample(registry: CollectorRegistry, name: str, task: str) -> float | None:

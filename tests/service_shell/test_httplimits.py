@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from chain.hotroutes import HotRequest, HotRoute
-from chain.httplimits import HttpLimits, LimitedProtocol, server_options
+from service_shell.hotroutes import HotRequest, HotRoute
+from service_shell.httplimits import HttpLimits, LimitedProtocol, server_options
 from tests.helpers.servers import free_port
 
 pytestmark = pytest.mark.anyio

@@ -20,9 +20,9 @@ ways with identical results:
   ASGI server and for tests that run the app in-process (``httpx.ASGITransport``).
 
 A handler takes a :class:`HotRequest` and returns ``(status, content)``; it raises
-:class:`~chain.web.ApiError` or a chain error for a 4xx, mapped as everywhere else.
+:class:`~service_shell.web.ApiError` or a chain error for a 4xx, mapped as everywhere else.
 
-The protocol (and the connection limits of :mod:`chain.httplimits`) use parts of uvicorn that
+The protocol (and the connection limits of :mod:`service_shell.httplimits`) use parts of uvicorn that
 are not its public API; they are listed in :data:`PROTOCOL_INTERNALS`. Before a server picks
 its protocol, :func:`protocol_supported` looks each one up; when one is missing the server
 runs uvicorn's standard httptools protocol (the hot routes then go through
@@ -48,7 +48,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from chain.web import error_content_for, send_json, too_large_body
+from service_shell.web import error_content_for, send_json, too_large_body
 
 log = logging.getLogger("bppool.web")
 
@@ -71,7 +71,7 @@ class HotRoute:
     """One hot endpoint: its handler, the largest body it takes (413 beyond) and, optionally,
     ``started``: called as soon as a request's headers are in, before its body is read; the
     callable it returns is called once the request is answered or dropped. ``signed``: the
-    handler takes only signed requests (:mod:`chain.requestauth`), as a route with a signature
+    handler takes only signed requests (:mod:`service_shell.requestauth`), as a route with a signature
     dependency does."""
 
     handler: HotHandler
@@ -190,7 +190,7 @@ def hot_protocol(routes: HotRoutes) -> type[asyncio.Protocol]:
     return type("HotRouteProtocol", (HotRouteProtocol,), {"hot_routes": by_bytes})
 
 
-# What the hot-route protocol and the connection limits (chain.httplimits) use of uvicorn
+# What the hot-route protocol and the connection limits (service_shell.httplimits) use of uvicorn
 # beyond its public settings: ``module:Class.name`` (a class attribute, or an instance attribute
 # some method of the class assigns) or ``module:Class.method(parameters)`` (the parameters after
 # ``self``, exactly). Overridden methods are listed too: the subclasses rely on uvicorn calling them.

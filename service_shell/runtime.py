@@ -1,7 +1,7 @@
 """Process-level tuning shared by the long-running services: garbage collection off the hot path.
 
 The runtime belongs to the process, not to a service: a service only offers its quiet time
-(``quiet_ms()``), and the entry point that runs it as a process (:func:`chain.clitools.run_app`)
+(``quiet_ms()``), and the entry point that runs it as a process (:func:`service_shell.clitools.run_app`)
 installs the pacer with :func:`pace_app` and tunes the allocator once. Services started in a
 process that did not ask for it (the in-process test harnesses) leave the collector alone.
 """
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chain.supervisor import Supervisor
+    from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.runtime")
 

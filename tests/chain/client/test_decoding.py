@@ -7,11 +7,11 @@ from dataclasses import replace
 import orjson
 import pytest
 
+from chain.client.decoding import BlockDecoder
 from chain.core import Block
 from chain.core.codec import canonical_bytes_trusted
 from chain.core.containers import TransactionCache
 from chain.core.errors import MalformedInput
-from chain.decoding import BlockDecoder
 from tests.helpers.chain import ChainSim, key_for, make_genesis, transfer
 
 
@@ -59,7 +59,7 @@ def test_a_tampered_prefix_still_fails_cleanly() -> None:
 def test_list_first_bodies_decode_like_a_full_parse_and_hash_like_sha256() -> None:
     import hashlib
 
-    from chain.decoding import encode_candidate
+    from chain.client.decoding import encode_candidate
 
     base, _ = bodies()
     decoder = BlockDecoder(TransactionCache(), 100)
@@ -82,7 +82,7 @@ def test_list_first_bodies_decode_like_a_full_parse_and_hash_like_sha256() -> No
 def test_an_unknown_list_first_body_is_parsed_in_full_and_then_known() -> None:
     import hashlib
 
-    from chain.decoding import encode_candidate
+    from chain.client.decoding import encode_candidate
 
     base, _ = bodies()
     decoder = BlockDecoder(TransactionCache(), 100)
@@ -98,7 +98,7 @@ def test_a_request_body_is_compared_with_the_known_lists_once(monkeypatch: pytes
     (even with equal bytes) is compared again, and learning a list forgets the last answer."""
     import hashlib
 
-    from chain.decoding import encode_candidate
+    from chain.client.decoding import encode_candidate
 
     base, _ = bodies()
     decoder = BlockDecoder(TransactionCache(), 100)
@@ -123,7 +123,7 @@ def test_a_request_body_is_compared_with_the_known_lists_once(monkeypatch: pytes
 
 
 def test_a_second_transactions_key_after_a_leading_list_is_parsed_in_full() -> None:
-    from chain.decoding import encode_candidate
+    from chain.client.decoding import encode_candidate
 
     base, _ = bodies()
     decoder = BlockDecoder(TransactionCache(), 100)
@@ -149,7 +149,7 @@ def test_the_decoder_forgets_the_oldest_lists_beyond_its_capacity() -> None:
 def test_lists_that_share_their_first_bytes_are_told_apart() -> None:
     """Lists of one slot's senders share long prefixes (here the whole first transaction):
     each body still decodes to its own list, the newest list being looked at first."""
-    from chain.decoding import encode_candidate
+    from chain.client.decoding import encode_candidate
 
     sim = ChainSim(make_genesis())
     first = transfer(sim.state, "alice", "bob", 1, nonce=0)

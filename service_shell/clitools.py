@@ -1,7 +1,7 @@
 """What the command lines share: one way to fail, to read an answer, and to sign a request.
 
 ``bppool emitter`` and ``bppool dac`` talk to the pool service with requests signed as the
-pool protocol signs member requests (``X-BP-*`` headers, :mod:`chain.core.auth`).
+pool protocol signs member requests (``X-BP-*`` headers, :mod:`pool_protocol.requests`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import orjson
 import typer
 from rich.console import Console
 
-from chain.core.auth import request_headers
-from chain.httplimits import HttpLimits
-from chain.keys import KeyFileError, read_key_file
+from pool_protocol.requests import request_headers
+from service_shell.httplimits import HttpLimits
+from service_shell.keys import KeyFileError, read_key_file
 
 if TYPE_CHECKING:
-    from chain.supervisor import Supervisor
+    from service_shell.supervisor import Supervisor
 
 err = Console(stderr=True)
 
@@ -43,16 +43,16 @@ def run_app(
 ) -> None:
     """Run a service's ASGI app as this process: one uvicorn worker (the service's state and
     metrics live in this process), uvloop and httptools, uvicorn's own logs at warning. The
-    app's hot routes (``app.state.hot_routes``, see :mod:`chain.hotroutes`) are served by the
-    protocol itself, within the connection ``limits`` (:mod:`chain.httplimits`).
+    app's hot routes (``app.state.hot_routes``, see :mod:`service_shell.hotroutes`) are served by the
+    protocol itself, within the connection ``limits`` (:mod:`service_shell.httplimits`).
 
-    The process owns the runtime (:mod:`chain.runtime`): the allocator is tuned once, and
+    The process owns the runtime (:mod:`service_shell.runtime`): the allocator is tuned once, and
     garbage collection is paced at the service's quiet moments (``quiet_ms``) while the app
     runs, a failed step counted by the service's ``supervisor``."""
     import uvicorn
 
-    from chain.httplimits import server_options
-    from chain.runtime import pace_app, tune_malloc
+    from service_shell.httplimits import server_options
+    from service_shell.runtime import pace_app, tune_malloc
 
     tune_malloc()
     pace_app(app, quiet_ms, supervisor)

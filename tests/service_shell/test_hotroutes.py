@@ -17,9 +17,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from chain import hotroutes
 from chain.core.errors import NonceMismatch
-from chain.hotroutes import (
+from service_shell import hotroutes
+from service_shell.hotroutes import (
     PROTOCOL_INTERNALS,
     HotCall,
     HotRequest,
@@ -30,8 +30,8 @@ from chain.hotroutes import (
     http_protocol_for,
     missing_protocol_internals,
 )
-from chain.httplimits import HttpLimits, LimitedProtocol, server_options
-from chain.web import ApiError, install_error_handlers
+from service_shell.httplimits import HttpLimits, LimitedProtocol, server_options
+from service_shell.web import ApiError, install_error_handlers
 from tests.helpers.servers import free_port, serve_app
 
 pytestmark = pytest.mark.anyio
@@ -341,7 +341,7 @@ async def test_nothing_cyclic_keeps_a_request_body_alive() -> None:
     at quiet moments: a cycle through a connection would hold every body until then)."""
     import gc
 
-    from chain.hotroutes import HotCall
+    from service_shell.hotroutes import HotCall
 
     def live_bodies() -> int:
         return sum(1 for o in gc.get_objects() if isinstance(o, HotCall) and o.request is not None)

@@ -21,8 +21,7 @@ from typing import Any
 
 import httpx
 
-from chain.client import AsyncNodeClient, NodeError
-from chain.clock import Clock, SystemClock
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import (
     Block,
     ChainError,
@@ -37,7 +36,8 @@ from chain.core import (
 from chain.core.errors import UnknownParent
 from chain.core.mempool import Mempool
 from chain.core.sigcache import verify_transaction_signature
-from chain.supervisor import Supervisor
+from service_shell.clock import Clock, SystemClock
+from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.follower")
 

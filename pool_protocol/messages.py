@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Self
 
-from .codec import canonical_bytes_trusted
-from .crypto import DOMAIN_CONSTITUTION, DOMAIN_RULING, DOMAIN_VOTE, PrivateKey, verify_signature
-from .errors import MalformedInput
-from .types import (
+from chain.core.codec import canonical_bytes_trusted
+from chain.core.crypto import PrivateKey, verify_signature
+from chain.core.errors import MalformedInput
+from chain.core.types import (
     validate_account_name,
     validate_hash,
     validate_int,
@@ -22,6 +22,7 @@ from .types import (
     validate_signature,
     validate_str,
 )
+from pool_protocol.domains import DOMAIN_CONSTITUTION, DOMAIN_RULING, DOMAIN_VOTE
 
 CHOICES = ("yes", "no", "abstain")
 DECISIONS = ("dismiss", "penalty", "forfeit", "remove")

@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from chain.runtime import GcPacer, slot_phase_quiet_ms
-from chain.supervisor import Supervisor
+from service_shell.runtime import GcPacer, slot_phase_quiet_ms
+from service_shell.supervisor import Supervisor
 
 
 class Fake:
@@ -145,7 +145,7 @@ def test_tuned_malloc_keeps_freed_request_buffers_for_the_next_requests() -> Non
         pytest.skip("mallopt tuning applies to glibc only")
     script = """
 import os, resource, sys
-from chain.runtime import tune_malloc
+from service_shell.runtime import tune_malloc
 if sys.argv[1] == "tuned":
     assert tune_malloc()
 def faults():

@@ -1,7 +1,7 @@
 """OpenAPI of the bppool services: the one error body, signed requests, event streams, and
 request bodies that routes parse by hand.
 
-Routes answer with :class:`~chain.web.JSONResponse` (orjson, no validation on the way out)
+Routes answer with :class:`~service_shell.web.JSONResponse` (orjson, no validation on the way out)
 and many parse their body by hand (hot routes, signed documents, EOSIO-style parameters), so
 FastAPI cannot infer their schemas. They are declared here instead, for the documentation and
 for the API fuzzing in CI (``tests/fuzz``), which checks every answer against them:
@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
-from chain.web import INT64_MAX
+from service_shell.web import INT64_MAX
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input: `code` names the failed check",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from chain.db import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, make_engine
+from service_shell.db import BACKGROUND_AUTOCHECKPOINT_PAGES, WalCheckpointer, make_engine
 
 
 def wal_frames(engine) -> tuple[int, int]:  # type: ignore[no-untyped-def]

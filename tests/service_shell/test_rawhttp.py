@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from chain.rawhttp import RawConnection, RawPool, RawTimeout
+from service_shell.rawhttp import RawConnection, RawPool, RawTimeout
 
 pytestmark = pytest.mark.anyio
 

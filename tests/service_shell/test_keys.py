@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
+from service_shell.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 
 
 def test_write_and_read_back(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 uvicorn's httptools protocol bounds no header size (llhttp has no limit of its own), has no
 timeout for a request that arrives slowly or not at all, and only answers 503 to requests
 over ``limit_concurrency`` while the sockets stay open. :func:`limited_protocol` adds, to the
-protocol a server runs (with or without hot routes, see :mod:`chain.hotroutes`):
+protocol a server runs (with or without hot routes, see :mod:`service_shell.hotroutes`):
 
 - **header size**: the request line and headers over ``max_header_bytes`` get
   ``431 headers_too_large`` and the connection is closed;
@@ -225,10 +225,10 @@ def limited_protocol(base: type[HttpToolsProtocol], limits: HttpLimits) -> type[
 def server_options(app: Any, limits: HttpLimits) -> dict[str, Any]:
     """uvicorn's options for serving ``app`` as every service does: its hot routes (if any)
     served by the protocol, and ``limits``. When the installed uvicorn lacks what the
-    protocols use (:func:`chain.hotroutes.protocol_supported`, which warns), uvicorn's
+    protocols use (:func:`service_shell.hotroutes.protocol_supported`, which warns), uvicorn's
     standard httptools protocol with what its settings can hold of ``limits``: the keep-alive
     and, as ``limit_concurrency``, the connection cap (answered 503 per request)."""
-    from chain.hotroutes import http_protocol_for, protocol_supported
+    from service_shell.hotroutes import http_protocol_for, protocol_supported
 
     if not protocol_supported():
         return {

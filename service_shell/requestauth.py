@@ -1,6 +1,6 @@
 """Signed requests at the edge of every service: one verifier, one replay guard.
 
-Every request signed the way the pool protocol signs them (:mod:`chain.core.auth`) is checked
+Every request signed the way the pool protocol signs them (:mod:`pool_protocol.requests`) is checked
 here and nowhere else: a member's candidate delivery and its pool API calls, the DAC's writes
 (the pool service's verifier), and the pool's ``prepare_block`` at the node (the node's).
 The checks, in order, each refusal a 4xx naming what is wrong:
@@ -25,11 +25,11 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chain.clock import Clock
-from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_request
 from chain.core.codec import decode_hex
 from chain.core.types import is_valid_account_name
-from chain.web import ApiError
+from pool_protocol.requests import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify_request
+from service_shell.clock import Clock
+from service_shell.web import ApiError
 
 MAX_REMEMBERED = 200_000
 """The most signatures a guard holds at once (~64 bytes each, plus their expiry)."""

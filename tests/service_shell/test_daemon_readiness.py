@@ -8,9 +8,9 @@ import time
 import httpx
 from prometheus_client import CollectorRegistry
 
-from chain.daemon import run_with_metrics
-from chain.httplimits import HttpLimits
-from chain.supervisor import Supervisor
+from service_shell.daemon import run_with_metrics
+from service_shell.httplimits import HttpLimits
+from service_shell.supervisor import Supervisor
 from tests.helpers.procs import free_port_block
 
 

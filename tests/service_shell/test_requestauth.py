@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP, request_headers
-from chain.requestauth import ReplayGuard, RequestVerifier
-from chain.web import ApiError
+from pool_protocol.requests import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP, request_headers
+from service_shell.requestauth import ReplayGuard, RequestVerifier
+from service_shell.web import ApiError
 from tests.helpers.chain import key_for
 from tests.helpers.node import FakeClock
 

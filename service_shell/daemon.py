@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from chain.httplimits import HttpLimits, server_options
-from chain.supervisor import Supervisor
+from service_shell.httplimits import HttpLimits, server_options
+from service_shell.supervisor import Supervisor
 
 
 async def run_with_metrics(

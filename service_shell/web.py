@@ -157,7 +157,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 class BodyLimitMiddleware:
     """Refuse request bodies over ``limit`` bytes with a JSON 413, before reading them all
-    (hot routes have limits of their own, see :mod:`chain.hotroutes`)."""
+    (hot routes have limits of their own, see :mod:`service_shell.hotroutes`)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app

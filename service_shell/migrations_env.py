@@ -1,6 +1,6 @@
 """The body of every package's Alembic ``env.py``: online migrations on a given connection.
 
-:func:`chain.db.run_migrations` passes the connection and the package's version table in
+:func:`service_shell.db.run_migrations` passes the connection and the package's version table in
 ``config.attributes``; running ``alembic`` by hand works too when ``sqlalchemy.url`` is set.
 """
 
