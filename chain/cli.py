@@ -13,13 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from chain.client.actions import SendError
+from chain.client.actions import send_action as push_action
 from chain.client.http import NodeClient, NodeError
 from chain.core import (
     ChainParams,
     Genesis,
     GenesisAccount,
     GenesisProducer,
-    Transaction,
     format_amount,
     parse_amount,
 )
@@ -382,29 +383,14 @@ def producers(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 def send_action(url: str, key_path: Path, action: Action, fee: str, as_json: bool) -> dict[str, Any]:
     """Sign ``action`` with the key file's account and push it; prints the outcome."""
     try:
-        keyfile = read_key_file(key_path)
-    except KeyFileError as exc:
-        fail(str(exc), 2)
-    with _client(url) as client:
-        info_ = _call(client.get_info)
-        acct = _call(client.get_account, keyfile.account)
-        if acct["key"] != keyfile.public_key:
-            fail(f"{key_path} holds a key that is not {keyfile.account}'s on this chain")
-        now = info_["genesis_time"] + info_["current_slot"] * info_["slot_ms"]
-        tx = Transaction(
-            chain_id=info_["chain_id"],
-            sender=AccountName(keyfile.account),
-            nonce=acct["nonce"] + acct["pending_transactions"],
-            fee=Amount(_amount(fee, "fee")),
-            expiration=Timestamp(now + 30 * 60 * 1000),
-            action=action,
-        ).sign(keyfile.key)
-        result = _call(client.push_transaction, tx)
+        result = push_action(url, key_path, action, fee)
+    except SendError as exc:
+        fail(str(exc), exc.exit_code)
     if as_json:
         _print_json(result)
     else:
         console.print(f"pushed [bold]{action.TYPE}[/] as {result['transaction_id']} (pending inclusion)")
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def _name(text: str, what: str) -> AccountName:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from chain.client.actions import SendError, send_action
 from chain.client.http import NodeClient, NodeError
 from chain.core import format_amount, parse_amount
 from chain.core.errors import ChainError
@@ -52,9 +53,12 @@ def _amount(text: str, what: str) -> int:
 
 
 def _send(url: str, key: Path, action: Any, fee: str) -> dict[str, Any]:
-    from chain.cli import send_action
-
-    return send_action(url, key, action, fee, False)
+    try:
+        result = send_action(url, key, action, fee)
+    except SendError as exc:
+        fail(str(exc), exc.exit_code)
+    console.print(f"pushed [bold]{action.TYPE}[/] as {result['transaction_id']} (pending inclusion)")
+    return result
 
 
 @app.command()
