@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from chain.settings import SettingsError
-from chain.web import error_response
 from pool_dac.api import router
 from pool_dac.config import DacSettings
 from pool_dac.core.errors import DacError
 from pool_dac.service import Dac
+from service_shell.settings import SettingsError
+from service_shell.web import error_response
 
 
 def install(app: FastAPI, host: Any) -> Dac | None:

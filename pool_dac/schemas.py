@@ -1,5 +1,5 @@
 """Schemas of the DAC's API, for its OpenAPI (routes answer with orjson and parse signed
-documents by hand; see :mod:`chain.apidocs`)."""
+documents by hand; see :mod:`service_shell.apidocs`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from chain.apidocs import Open
-from chain.core.messages import CHOICES, DECISIONS
 from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, SIGNATURE_PATTERN
-from chain.web import Int64
+from pool_protocol.messages import CHOICES, DECISIONS
+from service_shell.apidocs import Open
+from service_shell.web import Int64
 
 Choice = Literal[CHOICES]  # type: ignore[valid-type]
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]

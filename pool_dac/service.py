@@ -28,12 +28,10 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from chain.client import AsyncNodeClient, NodeError
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core.errors import MalformedInput
 from chain.core.transition import compute_producer_income
 from chain.core.types import is_valid_account_name
-from chain.db import run_migrations
-from chain.web import INT64_MAX, ApiError
 from pool_dac import crud
 from pool_dac.chainread import fetch_blocks
 from pool_dac.config import DacSettings
@@ -62,10 +60,12 @@ from pool_dac.core.governance import (
     compute_state,
     compute_tally,
 )
-from pool_dac.core.messages import MAX_FUTURE_MS, Ballot, ConstitutionSignature, Ruling
 from pool_dac.core.params import InvalidParameter, Parameters, check_parameter
 from pool_dac.epochs import payout_rows, settle_epoch, store_epoch, transfer_row
 from pool_dac.host import PoolHost
+from pool_protocol.messages import MAX_FUTURE_MS, Ballot, ConstitutionSignature, Ruling
+from service_shell.db import run_migrations
+from service_shell.web import INT64_MAX, ApiError
 
 # The periodic jobs of one tick, by the names they are counted and reported under.
 DAC_JOBS = ("dac_advance_proposals", "dac_close_due_epochs", "dac_process_transfers")

@@ -463,3 +463,9 @@ class TransactionCache:
         if len(entries) >= self.capacity:
             del entries[next(iter(entries))]
         entries[tx.signature] = (tx, wire if wire is not None else tx.to_dict())
+
+
+def encode_block(block: Block) -> bytes:
+    """The bytes a block is stored, served and pushed as: its canonical JSON (one definition
+    for the node's block store, API and gossip, and the pool service's pushes)."""
+    return block.canonical()

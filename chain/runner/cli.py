@@ -13,11 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.client import NodeClient, NodeError
-from chain.clitools import fail
+from chain.client.actions import SendError, send_action
+from chain.client.http import NodeClient, NodeError
 from chain.core import format_amount, parse_amount
 from chain.core.errors import ChainError
-from chain.keys import KeyFileError
+from service_shell.clitools import fail
+from service_shell.keys import KeyFileError
 
 app = typer.Typer(
     help="Paid executions: publish services, run them as a staked runner, request executions.",
@@ -52,9 +53,12 @@ def _amount(text: str, what: str) -> int:
 
 
 def _send(url: str, key: Path, action: Any, fee: str) -> dict[str, Any]:
-    from chain.cli import send_action
-
-    return send_action(url, key, action, fee, False)
+    try:
+        result = send_action(url, key, action, fee)
+    except SendError as exc:
+        fail(str(exc), exc.exit_code)
+    console.print(f"pushed [bold]{action.TYPE}[/] as {result['transaction_id']} (pending inclusion)")
+    return result
 
 
 @app.command()
@@ -135,11 +139,11 @@ def run(
     ),
 ) -> None:
     """Run the runner daemon: execute assigned work, verify others' results."""
-    from chain.daemon import run_with_metrics
-    from chain.logs import configure_logging
     from chain.runner.config import RunnerSettings
     from chain.runner.daemon import RunnerDaemon
-    from chain.settings import SettingsError, load_settings
+    from service_shell.daemon import run_with_metrics
+    from service_shell.logs import configure_logging
+    from service_shell.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(

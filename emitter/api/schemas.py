@@ -1,5 +1,5 @@
 """Schemas of the pool service's API, for its OpenAPI (routes answer with orjson and the
-intake and signed documents are parsed by hand; see :mod:`chain.apidocs`)."""
+intake and signed documents are parsed by hand; see :mod:`service_shell.apidocs`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chain.apidocs import Open
 from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, PUBLIC_KEY_PATTERN, SIGNATURE_PATTERN
-from chain.web import Int64
+from service_shell.apidocs import Open
+from service_shell.web import Int64
 
 
 class PoolInfo(Open):
