@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
+from chain.client import schemas as wire
 from chain.node import schemas
 from chain.node.deps import get_node
 from service_shell.apidocs import event_stream
@@ -20,7 +21,7 @@ from service_shell.web import INT64_MAX, Int64, JSONResponse
 router = APIRouter(prefix="/v1/node", tags=["node"])
 
 
-@router.get("/blocks", response_model=list[schemas.Block])
+@router.get("/blocks", response_model=list[wire.Block])
 async def blocks(
     request: Request,
     from_height: Annotated[int, Query(ge=1, le=INT64_MAX)] = 1,
@@ -32,7 +33,7 @@ async def blocks(
     return Response(b"[" + b",".join(datas) + b"]", media_type="application/json")
 
 
-@router.get("/mempool", response_model=list[schemas.Transaction])
+@router.get("/mempool", response_model=list[wire.Transaction])
 async def mempool(request: Request, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> JSONResponse:
     """Pending transactions in the order a block would take them (highest fee first)."""
     node = get_node(request)

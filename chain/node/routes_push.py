@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from chain.client import schemas as wire
 from chain.core.codec import decode_json
 from chain.core.errors import MalformedInput
 from chain.core.types import validate_hash, validate_signature
@@ -107,7 +108,7 @@ HOT_ENDPOINTS = (
         "/v1/chain/push_transaction",
         hot_push_transaction,
         "chain",
-        schemas.Transaction,
+        wire.Transaction,
         schemas.Pushed,
         "Submit a signed transaction to the mempool (202: accepted, not yet in a block).",
         status_code=202,
@@ -116,7 +117,7 @@ HOT_ENDPOINTS = (
         "/v1/node/push_block",
         hot_push_block,
         "node",
-        schemas.Block,
+        wire.Block,
         schemas.HeadAnswer,
         "Submit a signed block (from a producer, the pool emitter or a peer).",
         takes_block=True,
@@ -125,7 +126,7 @@ HOT_ENDPOINTS = (
         "/v1/node/prepare_block",
         hot_prepare_block,
         "node",
-        schemas.Block,
+        wire.Block,
         schemas.Prepared,
         "Validate a candidate of the slot's scheduled producer ahead of its signature (a request\n"
         "signed by that producer, as the pool protocol signs requests).",

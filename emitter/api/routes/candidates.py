@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from chain.node.schemas import Block
+from chain.client.schemas import Block
 from emitter.api import schemas
 from emitter.service import Emitter
 from service_shell.apidocs import SIGNED, SIGNED_ERRORS, json_body
