@@ -36,7 +36,6 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from bench._common import name_for  # noqa: E402
 from chain.core import PrivateKey  # noqa: E402
-from chain.db import make_engine, run_migrations  # noqa: E402
 from emitter.eventlog import EventLogReader  # noqa: E402
 from emitter.service import MIGRATIONS as EMITTER_MIGRATIONS  # noqa: E402
 from emitter.service import VERSION_TABLE as EMITTER_VERSION_TABLE  # noqa: E402
@@ -46,6 +45,7 @@ from pool_dac.epochs import settle_epoch, store_epoch  # noqa: E402
 from pool_dac.payouts import payout_rows  # noqa: E402
 from pool_dac.service import MIGRATIONS as DAC_MIGRATIONS  # noqa: E402
 from pool_dac.service import VERSION_TABLE as DAC_VERSION_TABLE  # noqa: E402
+from service_shell.db import make_engine, run_migrations  # noqa: E402
 
 TARGET_S = 2.0
 EPOCH_SLOTS = 7_200  # one hour of 0.5 s slots

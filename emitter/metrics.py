@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chain.metrics import preset
+from service_shell.metrics import preset
 
 if TYPE_CHECKING:
     from emitter.service import Emitter

@@ -34,11 +34,13 @@ from typing import Any
 import httpx
 import orjson
 
-from chain.client import AsyncNodeClient, NodeError
-from chain.clock import Clock, SystemClock, monotonic_ms
+from chain.client.decoding import BlockDecoder, encode_candidate
+from chain.client.follower import ChainFollower
+from chain.client.genesis_file import load_genesis
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import Block, ChainError, OnBlockResult, build_block, compute_slot_at, state_transition
-from chain.core.auth import Application, request_headers
 from chain.core.codec import canonical_bytes_trusted
+from chain.core.containers import encode_block
 from chain.core.errors import (
     BadBuilderSignature,
     InvalidTransaction,
@@ -50,17 +52,6 @@ from chain.core.outcomes import Outcomes, content_key
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import State, UndoLog
 from chain.core.transition import verify_block_signatures
-from chain.db import WalCheckpointer, make_engine, run_migrations
-from chain.decoding import BlockDecoder, encode_candidate
-from chain.events import Broadcaster
-from chain.follower import ChainFollower
-from chain.genesis_file import load_genesis
-from chain.keys import read_key_file
-from chain.node.blockstore import encode_block
-from chain.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
-from chain.requestauth import RequestVerifier
-from chain.supervisor import Supervisor
-from chain.web import ApiError
 from emitter import crud
 from emitter.config import EmitterSettings
 from emitter.core import FALLBACKS, STRATEGIES, Arrival, SlotView
@@ -70,7 +61,17 @@ from emitter.faults import Faults
 from emitter.logwriter import EventWriter
 from emitter.metrics import EmitterMetrics
 from emitter.storage import StorageState, StorageUnavailable
+from pool_protocol.applications import Application
 from pool_protocol.outcomes import VALID_VERDICTS
+from pool_protocol.requests import request_headers
+from service_shell.clock import Clock, SystemClock, monotonic_ms
+from service_shell.db import WalCheckpointer, make_engine, run_migrations
+from service_shell.events import Broadcaster
+from service_shell.keys import read_key_file
+from service_shell.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
+from service_shell.requestauth import RequestVerifier
+from service_shell.supervisor import Supervisor
+from service_shell.web import ApiError
 
 PREPARE_PATH = "/v1/node/prepare_block"
 log = logging.getLogger("bppool.emitter")

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from chain.web import ApiError
+from service_shell.web import ApiError
 
 log = logging.getLogger("bppool.emitter")
 

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from chain.apidocs import READ_ERRORS, SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
-from chain.web import ApiError, Int64, JSONResponse, error_response, read_json
 from pool_dac import crud, schemas
 from pool_dac.core.errors import DacError
 from pool_dac.core.params import describe_parameters
 from pool_dac.core.statement import compute_row_proof
 from pool_dac.service import Dac
+from service_shell.apidocs import READ_ERRORS, SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
+from service_shell.web import ApiError, Int64, JSONResponse, error_response, read_json
 
 router = APIRouter(prefix="/v1/dac", tags=["dac"], responses=READ_ERRORS)
 

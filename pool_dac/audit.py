@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from chain.client import AsyncNodeClient
+from chain.client.http import AsyncNodeClient
 from chain.core import ChainParams
 from chain.core.transition import compute_producer_income
 from pool_dac.chainread import fetch_blocks

@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.clitools import PoolSigner, fail, get_json
 from chain.core import format_amount
-from chain.core.messages import Ballot, ConstitutionSignature, Ruling
+from pool_protocol.messages import Ballot, ConstitutionSignature, Ruling
+from service_shell.clitools import PoolSigner, fail, get_json
 
 app = typer.Typer(
     help="The pool's DAC: constitution, proposals and votes, disputes, epochs, audits.", no_args_is_help=True

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from chain.core.errors import MalformedInput
 from pool_dac.config import DacSettings
 from pool_dac.core.errors import Malformed, NotAMember, NotEligible, StaleMessage
-from pool_dac.core.messages import MAX_FUTURE_MS
 from pool_dac.core.params import Parameters
 from pool_dac.host import PoolHost
+from pool_protocol.messages import MAX_FUTURE_MS
 
 MAX_PAST_MS = 600_000  # how old a signed document may be when it arrives
 

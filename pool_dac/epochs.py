@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from chain.client import AsyncNodeClient
+from chain.client.http import AsyncNodeClient
 from chain.core import PrivateKey
 from chain.core.transition import compute_producer_income
 from pool_dac import crud

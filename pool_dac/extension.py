@@ -10,11 +10,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from chain.settings import SettingsError
 from pool_dac.api import install_error_handler, router
 from pool_dac.config import DacSettings
 from pool_dac.host import PoolHost
 from pool_dac.service import Dac
+from service_shell.settings import SettingsError
 
 
 def install(app: FastAPI, service: Any) -> Dac | None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from chain.web import ApiError
 from pool_dac import crud
 from pool_dac.context import DacContext, read_document
 from pool_dac.core.errors import (
@@ -41,9 +40,10 @@ from pool_dac.core.governance import (
     compute_state,
     compute_tally,
 )
-from pool_dac.core.messages import Ballot, ConstitutionSignature
 from pool_dac.core.proposals import MAX_DESCRIPTION, apply_payload, load_payload, parse_payload
 from pool_dac.payouts import Payouts
+from pool_protocol.messages import Ballot, ConstitutionSignature
+from service_shell.web import ApiError
 
 log = logging.getLogger("bppool.dac")
 

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
-from chain.clock import Clock
+from chain.client.follower import ChainFollower
 from chain.core import Genesis, PrivateKey
-from chain.follower import ChainFollower
-from chain.supervisor import Supervisor
+from service_shell.clock import Clock
+from service_shell.supervisor import Supervisor
 
 
 class EventLog(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from chain.client import AsyncNodeClient, NodeError
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import PrivateKey, Transaction
 from chain.core.containers import Transfer
 from chain.core.types import AccountName, Amount, Timestamp

@@ -1,5 +1,5 @@
 """Schemas of the DAC's API, for its OpenAPI (routes answer with orjson and parse signed
-documents by hand; see :mod:`chain.apidocs`)."""
+documents by hand; see :mod:`service_shell.apidocs`)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from chain.apidocs import Open
-from chain.core.messages import CHOICES, DECISIONS
-from chain.node.schemas import HEX64, HEX128, NAME
-from chain.web import Int64
+from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, SIGNATURE_PATTERN
 from pool_dac.arbitration import MAX_DISPUTE_DESCRIPTION, MAX_EVIDENCE
 from pool_dac.core.proposals import MAX_DESCRIPTION, PROPOSABLE
+from pool_protocol.messages import CHOICES, DECISIONS
+from service_shell.apidocs import Open
+from service_shell.web import Int64
 
 Choice = Literal[CHOICES]  # type: ignore[valid-type]
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]
 Kind = Literal[PROPOSABLE]  # type: ignore[valid-type]
-# The fields of the signed documents, bounded as chain.core.messages checks them
-ChainId = Annotated[str, Field(pattern=HEX64)]
-Account = Annotated[str, Field(pattern=NAME)]
-Signature = Annotated[str, Field(pattern=HEX128)]
+# The fields of the signed documents, bounded as pool_protocol.messages checks them
+ChainId = Annotated[str, Field(pattern=HASH_PATTERN)]
+Account = Annotated[str, Field(pattern=ACCOUNT_NAME_PATTERN)]
+Signature = Annotated[str, Field(pattern=SIGNATURE_PATTERN)]
 MAX_DOCUMENT_INT = 2**53  # ids and epochs in signed documents (exact in every JSON reader)
 DocumentId = Annotated[int, Field(ge=1, le=MAX_DOCUMENT_INT)]
 
@@ -35,7 +35,7 @@ class ConstitutionSignature(BaseModel):
     pool: Account
     member: Account
     version: int = Field(ge=1, le=2**31)
-    hash: str = Field(pattern=HEX64)
+    hash: str = Field(pattern=HASH_PATTERN)
     timestamp: Int64
     signature: Signature
 

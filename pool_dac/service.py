@@ -18,8 +18,7 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from chain.client import AsyncNodeClient
-from chain.db import run_migrations
+from chain.client.http import AsyncNodeClient
 from pool_dac import crud
 from pool_dac.arbitration import Arbitration
 from pool_dac.config import DacSettings
@@ -30,6 +29,7 @@ from pool_dac.governance import Governance
 from pool_dac.host import PoolHost
 from pool_dac.metrics import DacMetrics
 from pool_dac.payouts import Payouts
+from service_shell.db import run_migrations
 
 # The periodic jobs of one tick, by the names they are counted and reported under.
 DAC_JOBS = ("dac_advance_proposals", "dac_close_due_epochs", "dac_process_transfers")

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pool_protocol.messages import MAX_FUTURE_MS, Ballot
+
 from .errors import AlreadyExecuted, NotCancelable, NotExecutable, ReplayedMessage, StaleMessage, VotingClosed
-from .messages import MAX_FUTURE_MS, Ballot
 
 BPS = 10_000
 PENDING, ACTIVE, CANCELED, DEFEATED, SUCCEEDED, QUEUED, EXPIRED, EXECUTED = (

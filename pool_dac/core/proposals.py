@@ -20,9 +20,9 @@ from typing import Any, Protocol, Self
 
 from chain.core.errors import MalformedInput
 from chain.core.types import is_valid_account_name
+from pool_protocol.messages import Ruling
 
 from .errors import InvalidProposal
-from .messages import Ruling
 from .params import InvalidParameter, check_parameter
 
 BPS = 10_000

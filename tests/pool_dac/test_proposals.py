@@ -11,7 +11,6 @@ import pytest
 
 from pool_dac import cli, schemas
 from pool_dac.core.errors import InvalidProposal
-from pool_dac.core.messages import Ruling
 from pool_dac.core.proposals import (
     KINDS,
     PROPOSABLE,
@@ -26,6 +25,7 @@ from pool_dac.core.proposals import (
     load_payload,
     parse_payload,
 )
+from pool_protocol.messages import Ruling
 from tests.helpers.chain import key_for
 
 TEXT_HASH = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"  # sha256("hello")
