@@ -31,7 +31,7 @@ from chain.core import (  # noqa: E402
     create_genesis_state,
 )
 from chain.core.containers import Transfer  # noqa: E402
-from chain.node.mempool import Mempool  # noqa: E402
+from chain.core.mempool import Mempool  # noqa: E402
 from producer_client.builder import build_candidate  # noqa: E402
 
 TARGET_MS = 50.0

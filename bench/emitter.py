@@ -47,7 +47,9 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 
 from bench._common import Connection, cores, free_port, name_for, percentile, wait_ready  # noqa: E402
-from chain.client import AsyncNodeClient  # noqa: E402
+from chain.client.decoding import encode_candidate  # noqa: E402
+from chain.client.follower import ChainFollower  # noqa: E402
+from chain.client.http import AsyncNodeClient  # noqa: E402
 from chain.core import (  # noqa: E402
     Block,
     ChainParams,
@@ -57,13 +59,11 @@ from chain.core import (  # noqa: E402
     PrivateKey,
     Transaction,
 )
-from chain.core.auth import request_headers  # noqa: E402
 from chain.core.containers import Transfer  # noqa: E402
-from chain.decoding import encode_candidate  # noqa: E402
-from chain.follower import ChainFollower  # noqa: E402
-from chain.keys import write_key_file  # noqa: E402
+from pool_protocol.requests import request_headers  # noqa: E402
 from producer_client import Client  # noqa: E402
 from producer_client.builder import build_candidate  # noqa: E402
+from service_shell.keys import write_key_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "pool"

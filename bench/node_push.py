@@ -44,7 +44,7 @@ from chain.core import (  # noqa: E402
     Transaction,
 )
 from chain.core.containers import Transfer  # noqa: E402
-from chain.keys import write_key_file  # noqa: E402
+from service_shell.keys import write_key_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ async def drive(port: int, lanes: list[list[bytes]]) -> tuple[float, dict[int, i
 
 async def latency(port: int, txs: list[Transaction], rate: float) -> list[float]:
     """Push ``txs`` at ``rate`` per second; milliseconds from push to inclusion, per tx."""
-    from chain.client import AsyncNodeClient
+    from chain.client.http import AsyncNodeClient
 
     pushed: dict[str, float] = {}
     included: dict[str, float] = {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from chain.follower import ChainFollower
+from chain.client.follower import ChainFollower
 from emitter.faults import Faults
 from emitter.metrics import EmitterMetrics
 from emitter.slotrun import Timing

@@ -22,16 +22,16 @@ from collections.abc import Callable
 import httpx
 import orjson
 
-from chain.client import AsyncNodeClient, NodeError
-from chain.clock import monotonic_ms
+from chain.client.decoding import BlockDecoder
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import Block, PrivateKey
-from chain.core.auth import request_headers
-from chain.decoding import BlockDecoder
-from chain.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
 from emitter import crud
 from emitter.context import Context
 from emitter.slotrun import SlotRun
 from emitter.storage import StorageUnavailable
+from pool_protocol.requests import request_headers
+from service_shell.clock import monotonic_ms
+from service_shell.rawhttp import RawConnection, RawHttpError, RawPool, RawTimeout
 
 PREPARE_PATH = "/v1/node/prepare_block"
 COMMIT_PATH = "/v1/node/commit_block"

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from chain.core import Block, PrivateKey
-from chain.node.blockstore import encode_block
+from chain.core.containers import encode_block
 from emitter import crud
 from emitter.context import Context
 from emitter.crud import AlreadyEmitted, EventRecord

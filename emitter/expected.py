@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chain.client import NodeError
+from chain.client.decoding import BlockDecoder, encode_candidate
+from chain.client.http import NodeError
 from chain.core import Block, ChainError, build_block, state_transition
 from chain.core.outcomes import Outcomes, content_key
 from chain.core.schedule import get_scheduled_producer
 from chain.core.state import State, UndoLog
-from chain.decoding import BlockDecoder, encode_candidate
 from emitter.context import Context
 from emitter.delivery import Delivery
 from emitter.slotrun import SlotRun

@@ -13,14 +13,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from chain.clock import monotonic_ms
+from chain.client.decoding import BlockDecoder
 from chain.core import Block, ChainError
 from chain.core.codec import canonical_bytes_trusted
 from chain.core.errors import BadBuilderSignature, MalformedInput
 from chain.core.transition import verify_block_signatures
-from chain.decoding import BlockDecoder
-from chain.requestauth import RequestVerifier
-from chain.web import ApiError
 from emitter import crud
 from emitter.context import Context
 from emitter.core.intake import ACCEPTED_VERDICTS, compute_precheck, is_conflict, verdict_for
@@ -41,6 +38,9 @@ from emitter.membership import Membership
 from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.slots import SlotRunner
 from emitter.storage import StorageUnavailable
+from service_shell.clock import monotonic_ms
+from service_shell.requestauth import RequestVerifier
+from service_shell.web import ApiError
 
 log = logging.getLogger("bppool.emitter")
 
@@ -331,7 +331,7 @@ class Intake:
             # Verify the member may act
             if require_active and row["status"] not in (crud.ACTIVE, "pool"):
                 raise MemberNotActive(f"member {member} is {row['status']}, not active")
-        except (ApiError, EmitterError) as exc:  # the verifier's own refusals are chain.web's
+        except (ApiError, EmitterError) as exc:  # the verifier's own refusals are service_shell.web's
             self.metrics.requests_rejected.labels(reason=exc.code).inc()
             raise
         return row

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chain.core.auth import Application
 from chain.core.errors import MalformedInput
 from emitter import crud
 from emitter.context import Context
@@ -22,6 +21,7 @@ from emitter.errors import (
     NotAnApplicant,
     TransitionRefused,
 )
+from pool_protocol.applications import Application
 
 ACTION_TARGETS = {"admit": "active", "reinstate": "active", "suspend": "suspended", "remove": "removed"}
 

@@ -24,15 +24,9 @@ from typing import Any
 
 import httpx
 
-from chain.clock import Clock, SystemClock
-from chain.db import WalCheckpointer, make_engine, run_migrations
-from chain.decoding import BlockDecoder
-from chain.events import Broadcaster
-from chain.follower import ChainFollower
-from chain.genesis_file import load_genesis
-from chain.keys import read_key_file
-from chain.requestauth import RequestVerifier
-from chain.supervisor import Supervisor
+from chain.client.decoding import BlockDecoder
+from chain.client.follower import ChainFollower
+from chain.client.genesis_file import load_genesis
 from emitter.config import EmitterSettings
 from emitter.context import Context
 from emitter.delivery import Delivery
@@ -47,6 +41,12 @@ from emitter.metrics import EmitterMetrics, Readings
 from emitter.slotrun import SlotRun, Timing
 from emitter.slots import SlotRunner
 from emitter.storage import StorageState
+from service_shell.clock import Clock, SystemClock
+from service_shell.db import WalCheckpointer, make_engine, run_migrations
+from service_shell.events import Broadcaster
+from service_shell.keys import read_key_file
+from service_shell.requestauth import RequestVerifier
+from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.emitter")
 

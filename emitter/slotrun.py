@@ -7,9 +7,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from chain.clock import Clock
 from chain.core import Block, compute_slot_at
 from emitter.crud import EventRecord
+from service_shell.clock import Clock
 
 
 @dataclass

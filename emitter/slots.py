@@ -24,7 +24,6 @@ import logging
 from chain.core import Block, ChainError, OnBlockResult, build_block
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import UndoLog
-from chain.events import Broadcaster
 from emitter import crud
 from emitter.config import EmitterSettings
 from emitter.context import Context
@@ -37,6 +36,7 @@ from emitter.membership import Membership, Policy
 from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.storage import StorageUnavailable
 from pool_protocol.outcomes import VALID_VERDICTS
+from service_shell.events import Broadcaster
 
 log = logging.getLogger("bppool.emitter")
 

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from chain.web import JSONResponse
 from emitter.errors import (
     ActionNotAllowed,
     ApplicationRefused,
@@ -27,6 +26,7 @@ from emitter.errors import (
     TransitionRefused,
     UnknownMember,
 )
+from service_shell.web import JSONResponse
 
 HTTP_STATUS: dict[type[EmitterError], int] = {
     Malformed: 400,

@@ -8,7 +8,6 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from chain.web import ApiError, install_error_handlers
 from emitter.api.errors import error_content, install_emitter_errors, status_for
 from emitter.errors import (
     ActionNotAllowed,
@@ -24,6 +23,7 @@ from emitter.errors import (
     UnknownMember,
 )
 from emitter.intake import rejection
+from service_shell.web import ApiError, install_error_handlers
 
 pytestmark = pytest.mark.anyio
 

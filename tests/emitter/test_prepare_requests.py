@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chain.core import build_block
-from chain.core.auth import HEADER_TIMESTAMP
+from pool_protocol.requests import HEADER_TIMESTAMP
 from tests.emitter.conftest import PoolHarness
 
 pytestmark = pytest.mark.anyio

@@ -245,7 +245,7 @@ async def test_every_rejection_is_a_4xx_naming_it_and_logged(pool: PoolHarness) 
 async def test_member_authentication(pool: PoolHarness) -> None:
     import httpx
 
-    from chain.core.auth import request_headers
+    from pool_protocol.requests import request_headers
 
     info = await pool.admin.info()
     async with httpx.AsyncClient(base_url=pool.emitter_url) as http:
@@ -405,7 +405,7 @@ async def test_a_node_missing_earlier_pool_blocks_gets_them_from_the_emission_re
 ) -> None:
     """A node that never saw slot 1's block answers ``unknown_parent`` to slot 2's: the emitter
     pushes the recorded ancestors first, then the block, and the node ends on the pool's chain."""
-    from chain.client import AsyncNodeClient
+    from chain.client.http import AsyncNodeClient
 
     for slot, member in ((1, "alice"), (2, "bob")):
         await pool.open_slot(slot)

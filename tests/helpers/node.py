@@ -17,7 +17,7 @@ from chain.core import (
     Transaction,
 )
 from chain.core.containers import Action, Transfer
-from chain.keys import write_key_file
+from service_shell.keys import write_key_file
 from tests.helpers.chain import GENESIS_TIME, key_for
 
 

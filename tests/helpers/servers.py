@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from chain.hotroutes import http_protocol_for
+from service_shell.hotroutes import http_protocol_for
 
 
 def free_port() -> int:

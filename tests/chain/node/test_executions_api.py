@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.core.executions import PublishService, RegisterRunner, RequestExecution, SubmitResult
+from chain.core.execution_actions import PublishService, RegisterRunner, RequestExecution, SubmitResult
 from tests.chain.node.conftest import NodeHarness, start_harness
 from tests.helpers.executions import HASHING, exec_params
 from tests.helpers.node import make_network, signed_tx
@@ -35,7 +35,7 @@ async def push(h: NodeHarness, sender: str, action, nonce: int = 0) -> str:  # t
 
 
 async def test_services_runners_and_executions_are_readable(h: NodeHarness) -> None:
-    from chain.core.executions import compute_service_id
+    from chain.core.servicetypes import compute_service_id
 
     service_id = compute_service_id(HASHING)
     await push(h, "dev", PublishService(HASHING))
@@ -98,7 +98,7 @@ async def test_bad_queries_get_a_4xx_naming_the_problem(h: NodeHarness) -> None:
     r = await h.client.get("/v1/executions/processes/" + "ab" * 32)
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_process"
     # A request the chain cannot serve is refused at the door, not stored
-    from chain.core.executions import compute_service_id
+    from chain.core.servicetypes import compute_service_id
 
     tx = signed_tx(
         h.network.genesis, "alice", RequestExecution(compute_service_id(HASHING), "sha256", {"data": "ff"}, 1)
@@ -109,7 +109,7 @@ async def test_bad_queries_get_a_4xx_naming_the_problem(h: NodeHarness) -> None:
 
 
 async def test_open_executions_are_in_the_node_metrics(h: NodeHarness) -> None:
-    from chain.core.executions import compute_service_id
+    from chain.core.servicetypes import compute_service_id
 
     service_id = compute_service_id(HASHING)
     await push(h, "dev", PublishService(HASHING))
