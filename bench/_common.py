@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from chain.core import ChainParams, Genesis, GenesisAccount, GenesisProducer, PrivateKey, Transaction
 from chain.core.containers import Transfer
-from chain.rawhttp import RawConnection
+from service_shell.rawhttp import RawConnection
 
 
 def name_for(i: int, prefix: str = "s") -> str:
@@ -87,7 +87,7 @@ ANSWER_TIMEOUT_S = 60.0
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection (the services' raw client, ``chain.rawhttp``); a
+    """One keep-alive HTTP/1.1 connection (the services' raw client, ``service_shell.rawhttp``); a
     general-purpose client would cost as much per request as the servers being measured."""
 
     def __init__(self, raw: RawConnection) -> None:

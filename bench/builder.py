@@ -21,7 +21,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench._common import bench_key, name_for, one_producer_genesis, signed_transfer  # noqa: E402
 from chain.core import PrivateKey, create_genesis_state  # noqa: E402
-from chain.node.mempool import Mempool  # noqa: E402
+from chain.core.mempool import Mempool  # noqa: E402
 from producer_client.builder import build_candidate  # noqa: E402
 
 TARGET_MS = 50.0

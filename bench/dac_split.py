@@ -36,15 +36,16 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from bench._common import name_for  # noqa: E402
 from chain.core import PrivateKey  # noqa: E402
-from chain.db import make_engine, run_migrations  # noqa: E402
 from emitter.eventlog import EventLogReader  # noqa: E402
 from emitter.service import MIGRATIONS as EMITTER_MIGRATIONS  # noqa: E402
 from emitter.service import VERSION_TABLE as EMITTER_VERSION_TABLE  # noqa: E402
 from pool_dac.core.params import Parameters  # noqa: E402
 from pool_dac.crud import EPOCH, ROW, TRANSFER  # noqa: E402
-from pool_dac.epochs import payout_rows, settle_epoch, store_epoch  # noqa: E402
+from pool_dac.epochs import settle_epoch, store_epoch  # noqa: E402
+from pool_dac.payouts import payout_rows  # noqa: E402
 from pool_dac.service import MIGRATIONS as DAC_MIGRATIONS  # noqa: E402
 from pool_dac.service import VERSION_TABLE as DAC_VERSION_TABLE  # noqa: E402
+from service_shell.db import make_engine, run_migrations  # noqa: E402
 
 TARGET_S = 2.0
 EPOCH_SLOTS = 7_200  # one hour of 0.5 s slots
@@ -133,7 +134,8 @@ def close_once(engine: Engine, members: list[str], epoch: int, start: int) -> di
     )
     t1 = time.perf_counter()
     transfers = payout_rows(
-        settled,
+        settled.rows,
+        epoch=epoch,
         first_nonce=epoch * 10_000,
         chain_id=CHAIN_ID,
         pool="pool",

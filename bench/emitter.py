@@ -56,14 +56,14 @@ from bench._common import (  # noqa: E402
     signed_transfer,
     wait_ready,
 )
-from chain.client import AsyncNodeClient  # noqa: E402
+from chain.client.decoding import encode_candidate  # noqa: E402
+from chain.client.follower import ChainFollower  # noqa: E402
+from chain.client.http import AsyncNodeClient  # noqa: E402
 from chain.core import Block, PrivateKey, Transaction  # noqa: E402
-from chain.core.auth import request_headers  # noqa: E402
-from chain.decoding import encode_candidate  # noqa: E402
-from chain.follower import ChainFollower  # noqa: E402
-from chain.keys import write_key_file  # noqa: E402
+from pool_protocol.requests import request_headers  # noqa: E402
 from producer_client import Client  # noqa: E402
 from producer_client.builder import build_candidate  # noqa: E402
+from service_shell.keys import write_key_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "pool"

@@ -28,12 +28,12 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench._common import free_port, percentile  # noqa: E402
-from chain.client import NodeClient  # noqa: E402
+from chain.client.http import NodeClient  # noqa: E402
 from chain.core import Transaction  # noqa: E402
 from chain.core.containers import Action  # noqa: E402
-from chain.core.executions import PublishService, RegisterRunner, RequestExecution  # noqa: E402
-from chain.keys import read_key_file  # noqa: E402
+from chain.core.execution_actions import PublishService, RegisterRunner, RequestExecution  # noqa: E402
 from chain.runner.samples import HASHING  # noqa: E402
+from service_shell.keys import read_key_file  # noqa: E402
 
 BPPOOL = [sys.executable, "-m", "bppool"]
 PRICE = 2000

@@ -38,7 +38,7 @@ from starlette.responses import Response  # noqa: E402
 from bench import _common  # noqa: E402
 from bench._common import Connection, cores, free_port, name_for, percentile, wait_ready  # noqa: E402
 from chain.core import Genesis, PrivateKey, Transaction  # noqa: E402
-from chain.keys import write_key_file  # noqa: E402
+from service_shell.keys import write_key_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +67,7 @@ async def drive(port: int, lanes: list[list[bytes]]) -> tuple[float, dict[int, i
 
 async def latency(port: int, txs: list[Transaction], rate: float) -> list[float]:
     """Push ``txs`` at ``rate`` per second; milliseconds from push to inclusion, per tx."""
-    from chain.client import AsyncNodeClient
+    from chain.client.http import AsyncNodeClient
 
     pushed: dict[str, float] = {}
     included: dict[str, float] = {}

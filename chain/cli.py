@@ -13,14 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.client import NodeClient, NodeError
-from chain.clitools import fail, run_app
+from chain.client.actions import SendError
+from chain.client.actions import send_action as push_action
+from chain.client.http import NodeClient, NodeError
 from chain.core import (
     ChainParams,
     Genesis,
     GenesisAccount,
     GenesisProducer,
-    Transaction,
     format_amount,
     parse_amount,
 )
@@ -36,7 +36,8 @@ from chain.core.containers import (
 )
 from chain.core.errors import ChainError
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp, validate_account_name
-from chain.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
+from service_shell.clitools import fail, run_app
+from service_shell.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 
 app = typer.Typer(
     help="The bundled DPoS chain: local networks, nodes and transactions.", no_args_is_help=True
@@ -104,15 +105,7 @@ def init(
     if genesis_path.exists() and not force:
         fail(f"{genesis_path} exists; pass --force to replace the genesis")
     keys_dir = directory / "keys"
-    public: dict[str, str] = {}
-    for name in producer_names + account_names:
-        path = keys_dir / f"{name}.json"
-        if path.exists():
-            public[name] = read_key_file(path).public_key
-        else:
-            key = generate_private_key()
-            write_key_file(path, name, key)
-            public[name] = key.public_key
+    public = _public_keys(keys_dir, producer_names + account_names)
     genesis_time = (int(time.time() * 1000 + start_delay * 1000) // 1000) * 1000
     try:
         params = ChainParams(
@@ -123,41 +116,77 @@ def init(
             execution_timeout_slots=execution_timeout_slots,
             verification_timeout_slots=verification_timeout_slots,
         )
-        genesis = Genesis(
-            genesis_time=Timestamp(genesis_time),
-            accounts=tuple(
-                GenesisAccount(AccountName(n), PublicKey(public[n]), Amount(_amount(balance, "balance")))
-                for n in producer_names + account_names
-            ),
-            producers=tuple(
-                GenesisProducer(AccountName(n), Amount(_amount(stake, "stake"))) for n in producer_names
-            ),
-            params=params,
-        )
+        genesis = _genesis(genesis_time, public, producer_names, balance, stake, params)
     except ChainError as exc:
         fail(exc.message)
     directory.mkdir(parents=True, exist_ok=True)
     genesis_path.write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
-    nodes_dir = directory / "nodes"
-    nodes_dir.mkdir(exist_ok=True)
-    urls = [f"http://127.0.0.1:{base_port + i}" for i in range(len(producer_names))]
     table = Table(title=f"chain {genesis.chain_id[:16]}… (genesis in {start_delay:.0f} s)")
     for column in ("node", "producer", "API", "config"):
         table.add_column(column)
-    for i, name in enumerate(producer_names):
+    for row in _write_node_configs(directory, producer_names, base_port):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"accounts: {', '.join(producer_names + account_names)} (keys in {keys_dir})")
+    console.print(
+        f"start each node with: [bold]bppool chain node --config {directory / 'nodes'}/<producer>.toml[/]"
+    )
+
+
+def _genesis(
+    genesis_time: int,
+    public: dict[str, str],
+    producers: list[str],
+    balance: str,
+    stake: str,
+    params: ChainParams,
+) -> Genesis:
+    """Every account of ``public`` funded with ``balance``, every producer staked ``stake``."""
+    return Genesis(
+        genesis_time=Timestamp(genesis_time),
+        accounts=tuple(
+            GenesisAccount(AccountName(n), PublicKey(key), Amount(_amount(balance, "balance")))
+            for n, key in public.items()
+        ),
+        producers=tuple(GenesisProducer(AccountName(n), Amount(_amount(stake, "stake"))) for n in producers),
+        params=params,
+    )
+
+
+def _public_keys(keys_dir: Path, names: list[str]) -> dict[str, str]:
+    """Each account's public key: from its key file, written first when there is none (an
+    existing key file is never replaced)."""
+    public: dict[str, str] = {}
+    for name in names:
+        path = keys_dir / f"{name}.json"
+        if path.exists():
+            public[name] = read_key_file(path).public_key
+        else:
+            key = generate_private_key()
+            write_key_file(path, name, key)
+            public[name] = key.public_key
+    return public
+
+
+def _write_node_configs(directory: Path, producers: list[str], base_port: int) -> list[tuple[str, ...]]:
+    """One node config per producer in ``directory/nodes``, each node the others' peer, on
+    consecutive ports; a row (number, producer, API, config) per node."""
+    nodes_dir = directory / "nodes"
+    nodes_dir.mkdir(exist_ok=True)
+    urls = [f"http://127.0.0.1:{base_port + i}" for i in range(len(producers))]
+    rows: list[tuple[str, ...]] = []
+    for i, name in enumerate(producers):
         config = nodes_dir / f"{name}.toml"
         peers = [u for j, u in enumerate(urls) if j != i]
         config.write_text(
-            f'genesis = "{genesis_path.resolve()}"\n'
-            f'key_file = "{(keys_dir / f"{name}.json").resolve()}"\n'
+            f'genesis = "{(directory / "genesis.json").resolve()}"\n'
+            f'key_file = "{(directory / "keys" / f"{name}.json").resolve()}"\n'
             f'data_dir = "{(directory / "data" / name).resolve()}"\n'
             f"port = {base_port + i}\n"
             f"peers = {json.dumps(peers)}\n"
         )
-        table.add_row(str(i + 1), name, urls[i], str(config))
-    console.print(table)
-    console.print(f"accounts: {', '.join(producer_names + account_names)} (keys in {keys_dir})")
-    console.print(f"start each node with: [bold]bppool chain node --config {nodes_dir}/<producer>.toml[/]")
+        rows.append((str(i + 1), name, urls[i], str(config)))
+    return rows
 
 
 @app.command()
@@ -168,13 +197,13 @@ def node(
     repair: bool = typer.Option(False, help="Delete a corrupted stored block and everything above it."),
 ) -> None:
     """Run a chain node (API, mempool, block store, production, peer sync)."""
-    from chain.logs import configure_logging
-    from chain.metrics import MultipleWorkersError
     from chain.node.api import create_app
     from chain.node.blockstore import StoreError
     from chain.node.config import NodeSettings
     from chain.node.node import Node
-    from chain.settings import SettingsError, load_settings
+    from service_shell.logs import configure_logging
+    from service_shell.metrics import MultipleWorkersError
+    from service_shell.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(NodeSettings, config, port=port, host=host)
@@ -354,29 +383,14 @@ def producers(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 def send_action(url: str, key_path: Path, action: Action, fee: str, as_json: bool) -> dict[str, Any]:
     """Sign ``action`` with the key file's account and push it; prints the outcome."""
     try:
-        keyfile = read_key_file(key_path)
-    except KeyFileError as exc:
-        fail(str(exc), 2)
-    with _client(url) as client:
-        info_ = _call(client.get_info)
-        acct = _call(client.get_account, keyfile.account)
-        if acct["key"] != keyfile.public_key:
-            fail(f"{key_path} holds a key that is not {keyfile.account}'s on this chain")
-        now = info_["genesis_time"] + info_["current_slot"] * info_["slot_ms"]
-        tx = Transaction(
-            chain_id=info_["chain_id"],
-            sender=AccountName(keyfile.account),
-            nonce=acct["nonce"] + acct["pending_transactions"],
-            fee=Amount(_amount(fee, "fee")),
-            expiration=Timestamp(now + 30 * 60 * 1000),
-            action=action,
-        ).sign(keyfile.key)
-        result = _call(client.push_transaction, tx)
+        result = push_action(url, key_path, action, fee)
+    except SendError as exc:
+        fail(str(exc), exc.exit_code)
     if as_json:
         _print_json(result)
     else:
         console.print(f"pushed [bold]{action.TYPE}[/] as {result['transaction_id']} (pending inclusion)")
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def _name(text: str, what: str) -> AccountName:
@@ -426,30 +440,29 @@ def register_producer(
     send_action(url, key, RegisterProducer(producer_url), fee, as_json)
 
 
-@app.command()
-def stake(
-    producer: str = typer.Option(..., help="Producer to delegate to (yourself for self-stake)."),
-    amount: str = typer.Option(..., help="Amount to stake."),
-    key: Path = KeyOption,
-    fee: str = FeeOption,
-    url: str = UrlOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Delegate stake to a producer."""
-    send_action(url, key, Stake(_name(producer, "producer"), Amount(_amount(amount))), fee, as_json)
+def _delegation_command(action: type[Stake | Unstake], name: str, doc: str, producer_help: str) -> None:
+    """``stake`` and ``unstake``: the same options, one action each."""
+
+    def command(
+        producer: str = typer.Option(..., help=producer_help),
+        amount: str = typer.Option(..., help=f"Amount to {name}."),
+        key: Path = KeyOption,
+        fee: str = FeeOption,
+        url: str = UrlOption,
+        as_json: bool = JsonOption,
+    ) -> None:
+        send_action(url, key, action(_name(producer, "producer"), Amount(_amount(amount))), fee, as_json)
+
+    command.__doc__ = doc
+    app.command(name)(command)
 
 
-@app.command()
-def unstake(
-    producer: str = typer.Option(..., help="Producer to undelegate from."),
-    amount: str = typer.Option(..., help="Amount to unstake."),
-    key: Path = KeyOption,
-    fee: str = FeeOption,
-    url: str = UrlOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Start unbonding part of a delegation."""
-    send_action(url, key, Unstake(_name(producer, "producer"), Amount(_amount(amount))), fee, as_json)
+_delegation_command(
+    Stake, "stake", "Delegate stake to a producer.", "Producer to delegate to (yourself for self-stake)."
+)
+_delegation_command(
+    Unstake, "unstake", "Start unbonding part of a delegation.", "Producer to undelegate from."
+)
 
 
 @app.command()

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.clitools import PoolSigner, fail, get_json, run_app
-from chain.keys import KeyFileError
+from service_shell.clitools import PoolSigner, fail, get_json, run_app
+from service_shell.keys import KeyFileError
 
 app = typer.Typer(
     help="The pool's block emitter: serve it, admit members, read its log.", no_args_is_help=True
@@ -32,12 +32,12 @@ def serve(
 ) -> None:
     """Run the pool service (emitter API, slot feed, intake, event log)."""
     from chain.core.errors import ChainError
-    from chain.logs import configure_logging
-    from chain.metrics import MultipleWorkersError
-    from chain.settings import SettingsError, load_settings
     from emitter.config import EmitterSettings
     from emitter.main import create_app
     from emitter.service import Emitter
+    from service_shell.logs import configure_logging
+    from service_shell.metrics import MultipleWorkersError
+    from service_shell.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(EmitterSettings, config, port=port, host=host)

@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from chain.core.auth import DEFAULT_REQUEST_SKEW_S
-from chain.httplimits import HttpLimitsSettings
 from emitter.core import FALLBACKS, STRATEGIES
+from pool_protocol.requests import DEFAULT_REQUEST_SKEW_S
+from service_shell.httplimits import HttpLimitsSettings
 
 
 class EmitterSettings(HttpLimitsSettings):

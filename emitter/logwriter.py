@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from chain.supervisor import Supervisor
 from emitter.crud import EventAppender, EventRecord
+from service_shell.supervisor import Supervisor
 
 
 class EventWriter:

@@ -11,13 +11,14 @@ from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from chain.apidocs import READ_ERRORS, READINESS_RESPONSES, Health, Readiness, install_openapi
-from chain.hotroutes import HotRoute, HotRoutesMiddleware
-from chain.metrics import require_single_worker
-from chain.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
 from emitter.api.deps import get_emitter
+from emitter.api.errors import install_emitter_errors
 from emitter.api.routes import candidates, events, members, pool, slots
 from emitter.service import Emitter
+from service_shell.apidocs import READ_ERRORS, READINESS_RESPONSES, Health, Readiness, install_openapi
+from service_shell.hotroutes import HotRoute, HotRoutesMiddleware
+from service_shell.metrics import require_single_worker
+from service_shell.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
 
 ops = APIRouter(tags=["operations"])
 
@@ -89,13 +90,14 @@ def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True)
     )
     app.state.emitter = emitter
     install_error_handlers(app)
+    install_emitter_errors(app)
     install_openapi(app)
     app.state.extensions = load_extensions(app, emitter) if extensions else []
     for router in (pool.router, members.router, slots.router, candidates.router, events.router, ops):
         app.include_router(router, responses=READ_ERRORS)
     app.add_middleware(BodyLimitMiddleware, limit=emitter.settings.max_request_bytes)
     # The intake is a hot route: uvicorn's protocol serves it itself under ``run_app`` (see
-    # chain.hotroutes); the middleware serves it the same way under any other ASGI server.
+    # service_shell.hotroutes); the middleware serves it the same way under any other ASGI server.
     app.state.hot_routes = {
         ("POST", "/v1/pool/candidates"): HotRoute(
             partial(candidates.intake, emitter), emitter.settings.max_candidate_bytes, signed=True

@@ -6,30 +6,49 @@ slot or block id. Histogram buckets sit around the 500 ms slot and the 400 ms cu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chain.metrics import preset
-
-if TYPE_CHECKING:
-    from emitter.service import Emitter
+from chain.core.state import State
+from service_shell.metrics import preset
 
 OFFSET_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0)
 FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5)
 
 
+@dataclass(frozen=True)
+class Readings:
+    """What the collected gauges read of the service, as callables read at each scrape."""
+
+    pool: str
+    members: Callable[[], Mapping[str, Mapping[str, Any]]]
+    not_ready: Callable[[], Mapping[str, Any]]
+    storage_ok: Callable[[], bool]
+    storage_errors: Callable[[], int]
+    chain_state: Callable[[], State]
+
+
 class MembershipCollector(Collector):
-    def __init__(self, emitter: Emitter) -> None:
-        self.emitter = emitter
+    """Gauges read at each scrape: members, readiness, storage and the chain's view of the pool."""
+
+    def __init__(self, readings: Readings) -> None:
+        self.readings = readings
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._members()
+        yield from self._service()
+        yield from self._chain()
+
+    def _members(self) -> Iterator[Metric]:
         members = GaugeMetricFamily("bppool_emitter_members", "Pool members by state.", labels=["state"])
+        rows = self.readings.members()
         counts = dict.fromkeys(("applied", "active", "suspended", "removed"), 0)
-        for member in self.emitter.members.values():
+        for member in rows.values():
             counts[member["status"]] = counts.get(member["status"], 0) + 1
         for state, count in sorted(counts.items()):
             members.add_metric([state], count)
@@ -39,11 +58,13 @@ class MembershipCollector(Collector):
             "1 for each active member (0: applied, suspended, removed).",
             labels=["member"],
         )
-        for account, member in sorted(self.emitter.members.items()):
+        for account, member in sorted(rows.items()):
             active.add_metric([account], 1 if member["status"] == "active" else 0)
         yield active
+
+    def _service(self) -> Iterator[Metric]:
         # One reading of the readiness for both gauges, as /readyz answers it.
-        reasons = self.emitter.not_ready()
+        reasons = self.readings.not_ready()
         following = GaugeMetricFamily(
             "bppool_emitter_following",
             "1 while the replica follows the node's canonical head (same head, or within one slot).",
@@ -58,23 +79,26 @@ class MembershipCollector(Collector):
         storage_ok = GaugeMetricFamily(
             "bppool_emitter_storage_ok", "1 while the storage takes writes (0: failing, see /readyz)."
         )
-        storage_ok.add_metric([], 1 if self.emitter.storage.ok else 0)
+        storage_ok.add_metric([], 1 if self.readings.storage_ok() else 0)
         yield storage_ok
         storage_errors = CounterMetricFamily(
             "bppool_emitter_storage_errors",
             "Writes the storage refused (full disk, read-only file system or database).",
         )
-        storage_errors.add_metric([], self.emitter.storage.errors)
+        storage_errors.add_metric([], self.readings.storage_errors())
         yield storage_errors
+
+    def _chain(self) -> Iterator[Metric]:
+        pool = self.readings.pool
+        chain_state = self.readings.chain_state()
         in_schedule = GaugeMetricFamily(
             "bppool_emitter_in_schedule", "1 when the pool producer is in the active schedule."
         )
-        chain_state = self.emitter.follower.state
-        in_schedule.add_metric([], 1 if self.emitter.pool in chain_state.chain.schedule else 0)
+        in_schedule.add_metric([], 1 if pool in chain_state.chain.schedule else 0)
         yield in_schedule
         # What the chain says about the pool: its own accounting of the pool producer's slots
         # on the canonical chain the service follows (a reorg may lower it: gauges).
-        producer = chain_state.producers.rows.get(self.emitter.pool)
+        producer = chain_state.producers.rows.get(pool)
         missed = GaugeMetricFamily(
             "bppool_emitter_chain_missed_slots",
             "Pool slots without a pool block on the followed canonical chain, since genesis "
@@ -92,9 +116,21 @@ class MembershipCollector(Collector):
 
 
 class EmitterMetrics:
-    def __init__(self, emitter: Emitter) -> None:
+    """The emitter's metrics in their own registry; the gauges collected at each scrape
+    read the service through the ``Readings`` given to :meth:`collect_from`."""
+
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self._add_intake(self.registry)
+        self._add_emission(self.registry)
+        self._add_service(self.registry)
+
+    def collect_from(self, readings: Readings) -> None:
+        """Collect the service's gauges through ``readings`` (read once now, to describe
+        them: call it when the service is wired)."""
+        self.registry.register(MembershipCollector(readings))
+
+    def _add_intake(self, r: CollectorRegistry) -> None:
         self.candidates = Counter(
             "bppool_emitter_candidates_received",
             "Candidate deliveries by member and result (selected, valid or the rejection).",
@@ -135,6 +171,8 @@ class EmitterMetrics:
             "path",
             ("full", "known"),
         )
+
+    def _add_emission(self, r: CollectorRegistry) -> None:
         self.expected_blocks = Counter(
             "bppool_emitter_expected_blocks",
             "Blocks validated ahead of a pool slot from the mempool (what members are expected to build).",
@@ -162,6 +200,8 @@ class EmitterMetrics:
         self.push_failures = Counter(
             "bppool_emitter_push_failures", "Failed pushes of emitted blocks, by node.", ["node"], registry=r
         )
+
+    def _add_service(self, r: CollectorRegistry) -> None:
         self.requests_rejected = Counter(
             "bppool_emitter_requests_rejected",
             "Member requests refused before intake, by reason.",
@@ -173,5 +213,3 @@ class EmitterMetrics:
         self.last_emission = Gauge(
             "bppool_emitter_last_emission_timestamp_seconds", "When the last block was emitted.", registry=r
         )
-        r.register(MembershipCollector(emitter))
-        emitter.supervisor.register(r)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from chain.web import ApiError
+from emitter.errors import StorageUnavailable
 
 log = logging.getLogger("bppool.emitter")
 
@@ -30,12 +30,7 @@ PROBE_INTERVAL_S = 1.0
 # well under it) for the storage to count as working again.
 PROBE_BYTES = 1 << 20
 
-
-class StorageUnavailable(ApiError):
-    """A write failed because of the storage (503 ``storage_unavailable``)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(503, "storage_unavailable", f"the pool's storage is failing: {message}; retry later")
+__all__ = ["StorageState", "StorageUnavailable"]
 
 
 class StorageState:

@@ -1,23 +1,52 @@
 """The DAC's HTTP API, mounted in the pool service under ``/v1/dac``.
 
 Writes are requests signed by members (the pool protocol's ``X-BP-*`` headers); ballots,
-constitution signatures and rulings are also signed documents kept for audit.
+constitution signatures and rulings are also signed documents kept for audit. The DAC's
+errors carry a code; :data:`STATUS` gives each its HTTP status, here only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel
+from starlette.responses import Response
 
-from chain.apidocs import READ_ERRORS, SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
-from chain.web import ApiError, Int64, JSONResponse, read_json
 from pool_dac import crud, schemas
+from pool_dac.core.errors import DacError
 from pool_dac.core.params import describe_parameters
 from pool_dac.core.statement import compute_row_proof
 from pool_dac.service import Dac
+from service_shell.apidocs import READ_ERRORS, SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
+from service_shell.web import ApiError, Int64, JSONResponse, error_response, read_json
 
 router = APIRouter(prefix="/v1/dac", tags=["dac"], responses=READ_ERRORS)
+
+# The HTTP status of each DAC error code (any other: 400).
+STATUS = {
+    "not_ready": 503,
+    "not_a_member": 403,
+    "not_eligible": 403,
+    "not_arbitrator": 403,
+    "unknown_proposal": 404,
+    "unknown_dispute": 404,
+    "unknown_epoch": 404,
+    "replayed_message": 409,
+    "voting_closed": 409,
+    "not_cancelable": 409,
+    "not_executable": 409,
+    "already_executed": 409,
+}
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Answer the DAC's errors in the project's error shape, with their status."""
+
+    @app.exception_handler(DacError)
+    async def _dac_error(request: Request, exc: DacError) -> Response:
+        return error_response(STATUS.get(exc.code, 400), exc.code, exc.message)
 
 
 def get_dac(request: Request) -> Dac:
@@ -31,13 +60,26 @@ DacDep = Annotated[Dac, Depends(get_dac)]
 async def signed_member(request: Request) -> str:
     """The active member behind a signed request."""
     dac = get_dac(request)
-    row = dac.host.authenticate_request(
+    row = dac.host.service.authenticate_request(
         request.headers, method=request.method, path=request.scope["path"], body=await request.body()
     )
     return str(row["account"])
 
 
 MemberDep = Annotated[str, Depends(signed_member)]
+
+
+def signed_write(
+    path: str, answer: type[BaseModel], body: type[BaseModel] | None = None, status_code: int | None = None
+) -> Callable[[Any], Any]:
+    """A member-signed ``POST`` route answering ``answer`` (with a JSON ``body`` when given)."""
+    return router.post(
+        path,
+        status_code=status_code,
+        response_model=answer,
+        responses=SIGNED_ERRORS,
+        openapi_extra={**json_body(body), **SIGNED} if body else SIGNED,
+    )
 
 
 @router.get("/constitution", response_model=schemas.Constitution)
@@ -54,12 +96,7 @@ async def constitution_versions(dac: DacDep) -> JSONResponse:
     )
 
 
-@router.post(
-    "/constitution/sign",
-    response_model=schemas.Signed,
-    responses=SIGNED_ERRORS,
-    openapi_extra={**json_body(schemas.ConstitutionSignature), **SIGNED},
-)
+@signed_write("/constitution/sign", schemas.Signed, schemas.ConstitutionSignature)
 async def sign_constitution(request: Request, dac: DacDep, member: MemberDep) -> JSONResponse:
     """Sign the latest constitution (a member is active only once it did)."""
     return JSONResponse(dac.sign_constitution(member, await read_json(request)))
@@ -81,13 +118,7 @@ async def proposals(dac: DacDep, state: str | None = None, limit: Int64 = 50) ->
     return JSONResponse({"proposals": found})
 
 
-@router.post(
-    "/proposals",
-    status_code=201,
-    response_model=schemas.ProposalView,
-    responses=SIGNED_ERRORS,
-    openapi_extra={**json_body(schemas.Proposal), **SIGNED},
-)
+@signed_write("/proposals", schemas.ProposalView, schemas.Proposal, status_code=201)
 async def propose(request: Request, dac: DacDep, member: MemberDep) -> JSONResponse:
     """Propose: ``{kind, payload, description}`` (admit_member, remove_member, set_parameter,
     amend_constitution, treasury_spend)."""
@@ -100,23 +131,13 @@ async def proposal(proposal_id: Int64, dac: DacDep) -> JSONResponse:
     return JSONResponse(dac.proposal(proposal_id))
 
 
-@router.post(
-    "/proposals/{proposal_id}/ballots",
-    response_model=schemas.ProposalView,
-    responses=SIGNED_ERRORS,
-    openapi_extra={**json_body(schemas.Ballot), **SIGNED},
-)
+@signed_write("/proposals/{proposal_id}/ballots", schemas.ProposalView, schemas.Ballot)
 async def vote(proposal_id: Int64, request: Request, dac: DacDep, member: MemberDep) -> JSONResponse:
     """Cast (or change, while Active) a signed ballot: yes, no or abstain."""
     return JSONResponse(dac.vote(member, proposal_id, await read_json(request)))
 
 
-@router.post(
-    "/proposals/{proposal_id}/cancel",
-    response_model=schemas.ProposalView,
-    responses=SIGNED_ERRORS,
-    openapi_extra=SIGNED,
-)
+@signed_write("/proposals/{proposal_id}/cancel", schemas.ProposalView)
 async def cancel(proposal_id: Int64, dac: DacDep, member: MemberDep) -> JSONResponse:
     """Cancel one's own proposal while Pending or Active."""
     return JSONResponse(dac.cancel(member, proposal_id))
@@ -134,13 +155,7 @@ async def disputes(dac: DacDep) -> JSONResponse:
     return JSONResponse({"disputes": [dac.dispute(d["id"]) for d in crud.list_disputes(dac.engine)]})
 
 
-@router.post(
-    "/disputes",
-    status_code=201,
-    response_model=schemas.DisputeView,
-    responses=SIGNED_ERRORS,
-    openapi_extra={**json_body(schemas.Dispute), **SIGNED},
-)
+@signed_write("/disputes", schemas.DisputeView, schemas.Dispute, status_code=201)
 async def file_dispute(request: Request, dac: DacDep, member: MemberDep) -> JSONResponse:
     """File a dispute: ``{against, epoch, evidence: [event ids], description}``."""
     return JSONResponse(dac.file_dispute(member, await read_json(request)), status_code=201)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chain.client import AsyncNodeClient, NodeError
+from chain.client.http import AsyncNodeClient, NodeError
 from chain.core import Block
 
 BATCH = 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.clitools import PoolSigner, fail, get_json
 from chain.core import format_amount
-from chain.core.messages import Ballot, ConstitutionSignature, Ruling
+from pool_protocol.messages import Ballot, ConstitutionSignature, Ruling
+from service_shell.clitools import PoolSigner, fail, get_json
 
 app = typer.Typer(
     help="The pool's DAC: constitution, proposals and votes, disputes, epochs, audits.", no_args_is_help=True
@@ -33,6 +34,11 @@ def _show(data: Any, as_json: bool) -> bool:
     if as_json:
         console.print_json(orjson.dumps(data).decode())
     return as_json
+
+
+def _post_signed(signer: PoolSigner, path: str, document: Ballot | ConstitutionSignature | Ruling) -> Any:
+    """Sign ``document`` with the member's key and post it (in a signed request)."""
+    return signer.post(path, document.signed(signer.keyfile.key).to_dict())
 
 
 @app.command()
@@ -56,8 +62,8 @@ def sign_constitution(key: Path = KeyOption, url: str = UrlOption) -> None:
     current = get_json(url, "/v1/dac/constitution")
     message = ConstitutionSignature(
         signer.chain_id, signer.pool, signer.account, current["version"], current["hash"], signer.now()
-    ).signed(signer.keyfile.key)
-    result = signer.post("/v1/dac/constitution/sign", message.to_dict())
+    )
+    result = _post_signed(signer, "/v1/dac/constitution/sign", message)
     console.print(f"{result['member']} signed version {result['version']}; active: {result['active']}")
 
 
@@ -73,11 +79,53 @@ def params(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     console.print(table)
 
 
+def _member_payload(options: dict[str, Any]) -> dict[str, Any]:
+    return {"account": options["account"]}
+
+
+def _parameter_payload(options: dict[str, Any]) -> dict[str, Any]:
+    value = options["value"]
+    try:
+        parsed: Any = json.loads(value or "")
+    except json.JSONDecodeError:
+        parsed = value
+    return {"name": options["name"], "value": parsed}
+
+
+def _amendment_payload(options: dict[str, Any]) -> dict[str, Any]:
+    text_file: Path | None = options["text_file"]
+    if text_file is None or not text_file.is_file():
+        fail("amend_constitution needs --text-file with the new text")
+    return {"text": text_file.read_text()}
+
+
+def _spend_payload(options: dict[str, Any]) -> dict[str, Any]:
+    from chain.core import parse_amount
+    from chain.core.errors import ChainError
+
+    try:
+        return {
+            "to": options["to"],
+            "amount": int(parse_amount(options["amount"] or "")),
+            "memo": options["memo"],
+        }
+    except ChainError as exc:
+        fail(exc.message)
+
+
+# A proposal's payload from the command's options, by kind (pool_dac.core.proposals.PROPOSABLE).
+PAYLOADS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "admit_member": _member_payload,
+    "remove_member": _member_payload,
+    "set_parameter": _parameter_payload,
+    "amend_constitution": _amendment_payload,
+    "treasury_spend": _spend_payload,
+}
+
+
 @app.command()
 def propose(
-    kind: str = typer.Argument(
-        ..., help="admit_member, remove_member, set_parameter, amend_constitution, treasury_spend"
-    ),
+    kind: str = typer.Argument(..., help=", ".join(PAYLOADS)),
     key: Path = KeyOption,
     url: str = UrlOption,
     account: str | None = typer.Option(None, help="admit_member / remove_member: the account."),
@@ -90,32 +138,11 @@ def propose(
     description: str = typer.Option("", help="Why."),
 ) -> None:
     """Make a proposal (voting starts after the voting delay)."""
-    from chain.core import parse_amount
-    from chain.core.errors import ChainError
-
-    payload: dict[str, Any]
-    if kind in ("admit_member", "remove_member"):
-        payload = {"account": account}
-    elif kind == "set_parameter":
-        try:
-            parsed: Any = json.loads(value or "")
-        except json.JSONDecodeError:
-            parsed = value
-        payload = {"name": name, "value": parsed}
-    elif kind == "amend_constitution":
-        if text_file is None or not text_file.is_file():
-            fail("amend_constitution needs --text-file with the new text")
-            return
-        payload = {"text": text_file.read_text()}
-    elif kind == "treasury_spend":
-        try:
-            payload = {"to": to, "amount": int(parse_amount(amount or "")), "memo": memo}
-        except ChainError as exc:
-            fail(exc.message)
-            return
-    else:
+    build = PAYLOADS.get(kind)
+    if build is None:
         fail(f"unknown kind {kind!r}")
-        return
+    options = {"account": account, "name": name, "value": value, "text_file": text_file}
+    payload = build({**options, "to": to, "amount": amount, "memo": memo})
     result = PoolSigner(url, key).post(
         "/v1/dac/proposals", {"kind": kind, "payload": payload, "description": description}
     )
@@ -136,10 +163,8 @@ def vote(
     if choice not in ("yes", "no", "abstain"):
         fail("choice must be yes, no or abstain")
     signer = PoolSigner(url, key)
-    ballot = Ballot(signer.chain_id, signer.pool, proposal_id, signer.account, choice, signer.now()).signed(
-        signer.keyfile.key
-    )
-    result = signer.post(f"/v1/dac/proposals/{proposal_id}/ballots", ballot.to_dict())
+    ballot = Ballot(signer.chain_id, signer.pool, proposal_id, signer.account, choice, signer.now())
+    result = _post_signed(signer, f"/v1/dac/proposals/{proposal_id}/ballots", ballot)
     tally = result["tally"]
     console.print(
         f"voted {choice}; tally yes {tally['yes']} no {tally['no']} abstain {tally['abstain']} "
@@ -232,8 +257,8 @@ def rule(
         epoch,
         reason,
         signer.now(),
-    ).signed(signer.keyfile.key)
-    result = signer.post(f"/v1/dac/disputes/{dispute_id}/ruling", ruling.to_dict())
+    )
+    result = _post_signed(signer, f"/v1/dac/disputes/{dispute_id}/ruling", ruling)
     console.print(f"ruling recorded; it executes as proposal {result['proposal']['id']} after the timelock")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Column, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
@@ -26,6 +26,27 @@ TRANSFER = T["dac_transfer"]
 
 def _dicts(rows: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in rows.mappings().all()]
+
+
+def _create(engine: Engine, table: Table, row: dict[str, Any]) -> int:
+    """Insert ``row``; the new row's id."""
+    with engine.begin() as conn:
+        key = conn.execute(insert(table).values(**row)).inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no id for the new row")
+    return int(key[0])
+
+
+def _get(engine: Engine, key: Column[Any], value: int) -> dict[str, Any] | None:
+    """The row whose ``key`` is ``value``, if any."""
+    with engine.connect() as conn:
+        row = conn.execute(select(key.table).where(key == value)).mappings().first()
+        return dict(row) if row else None
+
+
+def _update(engine: Engine, key: Column[Any], value: int, values: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(key.table).where(key == value).values(**values))
 
 
 # --- constitution ------------------------------------------------------------------------------
@@ -109,22 +130,12 @@ def set_parameter(conn: Connection, *, name: str, value: Any, now_ms: int, propo
 # --- proposals and ballots ---------------------------------------------------------------------
 
 
-def _new_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    if key is None:
-        raise RuntimeError("the database returned no id for the new row")
-    return int(key[0])
-
-
 def create_proposal(engine: Engine, *, row: dict[str, Any]) -> int:
-    with engine.begin() as conn:
-        return _new_id(conn.execute(insert(PROPOSAL).values(**row)))
+    return _create(engine, PROPOSAL, row)
 
 
 def get_proposal(engine: Engine, *, proposal_id: int) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(PROPOSAL).where(PROPOSAL.c.id == proposal_id)).mappings().first()
-        return dict(row) if row else None
+    return _get(engine, PROPOSAL.c.id, proposal_id)
 
 
 def list_proposals(
@@ -145,8 +156,7 @@ def count_proposals_by_state(engine: Engine) -> dict[str, int]:
 
 
 def update_proposal(engine: Engine, *, proposal_id: int, **values: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(update(PROPOSAL).where(PROPOSAL.c.id == proposal_id).values(**values))
+    _update(engine, PROPOSAL.c.id, proposal_id, values)
 
 
 def ballots(engine: Engine, *, proposal_id: int) -> list[dict[str, Any]]:
@@ -171,14 +181,11 @@ def save_ballot(engine: Engine, *, row: dict[str, Any]) -> None:
 
 
 def create_dispute(engine: Engine, *, row: dict[str, Any]) -> int:
-    with engine.begin() as conn:
-        return _new_id(conn.execute(insert(DISPUTE).values(**row)))
+    return _create(engine, DISPUTE, row)
 
 
 def get_dispute(engine: Engine, *, dispute_id: int) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(DISPUTE).where(DISPUTE.c.id == dispute_id)).mappings().first()
-        return dict(row) if row else None
+    return _get(engine, DISPUTE.c.id, dispute_id)
 
 
 def list_disputes(engine: Engine) -> list[dict[str, Any]]:
@@ -187,8 +194,7 @@ def list_disputes(engine: Engine) -> list[dict[str, Any]]:
 
 
 def update_dispute(engine: Engine, *, dispute_id: int, **values: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(update(DISPUTE).where(DISPUTE.c.id == dispute_id).values(**values))
+    _update(engine, DISPUTE.c.id, dispute_id, values)
 
 
 def set_penalty(
@@ -231,9 +237,7 @@ def save_epoch(
 
 
 def get_epoch(engine: Engine, *, epoch: int) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(EPOCH).where(EPOCH.c.epoch == epoch)).mappings().first()
-        return dict(row) if row else None
+    return _get(engine, EPOCH.c.epoch, epoch)
 
 
 def list_epochs(engine: Engine, *, limit: int = 100) -> list[dict[str, Any]]:
@@ -248,8 +252,7 @@ def statement_rows(engine: Engine, *, epoch: int) -> list[dict[str, Any]]:
 
 
 def set_epoch_status(engine: Engine, *, epoch: int, status: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(update(EPOCH).where(EPOCH.c.epoch == epoch).values(status=status))
+    _update(engine, EPOCH.c.epoch, epoch, {"status": status})
 
 
 # --- transfers ---------------------------------------------------------------------------------
@@ -292,8 +295,7 @@ def add_transfer(engine: Engine, *, row: dict[str, Any]) -> None:
 
 
 def update_transfer(engine: Engine, *, transfer_id: int, **values: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(update(TRANSFER).where(TRANSFER.c.id == transfer_id).values(**values))
+    _update(engine, TRANSFER.c.id, transfer_id, values)
 
 
 def treasury(engine: Engine) -> dict[str, int]:

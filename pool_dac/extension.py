@@ -1,34 +1,64 @@
-"""Installs the DAC into the pool service (entry point ``bppool.pool_extensions: dac``)."""
+"""Installs the DAC into the pool service (entry point ``bppool.pool_extensions: dac``).
+
+The only place that knows the pool service's concrete shape: it builds the DAC's
+:class:`pool_dac.host.PoolHost` once and attaches the DAC to the service's extension points.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
-from starlette.responses import Response
+from fastapi import FastAPI
 
-from chain.settings import SettingsError
-from chain.web import error_response
-from pool_dac.api import router
+from pool_dac.api import install_error_handler, router
 from pool_dac.config import DacSettings
-from pool_dac.core.errors import DacError
+from pool_dac.host import PoolHost
 from pool_dac.service import Dac
+from service_shell.settings import SettingsError
 
 
-def install(app: FastAPI, host: Any) -> Dac | None:
-    """Mount ``/v1/dac`` and attach the DAC to the host's life cycle (unless disabled)."""
+def install(app: FastAPI, service: Any) -> Dac | None:
+    """Mount ``/v1/dac`` and attach the DAC to the pool service's life cycle (unless disabled)."""
     try:
-        settings = DacSettings(**host.settings.extensions.get("dac", {}))
+        settings = DacSettings(**service.settings.extensions.get("dac", {}))
     except Exception as exc:  # pydantic's ValidationError: report it like other settings
         raise SettingsError(f"invalid [extensions.dac] settings: {exc}") from None
     if not settings.enabled:
         return None
-    dac = Dac(host, settings)
+    dac = Dac(build_host(service), settings)
+    attach(service, dac)
     app.state.dac = dac
     app.include_router(router)
-
-    @app.exception_handler(DacError)
-    async def _dac_error(request: Request, exc: DacError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
-
+    install_error_handler(app)
     return dac
+
+
+def build_host(service: Any) -> PoolHost:
+    """What the DAC uses of ``service`` (the emitter)."""
+
+    def use_parameters(strategy: str, fallback: str) -> None:
+        # The DAC's stored values at start: in force from the next decision (no event: no change)
+        service.strategy_name, service.fallback = strategy, fallback
+
+    return PoolHost(
+        service=service,
+        engine=service.engine,
+        follower=service.follower,
+        genesis=service.genesis,
+        chain_id=service.chain_id,
+        pool=service.pool,
+        pool_key=service.pool_key,
+        clock=service.clock,
+        event_log=service.event_log,
+        supervisor=service.supervisor,
+        registry=service.metrics.registry,
+        node_url=service.settings.node_urls[0],
+        use_parameters=use_parameters,
+    )
+
+
+def attach(service: Any, dac: Dac) -> None:
+    """Start and stop the DAC with the service, hear of applications, admit by vote only."""
+    service.extensions.append(dac)
+    service.application_hooks.append(dac.on_application)
+    service.admission_by_vote = True

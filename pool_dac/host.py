@@ -1,20 +1,30 @@
-"""What the DAC needs from the pool service hosting it: a narrow interface (a Protocol),
-so the DAC never depends on the emitter's internals (the emitter satisfies it)."""
+"""What the DAC needs from the pool service hosting it, so the DAC never depends on the
+emitter's internals.
+
+:class:`PoolService` is the pool service as the DAC sees it (the emitter satisfies it): live
+state read through properties, changes made through its methods. :class:`PoolHost` is built
+once when the DAC is installed (:func:`pool_dac.extension.install`) and passed in; it is
+frozen, and the DAC writes nothing into the pool service but through these methods.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
-from chain.clock import Clock
+from chain.client.follower import ChainFollower
 from chain.core import Genesis, PrivateKey
-from chain.follower import ChainFollower
-from chain.supervisor import Supervisor
+from service_shell.clock import Clock
+from service_shell.supervisor import Supervisor
 
 
 class EventLog(Protocol):
+    """The pool's event log, read for epoch metrics and dispute evidence."""
+
     def member_metrics(self, start_slot: int, end_slot: int) -> tuple[int, dict[str, dict[str, int]]]: ...
 
     def pool_slot_numbers(self, start_slot: int, end_slot: int) -> list[int]: ...
@@ -24,25 +34,17 @@ class EventLog(Protocol):
     def existing_event_ids(self, ids: Iterable[int]) -> set[int]: ...
 
 
-class PoolHost(Protocol):
-    engine: Engine
-    follower: ChainFollower
-    genesis: Genesis
-    chain_id: str
-    pool: str
-    pool_key: PrivateKey
-    clock: Clock
-    members: dict[str, dict[str, Any]]
-    constitution_text: str
-    constitution_hash: str
-    event_log: EventLog
-    extensions: list[Any]
-    application_hooks: list[Callable[[str], None]]
-    admission_by_vote: bool
-    pushers: list[Any]
-    settings: Any
-    metrics: Any
-    supervisor: Supervisor
+class PoolService(Protocol):
+    """The pool service's live state and the changes the DAC asks of it."""
+
+    @property
+    def members(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+    @property
+    def constitution_text(self) -> str: ...
+
+    @property
+    def constitution_hash(self) -> str: ...
 
     def authenticate_request(
         self, headers: Mapping[str, str], *, method: str, path: str, body: bytes, require_active: bool = True
@@ -55,3 +57,38 @@ class PoolHost(Protocol):
     def set_constitution(self, text: str) -> str: ...
 
     def set_member_constitution(self, account: str, constitution_hash: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class PoolHost:
+    """What the DAC uses of its pool service: fixed parts, and the service for live state."""
+
+    service: PoolService
+    engine: Engine
+    follower: ChainFollower
+    genesis: Genesis
+    chain_id: str
+    pool: str
+    pool_key: PrivateKey
+    clock: Clock
+    event_log: EventLog
+    supervisor: Supervisor
+    registry: CollectorRegistry
+    node_url: str
+    # The emitter's strategy and fallback in force (the DAC's stored values, at start)
+    use_parameters: Callable[[str, str], None]
+
+    @property
+    def members(self) -> Mapping[str, Mapping[str, Any]]:
+        """The pool's members by account, as the pool service holds them now."""
+        return self.service.members
+
+    @property
+    def constitution_text(self) -> str:
+        """The text of the constitution in force."""
+        return self.service.constitution_text
+
+    @property
+    def constitution_hash(self) -> str:
+        """The hash of the constitution in force (members sign it to be active)."""
+        return self.service.constitution_hash

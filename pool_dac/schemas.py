@@ -1,19 +1,28 @@
 """Schemas of the DAC's API, for its OpenAPI (routes answer with orjson and parse signed
-documents by hand; see :mod:`chain.apidocs`)."""
+documents by hand; see :mod:`service_shell.apidocs`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from chain.apidocs import Open
-from chain.core.messages import CHOICES, DECISIONS
-from chain.node.schemas import HEX64, HEX128, NAME
-from chain.web import Int64
+from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, SIGNATURE_PATTERN
+from pool_dac.arbitration import MAX_DISPUTE_DESCRIPTION, MAX_EVIDENCE
+from pool_dac.core.proposals import MAX_DESCRIPTION, PROPOSABLE
+from pool_protocol.messages import CHOICES, DECISIONS
+from service_shell.apidocs import Open
+from service_shell.web import Int64
 
 Choice = Literal[CHOICES]  # type: ignore[valid-type]
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+Kind = Literal[PROPOSABLE]  # type: ignore[valid-type]
+# The fields of the signed documents, bounded as pool_protocol.messages checks them
+ChainId = Annotated[str, Field(pattern=HASH_PATTERN)]
+Account = Annotated[str, Field(pattern=ACCOUNT_NAME_PATTERN)]
+Signature = Annotated[str, Field(pattern=SIGNATURE_PATTERN)]
+MAX_DOCUMENT_INT = 2**53  # ids and epochs in signed documents (exact in every JSON reader)
+DocumentId = Annotated[int, Field(ge=1, le=MAX_DOCUMENT_INT)]
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -22,60 +31,60 @@ Decision = Literal[DECISIONS]  # type: ignore[valid-type]
 class ConstitutionSignature(BaseModel):
     """A member's signature of the latest constitution (``bppool/constitution/v1``)."""
 
-    chain_id: str = Field(pattern=HEX64)
-    pool: str = Field(pattern=NAME)
-    member: str = Field(pattern=NAME)
+    chain_id: ChainId
+    pool: Account
+    member: Account
     version: int = Field(ge=1, le=2**31)
-    hash: str = Field(pattern=HEX64)
+    hash: str = Field(pattern=HASH_PATTERN)
     timestamp: Int64
-    signature: str = Field(pattern=HEX128)
+    signature: Signature
 
 
 class Proposal(BaseModel):
     """A proposal: its kind, the kind's payload, and what it is for."""
 
-    kind: Literal["admit_member", "remove_member", "set_parameter", "amend_constitution", "treasury_spend"]
+    kind: Kind
     payload: dict[str, Any] = Field(
         description="admit_member, remove_member: {account}; set_parameter: {name, value}; "
         "amend_constitution: {text}; treasury_spend: {to, amount, memo}"
     )
-    description: str = Field(default="", max_length=2000)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
 
 class Ballot(BaseModel):
     """A member's signed ballot."""
 
-    chain_id: str = Field(pattern=HEX64)
-    pool: str = Field(pattern=NAME)
-    proposal_id: int = Field(ge=1, le=2**53)
-    voter: str = Field(pattern=NAME)
+    chain_id: ChainId
+    pool: Account
+    proposal_id: DocumentId
+    voter: Account
     choice: Choice
     timestamp: Int64
-    signature: str = Field(pattern=HEX128)
+    signature: Signature
 
 
 class Dispute(BaseModel):
     """A dispute against a member, citing events of the pool's log."""
 
-    against: str = Field(pattern=NAME)
+    against: Account
     epoch: Int64
-    evidence: list[Int64] = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=4000)
+    evidence: list[Int64] = Field(min_length=1, max_length=MAX_EVIDENCE)
+    description: str = Field(default="", max_length=MAX_DISPUTE_DESCRIPTION)
 
 
 class Ruling(BaseModel):
     """The arbitrator's signed ruling on a dispute."""
 
-    chain_id: str = Field(pattern=HEX64)
-    pool: str = Field(pattern=NAME)
-    dispute_id: int = Field(ge=1, le=2**53)
-    arbitrator: str = Field(pattern=NAME)
+    chain_id: ChainId
+    pool: Account
+    dispute_id: DocumentId
+    arbitrator: Account
     decision: Decision
     penalty_bps: int = Field(ge=0, le=10_000)
-    epoch: int = Field(ge=0, le=2**53)
+    epoch: int = Field(ge=0, le=MAX_DOCUMENT_INT)
     reason: str = Field(max_length=2000)
     timestamp: Int64
-    signature: str = Field(pattern=HEX128)
+    signature: Signature
 
 
 # --- answers -----------------------------------------------------------------------------------

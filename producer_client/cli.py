@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.clitools import fail
-from chain.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 from producer_client.client import Client, PoolError
+from service_shell.clitools import fail
+from service_shell.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 
 app = typer.Typer(help="Join a pool and deliver candidate blocks for its slots.", no_args_is_help=True)
 console = Console()
@@ -110,10 +110,10 @@ def run(
 ) -> None:
     """Run the member daemon: follow the slot feed, build, deliver, log one line per slot."""
     from chain.core.errors import ChainError
-    from chain.logs import configure_logging
-    from chain.settings import SettingsError, load_settings
     from producer_client.config import ProducerSettings
     from producer_client.daemon import ProducerDaemon
+    from service_shell.logs import configure_logging
+    from service_shell.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(
@@ -140,7 +140,7 @@ def run(
 
 
 async def _serve(daemon: Any, settings: Any) -> None:
-    from chain.daemon import run_with_metrics
+    from service_shell.daemon import run_with_metrics
 
     await run_with_metrics(
         daemon.run(),

@@ -14,11 +14,12 @@ import httpx
 import orjson
 from httpx_sse import aconnect_sse
 
-from chain.clock import Clock, SystemClock
+from chain.client.decoding import encode_candidate
 from chain.core import Block, PrivateKey
-from chain.core.auth import Application, request_headers
-from chain.core.messages import Ballot, ConstitutionSignature, Ruling
-from chain.decoding import encode_candidate
+from pool_protocol.applications import Application
+from pool_protocol.messages import Ballot, ConstitutionSignature, Ruling
+from pool_protocol.requests import request_headers
+from service_shell.clock import Clock, SystemClock
 
 __all__ = ["Client", "PoolError"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from chain.httplimits import HttpLimitsSettings
+from service_shell.httplimits import HttpLimitsSettings
 
 
 class ProducerSettings(HttpLimitsSettings):

@@ -22,18 +22,18 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from chain.client import NodeError
-from chain.clock import Clock, SystemClock, monotonic_ms
+from chain.client.follower import ChainFollower
+from chain.client.genesis_file import load_genesis
+from chain.client.http import NodeError
 from chain.core import Block
 from chain.core.types import Hash32
-from chain.follower import ChainFollower
-from chain.genesis_file import load_genesis
-from chain.keys import read_key_file
-from chain.metrics import preset
-from chain.supervisor import Supervisor
 from producer_client.builder import CandidateError, build_candidate
 from producer_client.client import Client, PoolError
 from producer_client.config import ProducerSettings
+from service_shell.clock import Clock, SystemClock, monotonic_ms
+from service_shell.keys import read_key_file
+from service_shell.metrics import preset
+from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.producer")
 
@@ -212,14 +212,32 @@ class ProducerDaemon:
         """Build and deliver our candidate for an opened slot; returns the outcome."""
         slot = int(opened["slot"])
         started = monotonic_ms()
+        mode = self._failure_mode()
+        if mode == "skip":
+            self.metrics.skipped.labels(cause="simulated_failure").inc()
+            return self._report(slot, "skipped (simulated failure)", started)
+        built = await self._build(opened, slot)
+        if isinstance(built, str):
+            return self._report(slot, built, started)
+        block = built
+        if mode == "garbage":
+            # A deliberately broken candidate (the devnet's failure simulation).
+            broken = replace(block.header, state_root=Hash32("00" * 32))
+            block = Block(broken, block.transactions).signed_by_builder(self.key)
         settings = self.settings
-        if self.rng.random() < settings.failure_rate:
-            if self.rng.random() < 0.5:
-                self.metrics.skipped.labels(cause="simulated_failure").inc()
-                return self._report(slot, "skipped (simulated failure)", started)
-            mode = "garbage"
-        else:
-            mode = "honest"
+        delay = settings.delay_ms + (self.rng.randint(0, settings.jitter_ms) if settings.jitter_ms else 0)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        return self._report(slot, await self._submit(block, started), started)
+
+    def _failure_mode(self) -> str:
+        """``honest``, or the simulated failure of this slot: ``skip`` or ``garbage``."""
+        if self.rng.random() < self.settings.failure_rate:
+            return "skip" if self.rng.random() < 0.5 else "garbage"
+        return "honest"
+
+    async def _build(self, opened: dict[str, Any], slot: int) -> Block | str:
+        """Our candidate for the opened slot, or why we skip it."""
         # The replica must hold the slot's parent before we build on it.
         for _ in range(100):
             if self.follower.state.head_id == opened["prev_id"]:
@@ -232,11 +250,12 @@ class ProducerDaemon:
         if tx_seq is not None and self.follower.mempool.last_seq < tx_seq:
             with contextlib.suppress(NodeError, httpx.HTTPError):
                 await self.follower.poll_mempool()  # our mirror is behind the emitter's
+        max_transactions = self.settings.max_transactions
         async with self.follower.lock:
             state = self.follower.state
             if state.head_id != opened["prev_id"]:
                 self.metrics.skipped.labels(cause="behind").inc()
-                return self._report(slot, "skipped (our node is behind the pool's head)", started)
+                return "skipped (our node is behind the pool's head)"
             build_started = monotonic_ms()
             try:
                 candidate = build_candidate(
@@ -245,39 +264,31 @@ class ProducerDaemon:
                     pool=str(opened["pool"]),
                     builder=self.account,
                     key=self.key,
-                    transactions=self.follower.mempool.select(
-                        state, settings.max_transactions, max_seq=tx_seq
-                    ),
+                    transactions=self.follower.mempool.select(state, max_transactions, max_seq=tx_seq),
                     sig_cache=self.follower.sig_cache,
-                    max_transactions=settings.max_transactions,
+                    max_transactions=max_transactions,
                 )
             except CandidateError as exc:
                 self.metrics.skipped.labels(cause="build_failed").inc()
-                return self._report(slot, f"skipped ({exc})", started)
+                return f"skipped ({exc})"
             self.metrics.build_seconds.observe((monotonic_ms() - build_started) / 1000)
-        block = candidate.block
-        if mode == "garbage":
-            # A deliberately broken candidate (the devnet's failure simulation).
-            broken = replace(block.header, state_root=Hash32("00" * 32))
-            block = Block(broken, block.transactions).signed_by_builder(self.key)
-        delay = settings.delay_ms + (self.rng.randint(0, settings.jitter_ms) if settings.jitter_ms else 0)
-        if delay:
-            await asyncio.sleep(delay / 1000)
+        return candidate.block
+
+    async def _submit(self, block: Block, started: float) -> str:
+        """Deliver ``block`` to the pool; the outcome as the log says it."""
         try:
             result = await self.client.submit_candidate(block)
         except PoolError as exc:
             self.metrics.deliveries.labels(result="rejected").inc()
             self.metrics.rejections.labels(reason=exc.code).inc()
-            return self._report(slot, f"rejected {exc.code}: {exc.message}", started)
+            return f"rejected {exc.code}: {exc.message}"
         self.metrics.delivery_seconds.observe((monotonic_ms() - started) / 1000)
         if result["selected"]:
             self.metrics.wins.inc()
             self.metrics.deliveries.labels(result="selected").inc()
-            outcome = f"selected, {len(block.transactions)} txs, offset {result['offset_ms']} ms"
-        else:
-            self.metrics.deliveries.labels(result="valid").inc()
-            outcome = f"valid, not selected, offset {result['offset_ms']} ms"
-        return self._report(slot, outcome, started)
+            return f"selected, {len(block.transactions)} txs, offset {result['offset_ms']} ms"
+        self.metrics.deliveries.labels(result="valid").inc()
+        return f"valid, not selected, offset {result['offset_ms']} ms"
 
     def _report(self, slot: int, outcome: str, started: float) -> str:
         log.info("slot %d: %s (%.0f ms after open)", slot, outcome, monotonic_ms() - started)

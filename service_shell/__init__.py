@@ -1,1 +1,6 @@
-"""The shared service shell: HTTP serving, storage, keys, settings, supervision, metrics and the process runtime every service runs on."""
+"""The shared service shell every service runs on.
+
+HTTP serving (web, hotroutes, httplimits, apidocs, requestauth), HTTP reading (rawhttp),
+storage (db, migrations_env), keys, settings, supervision of background tasks, metrics,
+events, the clock, logs, CLI helpers and the process runtime.
+"""

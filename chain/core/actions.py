@@ -40,7 +40,7 @@ from .staking import (
     set_delegation,
     slash_producer,
 )
-from .state import Account, Producer, State, Unbonding
+from .state import Account, State, Unbonding, new_producer
 from .types import is_valid_account_name
 
 JAILED_FOREVER = 2**62
@@ -98,22 +98,7 @@ def process_register_producer(
             raise Tombstoned(f"{tx.sender} is tombstoned and cannot register again")
         state.producers.put(tx.sender, existing._replace(url=action.url))
         return
-    state.producers.put(
-        tx.sender,
-        Producer(
-            url=action.url,
-            stake=0,
-            delegations=(),
-            jailed=False,
-            jailed_until=0,
-            tombstoned=False,
-            produced_total=0,
-            missed_total=0,
-            window="",
-            window_missed=0,
-            last_produced_height=0,
-        ),
-    )
+    state.producers.put(tx.sender, new_producer(action.url))
 
 
 @register_processor(Stake)

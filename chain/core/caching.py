@@ -1,4 +1,5 @@
-"""A lock-free cached attribute for immutable containers.
+"""Attribute helpers: a lock-free cached attribute for immutable containers, and an
+attribute forwarded from a member.
 
 ``functools.cached_property`` takes a lock on first access in Python 3.11, which costs more
 than computing a transaction id. Containers here are immutable and each is computed by one
@@ -9,6 +10,7 @@ is needed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
@@ -36,4 +38,25 @@ class cached(Generic[T]):  # noqa: N801 - used like a decorator, as cached_prope
             return self
         value = self.fn(obj)
         obj.__dict__[self.name] = value
+        return value
+
+
+class Forward(Generic[T]):
+    """A read-only attribute read from a member by a dotted path: ``slot = Forward[Slot]("header.slot")``."""
+
+    __slots__ = ("_get",)
+
+    def __init__(self, path: str) -> None:
+        self._get = attrgetter(path)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Forward[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | Forward[T]:
+        if obj is None:
+            return self
+        value: T = self._get(obj)
         return value

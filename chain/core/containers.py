@@ -11,15 +11,16 @@ it with :func:`register_action`; the transition module registers the matching pr
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
-from .caching import cached
+from .caching import Forward, cached
 from .codec import canonical_bytes_trusted, compute_id
 from .crypto import DOMAIN_BLOCK, DOMAIN_CANDIDATE, DOMAIN_TX, PrivateKey
 from .errors import MalformedInput, MalformedTransaction
 from .merkle import compute_leaf_hash
 from .types import (
+    MAX_NONCE,
     AccountName,
     Amount,
     Hash32,
@@ -28,41 +29,34 @@ from .types import (
     SignatureHex,
     Slot,
     Timestamp,
-    validate_account_name,
-    validate_amount,
-    validate_hash,
-    validate_int,
     validate_object,
-    validate_public_key,
     validate_signature,
-    validate_str,
 )
-
-MAX_SLOT = 2**48
-MAX_TIMESTAMP = 2**53
+from .wire import amount_or_zero, fields_to_dict, integer, parse_fields, text, wire
 
 # --- actions -------------------------------------------------------------------------------
 
 
 class Action:
-    """Base of every action a transaction carries; subclasses are frozen dataclasses."""
+    """Base of every action a transaction carries; subclasses are frozen dataclasses whose
+    wire form derives from their fields (:mod:`chain.core.wire`)."""
 
     TYPE: ClassVar[str] = ""
 
     def fields_dict(self) -> dict[str, Any]:
         """The action's own fields as a JSON-ready object (without ``type``)."""
-        raise NotImplementedError
+        return fields_to_dict(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The action as a JSON-ready object, with its ``type``."""
-        data = self.fields_dict()
+        data = fields_to_dict(self)
         data["type"] = self.TYPE
         return data
 
     @classmethod
     def from_fields(cls, data: dict[str, Any]) -> Action:
         """Parse the action's fields (``type`` already removed)."""
-        raise NotImplementedError
+        return parse_fields(cls, data, f"action({cls.TYPE})", "action.")
 
     def spend(self, params: Any) -> int:
         """Liquid balance the action takes from its sender beyond the fee (for mempools)."""
@@ -94,12 +88,6 @@ def parse_action(data: Any) -> Action:
     return cls.from_fields(fields)
 
 
-def _fields(
-    data: dict[str, Any], name: str, allowed: set[str], required: set[str] | None = None
-) -> dict[str, Any]:
-    return validate_object(data, f"action({name})", allowed, allowed if required is None else required)
-
-
 @register_action
 @dataclass(frozen=True)
 class Transfer(Action):
@@ -108,22 +96,10 @@ class Transfer(Action):
     TYPE: ClassVar[str] = "transfer"
     to: AccountName
     amount: Amount
-    memo: str = ""
-
-    def fields_dict(self) -> dict[str, Any]:
-        return {"to": self.to, "amount": self.amount, "memo": self.memo}
+    memo: str = field(default="", metadata=wire(text(1024)))
 
     def spend(self, params: Any) -> int:
         return self.amount
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> Transfer:
-        _fields(data, cls.TYPE, {"to", "amount", "memo"}, {"to", "amount"})
-        return cls(
-            to=validate_account_name(data["to"], "action.to"),
-            amount=validate_amount(data["amount"], "action.amount"),
-            memo=validate_str(data.get("memo", ""), "action.memo", max_length=1024),
-        )
 
 
 @register_action
@@ -135,19 +111,8 @@ class CreateAccount(Action):
     name: AccountName
     key: PublicKey
 
-    def fields_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key}
-
     def spend(self, params: Any) -> int:
         return int(params.account_creation_fee)
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> CreateAccount:
-        _fields(data, cls.TYPE, {"name", "key"})
-        return cls(
-            name=validate_account_name(data["name"], "action.name"),
-            key=validate_public_key(data["key"], "action.key"),
-        )
 
 
 @register_action
@@ -157,14 +122,6 @@ class RegisterProducer(Action):
 
     TYPE: ClassVar[str] = "register_producer"
     url: str = ""
-
-    def fields_dict(self) -> dict[str, Any]:
-        return {"url": self.url}
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> RegisterProducer:
-        _fields(data, cls.TYPE, {"url"}, set())
-        return cls(url=validate_str(data.get("url", ""), "action.url"))
 
 
 @register_action
@@ -176,19 +133,8 @@ class Stake(Action):
     producer: AccountName
     amount: Amount
 
-    def fields_dict(self) -> dict[str, Any]:
-        return {"producer": self.producer, "amount": self.amount}
-
     def spend(self, params: Any) -> int:
         return self.amount
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> Stake:
-        _fields(data, cls.TYPE, {"producer", "amount"})
-        return cls(
-            producer=validate_account_name(data["producer"], "action.producer"),
-            amount=validate_amount(data["amount"], "action.amount"),
-        )
 
 
 @register_action
@@ -200,17 +146,6 @@ class Unstake(Action):
     producer: AccountName
     amount: Amount
 
-    def fields_dict(self) -> dict[str, Any]:
-        return {"producer": self.producer, "amount": self.amount}
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> Unstake:
-        _fields(data, cls.TYPE, {"producer", "amount"})
-        return cls(
-            producer=validate_account_name(data["producer"], "action.producer"),
-            amount=validate_amount(data["amount"], "action.amount"),
-        )
-
 
 @register_action
 @dataclass(frozen=True)
@@ -218,14 +153,6 @@ class Withdraw(Action):
     """Return every matured unbonding entry of the sender to its balance."""
 
     TYPE: ClassVar[str] = "withdraw"
-
-    def fields_dict(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> Withdraw:
-        _fields(data, cls.TYPE, set())
-        return cls()
 
 
 @register_action
@@ -235,29 +162,8 @@ class Unjail(Action):
 
     TYPE: ClassVar[str] = "unjail"
 
-    def fields_dict(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> Unjail:
-        _fields(data, cls.TYPE, set())
-        return cls()
-
 
 # --- block headers -------------------------------------------------------------------------
-
-
-_HEADER_FIELDS = {
-    "chain_id",
-    "height",
-    "slot",
-    "prev_id",
-    "timestamp",
-    "producer",
-    "builder",
-    "tx_root",
-    "state_root",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -276,17 +182,7 @@ class BlockHeader:
 
     def to_dict(self) -> dict[str, Any]:
         """The header as a JSON-ready object."""
-        return {
-            "chain_id": self.chain_id,
-            "height": self.height,
-            "slot": self.slot,
-            "prev_id": self.prev_id,
-            "timestamp": self.timestamp,
-            "producer": self.producer,
-            "builder": self.builder,
-            "tx_root": self.tx_root,
-            "state_root": self.state_root,
-        }
+        return fields_to_dict(self)
 
     @cached
     def canonical(self) -> bytes:
@@ -307,18 +203,7 @@ class BlockHeader:
     @classmethod
     def from_dict(cls, data: Any, field: str = "header") -> BlockHeader:
         """Parse a wire header."""
-        validate_object(data, field, _HEADER_FIELDS, _HEADER_FIELDS)
-        return cls(
-            chain_id=validate_hash(data["chain_id"], f"{field}.chain_id"),
-            height=Height(validate_int(data["height"], f"{field}.height", maximum=MAX_SLOT)),
-            slot=Slot(validate_int(data["slot"], f"{field}.slot", maximum=MAX_SLOT)),
-            prev_id=validate_hash(data["prev_id"], f"{field}.prev_id"),
-            timestamp=Timestamp(validate_int(data["timestamp"], f"{field}.timestamp", maximum=MAX_TIMESTAMP)),
-            producer=validate_account_name(data["producer"], f"{field}.producer"),
-            builder=validate_account_name(data["builder"], f"{field}.builder"),
-            tx_root=validate_hash(data["tx_root"], f"{field}.tx_root"),
-            state_root=validate_hash(data["state_root"], f"{field}.state_root"),
-        )
+        return parse_fields(cls, data, field, f"{field}.")
 
 
 @dataclass(frozen=True)
@@ -329,15 +214,13 @@ class SignedHeader:
     signature: SignatureHex
 
     def to_dict(self) -> dict[str, Any]:
-        return {"header": self.header.to_dict(), "signature": self.signature}
+        """The signed header as a JSON-ready object."""
+        return fields_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any, field: str) -> SignedHeader:
-        validate_object(data, field, {"header", "signature"}, {"header", "signature"})
-        return cls(
-            header=BlockHeader.from_dict(data["header"], f"{field}.header"),
-            signature=validate_signature(data["signature"], f"{field}.signature"),
-        )
+        """Parse a wire signed header."""
+        return parse_fields(cls, data, field, f"{field}.")
 
 
 @register_action
@@ -349,21 +232,16 @@ class DoubleProductionEvidence(Action):
     first: SignedHeader
     second: SignedHeader
 
-    def fields_dict(self) -> dict[str, Any]:
-        return {"first": self.first.to_dict(), "second": self.second.to_dict()}
-
-    @classmethod
-    def from_fields(cls, data: dict[str, Any]) -> DoubleProductionEvidence:
-        _fields(data, cls.TYPE, {"first", "second"})
-        return cls(
-            first=SignedHeader.from_dict(data["first"], "action.first"),
-            second=SignedHeader.from_dict(data["second"], "action.second"),
-        )
-
 
 # --- transactions --------------------------------------------------------------------------
 
-_TX_FIELDS = {"chain_id", "sender", "nonce", "fee", "expiration", "action", "signature"}
+
+def _parse_action(value: Any, where: str) -> Action:
+    return parse_action(value)
+
+
+def _action_to_dict(action: Action) -> dict[str, Any]:
+    return action.to_dict()
 
 
 @dataclass(frozen=True, eq=False)
@@ -376,22 +254,17 @@ class Transaction:
 
     chain_id: Hash32
     sender: AccountName
-    nonce: int
-    fee: Amount
+    nonce: int = field(metadata=wire(integer(MAX_NONCE)))
+    fee: Amount = field(metadata=wire(amount_or_zero))
     expiration: Timestamp
-    action: Action
-    signature: SignatureHex = SignatureHex("")
+    action: Action = field(metadata=wire(_parse_action, encode=_action_to_dict))
+    signature: SignatureHex = field(default=SignatureHex(""), metadata=wire(required=True))
 
     def body(self) -> dict[str, Any]:
         """The signed fields (everything but the signature)."""
-        return {
-            "chain_id": self.chain_id,
-            "sender": self.sender,
-            "nonce": self.nonce,
-            "fee": self.fee,
-            "expiration": self.expiration,
-            "action": self.action.to_dict(),
-        }
+        data = fields_to_dict(self)
+        del data["signature"]
+        return data
 
     @cached
     def body_bytes(self) -> bytes:
@@ -410,21 +283,11 @@ class Transaction:
 
     def to_dict(self) -> dict[str, Any]:
         """The signed transaction as a JSON-ready object."""
-        data = self.body()
-        data["signature"] = self.signature
-        return data
+        return fields_to_dict(self)
 
     def sign(self, key: PrivateKey) -> Transaction:
         """A copy of this transaction signed by ``key``."""
-        return Transaction(
-            chain_id=self.chain_id,
-            sender=self.sender,
-            nonce=self.nonce,
-            fee=self.fee,
-            expiration=self.expiration,
-            action=self.action,
-            signature=key.sign(DOMAIN_TX, self.body_bytes),
-        )
+        return replace(self, signature=key.sign(DOMAIN_TX, self.body_bytes))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Transaction) and other.id == self.id and other.signature == self.signature
@@ -436,16 +299,7 @@ class Transaction:
     def from_dict(cls, data: Any) -> Transaction:
         """Parse a wire transaction; raises :class:`MalformedTransaction` naming the field."""
         try:
-            validate_object(data, "transaction", _TX_FIELDS, _TX_FIELDS)
-            return cls(
-                chain_id=validate_hash(data["chain_id"], "chain_id"),
-                sender=validate_account_name(data["sender"], "sender"),
-                nonce=validate_int(data["nonce"], "nonce", maximum=2**53),
-                fee=validate_amount(data["fee"], "fee", allow_zero=True),
-                expiration=Timestamp(validate_int(data["expiration"], "expiration", maximum=MAX_TIMESTAMP)),
-                action=parse_action(data["action"]),
-                signature=validate_signature(data["signature"]),
-            )
+            return parse_fields(cls, data, "transaction", "")
         except MalformedTransaction:
             raise
         except MalformedInput as exc:
@@ -465,18 +319,10 @@ class Block:
     producer_signature: SignatureHex = SignatureHex("")
     builder_signature: SignatureHex | None = None
 
-    @property
-    def id(self) -> Hash32:
-        """The block id (the header id)."""
-        return self.header.id
-
-    @property
-    def height(self) -> Height:
-        return self.header.height
-
-    @property
-    def slot(self) -> Slot:
-        return self.header.slot
+    id = Forward[Hash32]("header.id")
+    """The block id (the header id)."""
+    height = Forward[Height]("header.height")
+    slot = Forward[Slot]("header.slot")
 
     @cached
     def total_fees(self) -> int:
@@ -617,3 +463,9 @@ class TransactionCache:
         if len(entries) >= self.capacity:
             del entries[next(iter(entries))]
         entries[tx.signature] = (tx, wire if wire is not None else tx.to_dict())
+
+
+def encode_block(block: Block) -> bytes:
+    """The bytes a block is stored, served and pushed as: its canonical JSON (one definition
+    for the node's block store, API and gossip, and the pool service's pushes)."""
+    return block.canonical()

@@ -3,12 +3,13 @@
 Every signature is ed25519 (PyNaCl) over ``sha256(domain || 0x00 || canonical bytes)``.
 The domain names the message kind and the chain id travels inside the message, so no
 signature can be replayed across kinds or chains. Keys are arguments: this module never
-generates randomness (key generation lives in the I/O shell, :mod:`chain.keys`).
+generates randomness (key generation lives in the I/O shell, :mod:`service_shell.keys`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from typing import Final
 
@@ -23,31 +24,19 @@ from .types import PublicKey, SignatureHex, is_lower_hex
 DOMAIN_TX: Final = b"bppool/tx/v1"
 DOMAIN_BLOCK: Final = b"bppool/block/v1"
 DOMAIN_CANDIDATE: Final = b"bppool/candidate/v1"
-DOMAIN_VOTE: Final = b"bppool/vote/v1"
-DOMAIN_REQUEST: Final = b"bppool/request/v1"
-DOMAIN_STATEMENT: Final = b"bppool/statement/v1"
-DOMAIN_APPLICATION: Final = b"bppool/application/v1"
-DOMAIN_RULING: Final = b"bppool/ruling/v1"
-DOMAIN_CONSTITUTION: Final = b"bppool/constitution/v1"
+CHAIN_DOMAINS: Final = frozenset({DOMAIN_TX, DOMAIN_BLOCK, DOMAIN_CANDIDATE})
+"""The chain's own signature domains; the pool protocol's are in :mod:`pool_protocol.domains`."""
+_DOMAIN = re.compile(rb"bppool/[a-z]+/v[0-9]+")
 
-DOMAINS: Final = frozenset(
-    {
-        DOMAIN_TX,
-        DOMAIN_BLOCK,
-        DOMAIN_CANDIDATE,
-        DOMAIN_VOTE,
-        DOMAIN_REQUEST,
-        DOMAIN_STATEMENT,
-        DOMAIN_APPLICATION,
-        DOMAIN_RULING,
-        DOMAIN_CONSTITUTION,
-    }
-)
+
+def is_signature_domain(domain: bytes) -> bool:
+    """True for a domain name of the form ``bppool/<kind>/v<version>``."""
+    return _DOMAIN.fullmatch(domain) is not None
 
 
 def compute_signing_digest(domain: bytes, payload: bytes) -> bytes:
     """The 32 bytes that get signed: ``sha256(domain || 0x00 || payload)``."""
-    if domain not in DOMAINS:
+    if domain not in CHAIN_DOMAINS and not is_signature_domain(domain):
         raise ValueError(f"unknown signature domain {domain!r}")
     return hashlib.sha256(domain + b"\x00" + payload).digest()
 

@@ -186,6 +186,36 @@ class ActionRejected(InvalidTransaction):
     code = "action_rejected"
 
 
+class ExecutionRejected(ActionRejected):
+    """An execution action (services, runners, executions, processes) that breaks a rule."""
+
+    code = "execution_rejected"
+
+
+class UnknownService(ExecutionRejected):
+    code = "unknown_service"
+
+
+class UnknownExecution(ExecutionRejected):
+    code = "unknown_execution"
+
+
+class InvalidIO(ExecutionRejected):
+    code = "invalid_io"
+
+
+class NoRunner(ExecutionRejected):
+    code = "no_runner"
+
+
+class NotAssigned(ExecutionRejected):
+    code = "not_assigned"
+
+
+class WrongExecutionState(ExecutionRejected):
+    code = "wrong_execution_state"
+
+
 # --- fork choice ---------------------------------------------------------------------------
 
 

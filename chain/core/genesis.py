@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .params import Genesis
 from .schedule import compute_desired_schedule
-from .state import Account, BlockRef, ChainMeta, Producer, State, compute_state_root
+from .state import Account, BlockRef, ChainMeta, State, compute_state_root, new_producer
 
 
 def create_genesis_state(genesis: Genesis) -> State:
@@ -13,23 +13,7 @@ def create_genesis_state(genesis: Genesis) -> State:
     for account in genesis.accounts:
         state.accounts.put(account.name, Account(account.key, account.balance, 0))
     for producer in genesis.producers:
-        delegations = ((producer.name, producer.stake),) if producer.stake else ()
-        state.producers.put(
-            producer.name,
-            Producer(
-                url=producer.url,
-                stake=producer.stake,
-                delegations=delegations,
-                jailed=False,
-                jailed_until=0,
-                tombstoned=False,
-                produced_total=0,
-                missed_total=0,
-                window="",
-                window_missed=0,
-                last_produced_height=0,
-            ),
-        )
+        state.producers.put(producer.name, new_producer(producer.url, producer.name, producer.stake))
     state.meta.put(
         "chain",
         ChainMeta(

@@ -7,7 +7,7 @@ their own without touching the transition function.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .containers import Action, BlockHeader, Transaction
@@ -20,18 +20,13 @@ class BlockContext:
 
     header: BlockHeader
     fees: int = 0
+    slot: int = field(init=False)
+    height: int = field(init=False)
+    timestamp: int = field(init=False)
 
-    @property
-    def slot(self) -> int:
-        return self.header.slot
-
-    @property
-    def height(self) -> int:
-        return self.header.height
-
-    @property
-    def timestamp(self) -> int:
-        return self.header.timestamp
+    def __post_init__(self) -> None:
+        # Copied once per block: processors read them for every transaction.
+        self.slot, self.height, self.timestamp = self.header.slot, self.header.height, self.header.timestamp
 
 
 Processor = Callable[[State, Transaction, Any, BlockContext], None]

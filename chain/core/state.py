@@ -21,6 +21,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 
+from .caching import Forward
 from .merkle import StateTree
 from .params import ChainParams
 from .types import Hash32
@@ -55,6 +56,24 @@ class Producer(NamedTuple):
     window: str
     window_missed: int
     last_produced_height: int
+
+
+def new_producer(url: str, name: str = "", own_stake: int = 0) -> Producer:
+    """A newly registered producer, active; at genesis, ``name`` may delegate ``own_stake``
+    to itself."""
+    return Producer(
+        url=url,
+        stake=own_stake,
+        delegations=((name, own_stake),) if own_stake else (),
+        jailed=False,
+        jailed_until=0,
+        tombstoned=False,
+        produced_total=0,
+        missed_total=0,
+        window="",
+        window_missed=0,
+        last_produced_height=0,
+    )
 
 
 class Unbonding(NamedTuple):
@@ -273,13 +292,8 @@ class State:
         """The chain-wide meta record."""
         return self.meta.rows["chain"]
 
-    @property
-    def height(self) -> int:
-        return self.chain.height
-
-    @property
-    def slot(self) -> int:
-        return self.chain.slot
+    height = Forward[int]("chain.height")
+    slot = Forward[int]("chain.slot")
 
     @property
     def head_id(self) -> Hash32:

@@ -14,7 +14,7 @@ which is the only departure from the order DESIGN.md lists.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import actions as _actions  # noqa: F401  (registers the core processors)
 from .containers import Block, BlockHeader, Transaction
@@ -274,9 +274,14 @@ def process_block_body(
 ) -> None:
     """Everything after the signatures: transactions, hooks, rewards, liveness, schedule."""
     process_transactions(state, block, ctx, sig_cache)
+    process_block_end(state, ctx)
+
+
+def process_block_end(state: State, ctx: BlockContext) -> None:
+    """Everything after the transactions: hooks, rewards, liveness, schedule."""
     process_end_block(state, ctx)
     process_block_rewards(state, ctx)
-    process_production(state, block.header)
+    process_production(state, ctx.header)
     process_schedule(state)
 
 
@@ -332,6 +337,53 @@ class BuiltBlock:
     undo: UndoLog | None = None
 
 
+def compute_provisional_header(state: State, slot: int, producer: str, builder: str | None) -> BlockHeader:
+    """The header of a block being built for ``slot`` on ``state`` (after ``process_slots``),
+    without its roots yet."""
+    owner = get_scheduled_producer(state, slot)
+    # Verify the producer owns the slot
+    if owner != producer:
+        raise WrongProducer(f"slot {slot} belongs to {owner}, not {producer}")
+    return BlockHeader(
+        chain_id=state.chain_id,
+        height=Height(state.chain.height + 1),
+        slot=Slot(slot),
+        prev_id=state.head_id,
+        timestamp=compute_timestamp(state, slot),
+        producer=AccountName(producer),
+        builder=AccountName(builder or producer),
+        tx_root=Hash32(""),
+        state_root=Hash32(""),
+    )
+
+
+def include_transactions(
+    state: State,
+    ctx: BlockContext,
+    transactions: Iterable[Transaction],
+    limit: int,
+    sig_cache: SignatureCache | None,
+) -> tuple[list[Transaction], list[tuple[Transaction, InvalidTransaction]]]:
+    """Apply ``transactions`` in order, up to ``limit``; those that fail are reverted and
+    returned apart: ``(included, rejected)``."""
+    included: list[Transaction] = []
+    rejected: list[tuple[Transaction, InvalidTransaction]] = []
+    for tx in transactions:
+        if len(included) >= limit:
+            break
+        tx_checkpoint, fees = state.checkpoint(), ctx.fees
+        try:
+            process_transaction(state, tx, ctx, sig_cache)
+        except InvalidTransaction as exc:
+            # The context is not journaled: restore what the transaction collected.
+            state.revert(tx_checkpoint)
+            ctx.fees = fees
+            rejected.append((tx, exc))
+        else:
+            included.append(tx)
+    return included, rejected
+
+
 def build_block(
     state: State,
     *,
@@ -356,55 +408,13 @@ def build_block(
     kept = False
     try:
         process_slots(state, slot)
-        meta = state.chain
-        owner = get_scheduled_producer(state, slot)
-        # Verify the producer owns the slot
-        if owner != producer:
-            raise WrongProducer(f"slot {slot} belongs to {owner}, not {producer}")
-        provisional = BlockHeader(
-            chain_id=state.chain_id,
-            height=Height(meta.height + 1),
-            slot=Slot(slot),
-            prev_id=state.head_id,
-            timestamp=compute_timestamp(state, slot),
-            producer=AccountName(producer),
-            builder=AccountName(builder or producer),
-            tx_root=Hash32(""),
-            state_root=Hash32(""),
-        )
-        set_meta(state, meta._replace(height=meta.height + 1))
+        provisional = compute_provisional_header(state, slot, producer, builder)
+        set_meta(state, state.chain._replace(height=provisional.height))
         ctx = BlockContext(provisional)
-        included: list[Transaction] = []
-        rejected: list[tuple[Transaction, InvalidTransaction]] = []
-        for tx in transactions:
-            if len(included) >= limit:
-                break
-            tx_checkpoint, fees = state.checkpoint(), ctx.fees
-            try:
-                process_transaction(state, tx, ctx, sig_cache)
-            except InvalidTransaction as exc:
-                # The context is not journaled: restore what the transaction collected.
-                state.revert(tx_checkpoint)
-                ctx.fees = fees
-                rejected.append((tx, exc))
-            else:
-                included.append(tx)
-        process_end_block(state, ctx)
-        process_block_rewards(state, ctx)
-        process_production(state, provisional)
-        process_schedule(state)
+        included, rejected = include_transactions(state, ctx, transactions, limit, sig_cache)
+        process_block_end(state, ctx)
         root = compute_state_root(state)
-        header = BlockHeader(
-            chain_id=provisional.chain_id,
-            height=provisional.height,
-            slot=provisional.slot,
-            prev_id=provisional.prev_id,
-            timestamp=provisional.timestamp,
-            producer=provisional.producer,
-            builder=provisional.builder,
-            tx_root=compute_tx_root(included),
-            state_root=root,
-        )
+        header = replace(provisional, tx_root=compute_tx_root(included), state_root=root)
         block = Block(header=header, transactions=tuple(included))
         if keep:
             _record_block(state, block, lib_before)

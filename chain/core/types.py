@@ -7,6 +7,8 @@ container uses (account names, amounts, hex strings).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any, NewType
 
 from .errors import InvalidAmount, InvalidName, MalformedInput
@@ -34,12 +36,29 @@ PRECISION = 4
 UNIT = 10**PRECISION
 MAX_AMOUNT = 2**62
 """Upper bound on any amount, so every integer fits a signed 64-bit column."""
+MAX_SLOT = 2**48
+"""Upper bound on a slot or a height on the wire."""
+MAX_TIMESTAMP = 2**53
+"""Upper bound on a timestamp (ms) on the wire."""
+MAX_NONCE = 2**53
 MAX_NAME_LENGTH = 12
+HASH_LENGTH = 64
+"""Hex characters of a :data:`Hash32` (and of a :data:`PublicKey`)."""
+SIGNATURE_LENGTH = 128
+"""Hex characters of a :data:`SignatureHex`."""
 
-# Always used with ``fullmatch``: ``match`` with ``$`` would take a trailing newline.
-_NAME_RE = re.compile(r"[a-z1-5.]{1,12}")
+# The patterns of the semantic strings, also published in the services' OpenAPI. Always used
+# with ``fullmatch``: ``match`` with ``$`` would take a trailing newline.
+ACCOUNT_NAME_PATTERN = rf"^[a-z1-5.]{{1,{MAX_NAME_LENGTH}}}$"
+"""An account name's characters (the name may not start or end with '.' either)."""
+HASH_PATTERN = rf"^[0-9a-f]{{{HASH_LENGTH}}}$"
+PUBLIC_KEY_PATTERN = HASH_PATTERN
+SIGNATURE_PATTERN = rf"^[0-9a-f]{{{SIGNATURE_LENGTH}}}$"
+SYMBOL_PATTERN = r"^[A-Z]{1,7}$"
+
+_NAME_RE = re.compile(ACCOUNT_NAME_PATTERN)
 _HEX_RE = re.compile(r"[0-9a-f]*")
-_SYMBOL_RE = re.compile(r"[A-Z]{1,7}")
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 _DECIMAL_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # ASCII digits only
 
 # --- validators ----------------------------------------------------------------------------
@@ -117,20 +136,51 @@ def validate_symbol(value: object, field: str = "symbol") -> str:
 
 def validate_hash(value: object, field: str) -> Hash32:
     """Return ``value`` as a :data:`Hash32` (64 lowercase hex characters)."""
-    return Hash32(validate_hex(value, field, length=64))
+    return Hash32(validate_hex(value, field, length=HASH_LENGTH))
 
 
 def validate_public_key(value: object, field: str = "key") -> PublicKey:
     """Return ``value`` as a :data:`PublicKey` (64 lowercase hex characters)."""
-    return PublicKey(validate_hex(value, field, length=64))
+    return PublicKey(validate_hex(value, field, length=HASH_LENGTH))
 
 
 def validate_signature(value: object, field: str = "signature") -> SignatureHex:
     """Return ``value`` as a :data:`SignatureHex` (128 lowercase hex characters)."""
-    return SignatureHex(validate_hex(value, field, length=128))
+    return SignatureHex(validate_hex(value, field, length=SIGNATURE_LENGTH))
 
 
-def validate_object(value: object, field: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
+def validate_slot(value: object, field: str = "slot") -> Slot:
+    """Return ``value`` as a :data:`Slot` (an integer in ``[0, MAX_SLOT]``)."""
+    return Slot(validate_int(value, field, maximum=MAX_SLOT))
+
+
+def validate_height(value: object, field: str = "height") -> Height:
+    """Return ``value`` as a :data:`Height` (an integer in ``[0, MAX_SLOT]``)."""
+    return Height(validate_int(value, field, maximum=MAX_SLOT))
+
+
+def validate_timestamp(value: object, field: str = "timestamp") -> Timestamp:
+    """Return ``value`` as a :data:`Timestamp` (an integer in ``[0, MAX_TIMESTAMP]``)."""
+    return Timestamp(validate_int(value, field, maximum=MAX_TIMESTAMP))
+
+
+VALIDATORS: dict[object, Callable[[Any, str], Any]] = {
+    AccountName: validate_account_name,
+    Amount: validate_amount,
+    Hash32: validate_hash,
+    PublicKey: validate_public_key,
+    SignatureHex: validate_signature,
+    Slot: validate_slot,
+    Height: validate_height,
+    Timestamp: validate_timestamp,
+    str: validate_str,
+}
+"""The validator of each semantic type: what a container field of that type accepts."""
+
+
+def validate_object(
+    value: object, field: str, allowed: AbstractSet[str], required: AbstractSet[str]
+) -> dict[str, Any]:
     """Return ``value`` if it is a JSON object with only ``allowed`` keys and all ``required``."""
     if not isinstance(value, dict):
         raise MalformedInput(f"{field}: expected an object, got {type(value).__name__}")

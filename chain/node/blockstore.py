@@ -21,8 +21,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from chain.core import Block
 from chain.core.errors import MalformedInput
-from chain.db import make_engine, run_migrations
 from chain.node.models import BlockRow, NodeMeta
+from service_shell.db import make_engine, run_migrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BLOCK = SQLModel.metadata.tables["node_block"]
@@ -40,11 +40,6 @@ class StoreCorrupted(StoreError):
         super().__init__(message)
         self.height = height
         self.block_id = block_id
-
-
-def encode_block(block: Block) -> bytes:
-    """The stored (and served) bytes of a block: its canonical JSON."""
-    return block.canonical()
 
 
 class BlockStore:

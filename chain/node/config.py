@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from chain.core.auth import DEFAULT_REQUEST_SKEW_S
-from chain.httplimits import HttpLimitsSettings
+from pool_protocol.requests import DEFAULT_REQUEST_SKEW_S
+from service_shell.httplimits import HttpLimitsSettings
 
 
 class NodeSettings(HttpLimitsSettings):
@@ -43,6 +43,6 @@ class NodeSettings(HttpLimitsSettings):
     def store_url(self) -> str:
         if self.database_url:
             return self.database_url
-        path = self.data_dir / "chain.db"
+        path = self.data_dir / "service_shell.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"

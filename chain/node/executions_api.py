@@ -13,8 +13,7 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from chain.apidocs import query_parameters
-from chain.core.executions import (
+from chain.core.execution_records import (
     EXECUTION_STATES,
     OPEN_STATES,
     Execution,
@@ -32,7 +31,8 @@ from chain.core.state import State
 from chain.core.types import is_valid_account_name
 from chain.node import schemas
 from chain.node.node import Node
-from chain.web import ApiError, JSONResponse, int_field
+from service_shell.apidocs import query_parameters
+from service_shell.web import ApiError, JSONResponse, int_field
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 HASH_LENGTH = 64

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from chain.core import State, Store
-from chain.metrics import preset
+from service_shell.metrics import preset
 
 # Around the 500 ms slot: most blocks apply in milliseconds; anything near 0.5 s is trouble.
 APPLY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -88,7 +88,7 @@ class StateCollector(Collector):
 
 def execution_metrics(state: State) -> Iterator[Metric]:
     """Open executions by state and registered runners (read from the head state)."""
-    from chain.core.executions import OPEN_STATES, executions, open_executions, runners
+    from chain.core.execution_records import OPEN_STATES, executions, open_executions, runners
 
     table = executions(state).rows
     open_by_state = dict.fromkeys(OPEN_STATES, 0)

@@ -1,5 +1,5 @@
 """Schemas of the node's API, for its OpenAPI (routes answer with orjson and parse bodies
-themselves; these models document what goes in and out, see :mod:`chain.apidocs`)."""
+themselves; these models document what goes in and out, see :mod:`service_shell.apidocs`)."""
 
 from __future__ import annotations
 
@@ -7,57 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chain.apidocs import Open
-from chain.web import Int64
+from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, SIGNATURE_PATTERN
+from service_shell.apidocs import Open
+from service_shell.web import Int64
 
-HEX64 = r"^[0-9a-f]{64}$"
-HEX128 = r"^[0-9a-f]{128}$"
-NAME = r"^[a-z1-5.]{1,12}$"
-
-
-# --- wire objects ------------------------------------------------------------------------------
-
-
-class Action(Open):
-    """A transaction's action: ``type`` and the fields of that type (``transfer``, ``stake``, ...)."""
-
-    type: str
-
-
-class Transaction(BaseModel):
-    """A signed transaction (canonical JSON; the id is the sha256 of the body without signature)."""
-
-    chain_id: str = Field(pattern=HEX64)
-    sender: str = Field(pattern=NAME)
-    nonce: Int64
-    fee: Int64
-    expiration: Int64
-    action: Action
-    signature: str = Field(pattern=HEX128)
-
-
-class BlockHeader(BaseModel):
-    """A block header."""
-
-    chain_id: str = Field(pattern=HEX64)
-    height: Int64
-    slot: Int64
-    prev_id: str = Field(pattern=HEX64)
-    timestamp: Int64
-    producer: str = Field(pattern=NAME)
-    builder: str = Field(pattern=NAME)
-    tx_root: str = Field(pattern=HEX64)
-    state_root: str = Field(pattern=HEX64)
-
-
-class Block(BaseModel):
-    """A block: header, transactions, the producer's signature (and the builder's, when a pool
-    member built it; null otherwise)."""
-
-    header: BlockHeader
-    transactions: list[Transaction]
-    producer_signature: str | None = None
-    builder_signature: str | None = None
+# --- views (the wire objects themselves are in chain.client.schemas) ------------------------
 
 
 class BlockView(Open):
@@ -73,8 +27,8 @@ class BlockView(Open):
 class CommitBlock(BaseModel):
     """A prepared block's id and its producer's signature."""
 
-    block_id: str = Field(pattern=HEX64)
-    producer_signature: str = Field(pattern=HEX128)
+    block_id: str = Field(pattern=HASH_PATTERN)
+    producer_signature: str = Field(pattern=SIGNATURE_PATTERN)
 
 
 # --- request parameters (EOSIO clients POST them as a JSON object, or pass them in the query) --
@@ -89,14 +43,14 @@ class BlockRef(BaseModel):
 class AccountRef(BaseModel):
     """``account_name`` (or ``account``)."""
 
-    account_name: str | None = Field(default=None, pattern=NAME)
-    account: str | None = Field(default=None, pattern=NAME)
+    account_name: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
+    account: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
 
 
 class BalanceRef(BaseModel):
     """``account`` and, optionally, ``symbol``."""
 
-    account: str = Field(pattern=NAME)
+    account: str = Field(pattern=ACCOUNT_NAME_PATTERN)
     symbol: str | None = None
 
 
@@ -267,8 +221,8 @@ class ProcessView(Open):
 class RunnersQuery(BaseModel):
     """Filters of the runner list."""
 
-    service: str | None = Field(default=None, pattern=HEX64)
-    account: str | None = Field(default=None, pattern=NAME)
+    service: str | None = Field(default=None, pattern=HASH_PATTERN)
+    account: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -278,9 +232,9 @@ class ExecutionsQuery(BaseModel):
     status: str | None = None
     service: str | None = None
     task: str | None = None
-    runner: str | None = Field(default=None, pattern=NAME)
-    verifier: str | None = Field(default=None, pattern=NAME)
-    requester: str | None = Field(default=None, pattern=NAME)
+    runner: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
+    verifier: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
+    requester: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
     process: str | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
@@ -288,5 +242,5 @@ class ExecutionsQuery(BaseModel):
 class ProcessesQuery(BaseModel):
     """Filters of the process list."""
 
-    owner: str | None = Field(default=None, pattern=NAME)
+    owner: str | None = Field(default=None, pattern=ACCOUNT_NAME_PATTERN)
     limit: int = Field(default=100, ge=1, le=1000)

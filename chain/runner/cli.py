@@ -13,11 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.client import NodeClient, NodeError
-from chain.clitools import fail
+from chain.client.actions import SendError, send_action
+from chain.client.http import NodeClient, NodeError
 from chain.core import format_amount, parse_amount
 from chain.core.errors import ChainError
-from chain.keys import KeyFileError
+from service_shell.clitools import fail
+from service_shell.keys import KeyFileError
 
 app = typer.Typer(
     help="Paid executions: publish services, run them as a staked runner, request executions.",
@@ -52,9 +53,12 @@ def _amount(text: str, what: str) -> int:
 
 
 def _send(url: str, key: Path, action: Any, fee: str) -> dict[str, Any]:
-    from chain.cli import send_action
-
-    return send_action(url, key, action, fee, False)
+    try:
+        result = send_action(url, key, action, fee)
+    except SendError as exc:
+        fail(str(exc), exc.exit_code)
+    console.print(f"pushed [bold]{action.TYPE}[/] as {result['transaction_id']} (pending inclusion)")
+    return result
 
 
 @app.command()
@@ -91,7 +95,7 @@ def services(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 @app.command()
 def publish(name: str, key: Path = KeyOption, url: str = UrlOption, fee: str = FeeOption) -> None:
     """Publish an installed service package's definition (you become its developer)."""
-    from chain.core.executions import PublishService
+    from chain.core.execution_actions import PublishService
 
     package = _package(name)
     _send(url, key, PublishService(package.definition), fee)
@@ -108,7 +112,7 @@ def register(
     fee: str = FeeOption,
 ) -> None:
     """Stake on a service as a runner."""
-    from chain.core.executions import RegisterRunner
+    from chain.core.execution_actions import RegisterRunner
 
     package = _package(name)
     action = RegisterRunner(package.service_id, _amount(stake, "stake"), _amount(price, "price"))  # type: ignore[arg-type]
@@ -118,7 +122,7 @@ def register(
 @app.command()
 def unregister(name: str, key: Path = KeyOption, url: str = UrlOption, fee: str = FeeOption) -> None:
     """Stop running a service; the stake unbonds (withdraw it later with bppool chain withdraw)."""
-    from chain.core.executions import UnregisterRunner
+    from chain.core.execution_actions import UnregisterRunner
 
     _send(url, key, UnregisterRunner(_package(name).service_id), fee)
 
@@ -135,11 +139,11 @@ def run(
     ),
 ) -> None:
     """Run the runner daemon: execute assigned work, verify others' results."""
-    from chain.daemon import run_with_metrics
-    from chain.logs import configure_logging
     from chain.runner.config import RunnerSettings
     from chain.runner.daemon import RunnerDaemon
-    from chain.settings import SettingsError, load_settings
+    from service_shell.daemon import run_with_metrics
+    from service_shell.logs import configure_logging
+    from service_shell.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(
@@ -200,7 +204,7 @@ def request(
     fee: str = FeeOption,
 ) -> None:
     """Request an execution and (by default) wait for its outcome."""
-    from chain.core.executions import RequestExecution
+    from chain.core.execution_actions import RequestExecution
 
     service_id = name if len(name) == 64 else _package(name).service_id
     action = RequestExecution(service_id, task, _inputs(input_), _amount(max_fee, "max fee"), runner)  # type: ignore[arg-type]

@@ -17,17 +17,18 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from chain.client import AsyncNodeClient, NodeClient, NodeError
-from chain.clock import Clock, SystemClock
+from chain.client.http import AsyncNodeClient, NodeClient, NodeError
 from chain.core import Transaction
 from chain.core.containers import Action, Transfer
-from chain.core.executions import SubmitResult, SubmitVerdict, compute_result_hash
+from chain.core.execution_actions import SubmitResult, SubmitVerdict
+from chain.core.servicetypes import compute_result_hash
 from chain.core.types import AccountName, Amount, Timestamp
-from chain.keys import read_key_file
-from chain.metrics import preset
 from chain.runner.config import RunnerSettings
 from chain.runner.registry import ServicePackage, TaskContext, TaskError, load_services
-from chain.supervisor import Supervisor
+from service_shell.clock import Clock, SystemClock
+from service_shell.keys import read_key_file
+from service_shell.metrics import preset
+from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.runner")
 TX_LIFETIME_MS = 10 * 60 * 1000

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from chain.client import NodeClient
+from chain.client.http import NodeClient
 from chain.core.containers import Action
-from chain.core.executions import compute_service_id, parse_definition
+from chain.core.servicetypes import compute_service_id, parse_definition
 
 ENTRY_POINT_GROUP = "bppool.runner_services"
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from chain.web import ApiError
 from emitter.service import Emitter
+from service_shell.web import ApiError
 
 
 def get_emitter(request: Request) -> Emitter:

@@ -1,5 +1,5 @@
 """Schemas of the pool service's API, for its OpenAPI (routes answer with orjson and the
-intake and signed documents are parsed by hand; see :mod:`chain.apidocs`)."""
+intake and signed documents are parsed by hand; see :mod:`service_shell.apidocs`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chain.apidocs import Open
-from chain.node.schemas import HEX64, HEX128, NAME
-from chain.web import Int64
+from chain.core.types import ACCOUNT_NAME_PATTERN, HASH_PATTERN, PUBLIC_KEY_PATTERN, SIGNATURE_PATTERN
+from service_shell.apidocs import Open
+from service_shell.web import Int64
 
 
 class PoolInfo(Open):
@@ -36,14 +36,14 @@ class PoolInfo(Open):
 class Application(BaseModel):
     """A signed application to join (signed under ``bppool/application/v1`` by the applicant)."""
 
-    chain_id: str = Field(pattern=HEX64)
-    pool: str = Field(pattern=NAME)
-    account: str = Field(pattern=NAME)
-    public_key: str = Field(pattern=HEX64)
+    chain_id: str = Field(pattern=HASH_PATTERN)
+    pool: str = Field(pattern=ACCOUNT_NAME_PATTERN)
+    account: str = Field(pattern=ACCOUNT_NAME_PATTERN)
+    public_key: str = Field(pattern=PUBLIC_KEY_PATTERN)
     endpoint: str = Field(max_length=512)
-    constitution_hash: str = Field(pattern=HEX64)
+    constitution_hash: str = Field(pattern=HASH_PATTERN)
     timestamp: Int64
-    signature: str = Field(pattern=HEX128)
+    signature: str = Field(pattern=SIGNATURE_PATTERN)
 
 
 class MemberStatus(Open):

@@ -1,75 +1,79 @@
-"""Typed errors of the DAC core: each has a stable code and a message naming the check."""
+"""Typed errors of the DAC: each has a stable code and a message naming the failed check.
+
+Nothing here knows about HTTP: :mod:`pool_dac.api` maps the codes to statuses at the edge.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class DacError(Exception):
+    """A refused DAC operation; subclasses declare their code: ``class X(DacError, code="x")``."""
+
     code: ClassVar[str] = "dac_error"
-    status: ClassVar[int] = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
-
-class NotAMember(DacError):
-    code = "not_a_member"
-    status = 403
-
-
-class NotEligible(DacError):
-    code = "not_eligible"
-    status = 403
+    def __init_subclass__(cls, code: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code:
+            cls.code = code
 
 
-class BadSignature(DacError):
-    code = "bad_signature"
+# The request
+class Malformed(DacError, code="malformed"): ...
 
 
-class StaleMessage(DacError):
-    code = "stale_message"
+class NotReady(DacError, code="not_ready"): ...
 
 
-class ReplayedMessage(DacError):
-    code = "replayed_message"
-    status = 409
+# Who may act
+class NotAMember(DacError, code="not_a_member"): ...
 
 
-class VotingClosed(DacError):
-    code = "voting_closed"
-    status = 409
+class NotEligible(DacError, code="not_eligible"): ...
 
 
-class InvalidProposal(DacError):
-    code = "invalid_proposal"
+class NotArbitrator(DacError, code="not_arbitrator"): ...
 
 
-class NotExecutable(DacError):
-    code = "not_executable"
-    status = 409
+# Signed documents
+class BadSignature(DacError, code="bad_signature"): ...
 
 
-class AlreadyExecuted(DacError):
-    code = "already_executed"
-    status = 409
+class StaleMessage(DacError, code="stale_message"): ...
 
 
-class NotArbitrator(DacError):
-    code = "not_arbitrator"
-    status = 403
+class ReplayedMessage(DacError, code="replayed_message"): ...
 
 
-class UnknownDispute(DacError):
-    code = "unknown_dispute"
-    status = 404
+# Proposals and disputes
+class InvalidProposal(DacError, code="invalid_proposal"): ...
 
 
-class InvalidDispute(DacError):
-    code = "invalid_dispute"
+class VotingClosed(DacError, code="voting_closed"): ...
 
 
-class NotCancelable(DacError):
-    code = "not_cancelable"
-    status = 409
+class NotCancelable(DacError, code="not_cancelable"): ...
+
+
+class NotExecutable(DacError, code="not_executable"): ...
+
+
+class AlreadyExecuted(DacError, code="already_executed"): ...
+
+
+class InvalidDispute(DacError, code="invalid_dispute"): ...
+
+
+# Lookups
+class UnknownProposal(DacError, code="unknown_proposal"): ...
+
+
+class UnknownDispute(DacError, code="unknown_dispute"): ...
+
+
+class UnknownEpoch(DacError, code="unknown_epoch"): ...

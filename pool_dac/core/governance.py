@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pool_protocol.messages import MAX_FUTURE_MS, Ballot
+
 from .errors import AlreadyExecuted, NotCancelable, NotExecutable, ReplayedMessage, StaleMessage, VotingClosed
-from .messages import MAX_FUTURE_MS, Ballot
 
 BPS = 10_000
 PENDING, ACTIVE, CANCELED, DEFEATED, SUCCEEDED, QUEUED, EXPIRED, EXECUTED = (
@@ -30,7 +31,9 @@ PENDING, ACTIVE, CANCELED, DEFEATED, SUCCEEDED, QUEUED, EXPIRED, EXECUTED = (
     "Executed",
 )
 STATES = (PENDING, ACTIVE, CANCELED, DEFEATED, SUCCEEDED, QUEUED, EXPIRED, EXECUTED)
-KINDS = ("admit_member", "remove_member", "set_parameter", "amend_constitution", "treasury_spend", "ruling")
+# Stored, a final state stays: the outcome does not change when the membership changes later
+FINAL_STATES = (DEFEATED, EXECUTED, CANCELED, EXPIRED)
+OPEN_STATES = (PENDING, ACTIVE, SUCCEEDED, QUEUED)
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,30 @@ def largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str, int]:
     return floors
 
 
+def compute_participation_bps(metrics: MemberMetrics, pool_slots: int) -> int:
+    """Valid deliveries / counted pool slots, in basis points, at most 100 %."""
+    return min(BPS, metrics.valid * BPS // pool_slots) if pool_slots > 0 else 0
+
+
+def compute_member_amounts(
+    distributable: int, weights: Mapping[str, int], policy: str, hybrid_base_bps: int
+) -> dict[str, int]:
+    """The members' part split among the eligible members (``weights``) by ``policy``."""
+    if policy == "even":
+        base, bonus = distributable, 0
+    elif policy == "weighted":
+        base, bonus = 0, distributable
+    else:
+        base = distributable * hybrid_base_bps // BPS
+        bonus = distributable - base
+    if bonus and sum(weights.values()) == 0:
+        base, bonus = base + bonus, 0  # nobody has weight: the bonus goes evenly too
+    amounts = largest_remainder(base, dict.fromkeys(weights, 1))
+    for name, amount in largest_remainder(bonus, weights).items():
+        amounts[name] += amount
+    return amounts
+
+
 def compute_split(
     *,
     earnings: int,
@@ -129,27 +153,15 @@ def compute_split(
     ordered = [by_name[name] for name in sorted(by_name)]
     treasury = earnings * treasury_fee_bps // BPS
     distributable = earnings - treasury
-
-    def participation(m: MemberMetrics) -> int:
-        return min(BPS, m.valid * BPS // pool_slots) if pool_slots > 0 else 0
-
-    eligible = [m for m in ordered if participation(m) >= min_participation_bps and pool_slots > 0]
+    eligible = [
+        m
+        for m in ordered
+        if compute_participation_bps(m, pool_slots) >= min_participation_bps and pool_slots > 0
+    ]
     weights = {m.member: compute_weight(m) for m in eligible}
     amounts = dict.fromkeys((m.member for m in ordered), 0)
     if eligible:
-        if policy == "even":
-            base, bonus = distributable, 0
-        elif policy == "weighted":
-            base, bonus = 0, distributable
-        else:
-            base = distributable * hybrid_base_bps // BPS
-            bonus = distributable - base
-        if bonus and sum(weights.values()) == 0:
-            base, bonus = base + bonus, 0  # nobody has weight: the bonus goes evenly too
-        for name, amount in largest_remainder(base, dict.fromkeys(weights, 1)).items():
-            amounts[name] += amount
-        for name, amount in largest_remainder(bonus, weights).items():
-            amounts[name] += amount
+        amounts.update(compute_member_amounts(distributable, weights, policy, hybrid_base_bps))
     else:
         treasury += distributable
     shares = []
@@ -163,7 +175,7 @@ def compute_split(
                 deliveries=m.deliveries,
                 valid=m.valid,
                 wins=m.wins,
-                participation_bps=participation(m),
+                participation_bps=compute_participation_bps(m, pool_slots),
                 eligible=m.member in weights,
                 weight=weights.get(m.member, 0),
                 penalty_bps=penalty,

@@ -14,8 +14,9 @@ from dataclasses import asdict
 from typing import Any
 
 from chain.core.codec import canonical_bytes_trusted
-from chain.core.crypto import DOMAIN_STATEMENT, PrivateKey, verify_signature
+from chain.core.crypto import PrivateKey, verify_signature
 from chain.core.merkle import compute_merkle_proof, compute_merkle_root, verify_merkle_proof
+from pool_protocol.domains import DOMAIN_STATEMENT
 
 from .split import Split
 

@@ -96,7 +96,7 @@ def test_private_key_round_trip_and_bad_seed() -> None:
 def test_a_request_signature_verifies_with_a_precomputed_body_hash() -> None:
     import hashlib
 
-    from chain.core.auth import sign_request, verify_request
+    from pool_protocol.requests import sign_request, verify_request
 
     key = PrivateKey(b"\x07" * 32)
     fields = {"chain_id": "ab" * 32, "pool": "pool", "method": "POST", "path": "/p", "timestamp": 5}

@@ -16,8 +16,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from chain.core import compute_full_state_root, compute_state_root, create_genesis_state, state_transition
-from chain.core.executions import (
-    OPEN_STATES,
+from chain.core.execution_actions import (
     CloseProcess,
     CreateProcess,
     FundProcess,
@@ -27,12 +26,10 @@ from chain.core.executions import (
     SubmitResult,
     SubmitVerdict,
     UnregisterRunner,
-    compute_service_id,
-    executions,
-    open_executions,
-    processes,
 )
+from chain.core.execution_records import OPEN_STATES, executions, open_executions, processes
 from chain.core.helpers import compute_total_supply
+from chain.core.servicetypes import compute_service_id
 from tests.helpers.chain import ChainSim, make_tx
 from tests.helpers.executions import ECHO, HASHING, MATH, NOTARY, RUNNERS, USERS, ExecSim, exec_params
 

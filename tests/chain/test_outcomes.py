@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chain.client.decoding import BlockDecoder
 from chain.core import (
     Block,
     State,
@@ -20,7 +21,6 @@ from chain.core.codec import canonical_bytes_trusted
 from chain.core.containers import TransactionCache
 from chain.core.errors import BadBuilderSignature, TxRootMismatch
 from chain.core.outcomes import Outcomes, content_key
-from chain.decoding import BlockDecoder
 from tests.helpers.chain import ChainSim, key_for, transfer
 
 

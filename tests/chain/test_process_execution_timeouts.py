@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chain.core.executions import open_executions
+from chain.core.execution_records import open_executions
 from tests.helpers.assertions import assert_consistent
 from tests.helpers.executions import PRICE, ExecSim
 

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from chain.core.executions import (
-    CloseProcess,
-    CreateProcess,
-    FundProcess,
-    RequestExecution,
-    executions,
-    processes,
-)
+from chain.core.execution_actions import CloseProcess, CreateProcess, FundProcess, RequestExecution
+from chain.core.execution_records import executions, processes
 from tests.helpers.assertions import assert_consistent, rejected_with
 from tests.helpers.executions import PRICE, ExecSim, include, tx
 

@@ -8,7 +8,9 @@ import pytest
 
 from chain.core import Transaction
 from chain.core.errors import MalformedInput
-from chain.core.executions import PublishService, compute_service_id, parse_definition, services
+from chain.core.execution_actions import PublishService
+from chain.core.execution_records import services
+from chain.core.servicetypes import compute_service_id, parse_definition
 from tests.helpers.assertions import assert_consistent, rejected_with
 from tests.helpers.chain import ChainSim, make_genesis
 from tests.helpers.executions import HASHING, MATH, NOTARY, exec_params, include, tx

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from chain.core.containers import Withdraw
-from chain.core.executions import RegisterRunner, UnregisterRunner, runners, service_runners
+from chain.core.execution_actions import RegisterRunner, UnregisterRunner
+from chain.core.execution_records import runners, service_runners
 from tests.helpers.assertions import assert_consistent, rejected_with
 from tests.helpers.executions import PRICE, STAKE, ExecSim, include, tx
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from chain.core import build_block
-from chain.core.executions import (
-    RegisterRunner,
-    RequestExecution,
-    draw_verifiers,
-    draw_weighted,
-    open_executions,
-)
+from chain.core.execution_actions import RegisterRunner, RequestExecution
+from chain.core.execution_records import open_executions
 from chain.core.schedule import get_scheduled_producer
+from chain.core.selection import draw_verifiers, draw_weighted
 from tests.helpers.assertions import assert_consistent, rejected_with
 from tests.helpers.executions import PRICE, RUNNERS, ExecSim, include, tx
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chain.core.executions import SubmitResult, compute_result_hash, open_executions
+from chain.core.execution_actions import SubmitResult
+from chain.core.execution_records import open_executions
+from chain.core.servicetypes import compute_result_hash
 from tests.helpers.assertions import assert_consistent, rejected_with
 from tests.helpers.executions import PRICE, ExecSim, tx
 

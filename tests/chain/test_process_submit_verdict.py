@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chain.core.executions import SubmitVerdict
+from chain.core.execution_actions import SubmitVerdict
 from tests.helpers.assertions import assert_consistent, rejected_with
 from tests.helpers.executions import PRICE, STAKE, ExecSim, include, tx
 
@@ -45,7 +45,7 @@ def test_rejected_by_a_majority_slashes_the_runner_and_refunds_the_user() -> Non
     )
     assert ex.balance("alice") - before["alice"] == PRICE
     assert ex.balance(runner) == before[runner]
-    from chain.core.executions import runners
+    from chain.core.execution_records import runners
 
     record = runners(ex.state).rows[f"{ex.ids['hashing']}/{runner}"]
     assert record.stake == STAKE - slash and record.slashed == 1
@@ -120,7 +120,7 @@ def test_verdict_rejections() -> None:
 @pytest.mark.parametrize("fee", [1, 7, 99_999, 100_003])
 def test_every_unit_of_odd_fees_is_accounted(fee: int) -> None:
     from chain.core import ChainParams
-    from chain.core.executions import compute_fee_split
+    from chain.core.settlement import compute_fee_split
 
     params = ChainParams()
     for majority in ([], ["a"], ["a", "b"], ["a", "b", "c"]):

@@ -13,9 +13,9 @@ import pytest
 from chain.core import Block, ChainError, PrivateKey, build_block, state_transition
 from chain.core.containers import BlockHeader, CreateAccount, Transaction
 from chain.core.errors import InvalidAccountName
-from chain.core.executions import check_values, parse_definition
 from chain.core.params import Genesis
 from chain.core.schedule import get_scheduled_producer
+from chain.core.servicetypes import check_values, parse_definition
 from chain.core.transition import compute_tx_root
 from chain.core.types import (
     is_valid_account_name,

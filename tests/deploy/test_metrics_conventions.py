@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from prometheus_client import generate_latest
 
-from chain.metrics import MultipleWorkersError, require_single_worker
+from service_shell.metrics import MultipleWorkersError, require_single_worker
 
 
 def test_several_workers_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

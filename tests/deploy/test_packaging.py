@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from chain.node.config import NodeSettings
-from chain.settings import load_settings
 from emitter.config import EmitterSettings
 from pool_dac.config import DacSettings
+from service_shell.settings import load_settings
 from tests.deploy.conftest import DEPLOY, ROOT
 
 COMPOSE = yaml.safe_load((DEPLOY / "compose.yml").read_text())

@@ -20,7 +20,7 @@ import pytest
 from rich.console import Console
 
 from bppool.devnet import POOL, Devnet
-from chain.client import AsyncNodeClient
+from chain.client.http import AsyncNodeClient
 from pool_dac.audit import audit_epoch
 from producer_client import Client
 from tests.helpers.devnet import eventually, stopped_at_the_end

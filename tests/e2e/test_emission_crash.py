@@ -33,8 +33,8 @@ import pytest
 from sqlalchemy import text
 
 from chain.core import ChainParams
-from chain.db import make_engine
 from producer_client import Client
+from service_shell.db import make_engine
 from tests.helpers.chain import key_for
 from tests.helpers.node import make_network
 from tests.helpers.procs import Processes, is_ready, wait_for, write_node_and_pool_configs
@@ -134,7 +134,7 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
         f'key_file = "{network.key_path("alice")}"\ngenesis = "{network.genesis_path}"\n'
         f'emitter_url = "{emitter_url}"\nnode_url = "{node_url}"\n'
     )
-    node_db = tmp_path / "node" / "chain.db"
+    node_db = tmp_path / "node" / "service_shell.db"
     procs.start("node", ["chain", "node", "--config", str(tmp_path / "node.toml")])
     wait_for(lambda: is_ready(node_url), 30, "the node")
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from chain.client import NodeClient
+from chain.client.http import NodeClient
 from chain.core import Transaction
 from chain.core.containers import Action
-from chain.core.executions import CreateProcess, RegisterRunner, RequestExecution
-from chain.keys import read_key_file
+from chain.core.execution_actions import CreateProcess, RegisterRunner, RequestExecution
 from chain.runner.samples import HASHING, MATH, NOTARY, notary_memo
+from service_shell.keys import read_key_file
 from tests.helpers.procs import BPPOOL, Processes, free_port_block, init_chain, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ import pytest
 from rich.console import Console
 
 from bppool.devnet import Devnet
-from chain.client import NodeClient
+from chain.client.http import NodeClient
 from chain.core import Block, Store, build_block, create_genesis_state
 from chain.core.schedule import get_scheduled_producer
 from tests.helpers.devnet import metric_samples

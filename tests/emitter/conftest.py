@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from chain.core import Block, Transaction, build_block
+from chain.core.containers import encode_block
 from chain.node.api import create_app as create_node_app
-from chain.node.blockstore import encode_block
 from chain.node.config import NodeSettings
 from chain.node.node import Node
 from emitter import crud

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chain.db import make_engine, run_migrations
 from emitter import crud
 from emitter.crud import AlreadyEmitted, EventRecord
 from emitter.service import MIGRATIONS, VERSION_TABLE
+from service_shell.db import make_engine, run_migrations
 
 
 @pytest.fixture

@@ -100,3 +100,47 @@ async def test_a_block_reaches_the_second_node_when_the_first_never_answers(
         registry = h.emitter.metrics.registry
         assert registry.get_sample_value("bppool_emitter_block_deliveries_total", {"method": "push"}) == 1
         assert elapsed < PUSH_TIMEOUT_S + MARGIN_S
+
+
+async def test_a_fallback_block_reaches_the_second_node_when_the_first_never_answers_its_push(
+    tmp_path: Path, database_url: str
+) -> None:
+    """No prepare, no commit: the fallback's block goes straight to a full push, and the first
+    node accepts the connection, reads the push and never answers it."""
+    async with asyncio.timeout(60), AsyncExitStack() as stack:
+        clock = FakeClock(GENESIS_TIME + 100)
+        network = pool_network(tmp_path)
+        node, node_url = await start_node(stack, tmp_path, clock, network)
+        stall_url, held = await stack.enter_async_context(stalling_node(node_url))
+        h = await start_pool(
+            stack,
+            tmp_path,
+            database_url,
+            network=network,
+            clock=clock,
+            node=node,
+            node_url=stall_url,
+            more_node_urls=[node_url],
+            push_timeout_s=PUSH_TIMEOUT_S,
+            fallback="empty",
+        )
+        await h.open_slot(1)
+        started = time.monotonic()
+        await h.close_slot(1)  # nothing delivered: the fallback emits at the cutoff
+        await eventually(
+            lambda: node.state.slot >= 1, timeout=PUSH_TIMEOUT_S + MARGIN_S, what="the second node"
+        )
+        elapsed = time.monotonic() - started
+        # the push went to the stalled node first and got no answer
+        assert [line for line in held if b"/v1/node/push_block" in line]
+        assert node.head_block is not None and node.head_block.header.slot == 1
+        emission = crud.get_emission(h.emitter.engine, slot=1)
+        assert emission is not None and emission["source"] == "fallback_empty"
+        await eventually(
+            lambda: (crud.get_emission(h.emitter.engine, slot=1) or {}).get("accepted_by") == node_url,
+            what="the accepting node to be recorded",
+        )
+        registry = h.emitter.metrics.registry
+        assert registry.get_sample_value("bppool_emitter_block_deliveries_total", {"method": "push"}) == 1
+        assert registry.get_sample_value("bppool_emitter_push_failures_total", {"node": stall_url}) == 1
+        assert elapsed < PUSH_TIMEOUT_S + MARGIN_S

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chain.core import build_block
-from chain.core.auth import HEADER_TIMESTAMP
+from pool_protocol.requests import HEADER_TIMESTAMP
 from tests.emitter.conftest import PoolHarness
 
 pytestmark = pytest.mark.anyio
@@ -16,7 +16,7 @@ async def test_a_retried_prepare_is_a_new_request(pool: PoolHarness) -> None:
     emitter = pool.emitter
     pool.clock.at_slot(1)
     body = build_block(pool.node.state, slot=1, producer="pool").block.canonical()
-    first, again = emitter._prepare_headers(body), emitter._prepare_headers(body)
+    first, again = emitter.delivery.prepare_headers(body), emitter.delivery.prepare_headers(body)
     assert pool.clock.now_ms() == int(first[HEADER_TIMESTAMP])  # the clock did not move
     for headers in (first, again):
         answer = await emitter.pushers[0].prepare_block(body, headers)

@@ -33,7 +33,7 @@ async def test_a_task_down_makes_the_service_unready_naming_it(pool: PoolHarness
         {"ready": True, "following": True, "head_block_num": 0, "storage": "ok", "reasons": {}},
     )
     assert await metric(pool, "bppool_task_failures_total", {"task": "expect_loop"}) == 0
-    expect = emitter._expect
+    expect = emitter.expectation.expect
     calls = []
 
     async def broken() -> None:
@@ -42,7 +42,7 @@ async def test_a_task_down_makes_the_service_unready_naming_it(pool: PoolHarness
             raise RuntimeError("a bug in validating ahead")
         await expect()
 
-    monkeypatch.setattr(emitter, "_expect", broken)
+    monkeypatch.setattr(emitter.expectation, "expect", broken)
     await eventually(lambda: emitter.supervisor.down(), what="the expect loop to fail")
     status, body = await readyz(pool)
     assert status == 503 and body["ready"] is False

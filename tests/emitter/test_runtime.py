@@ -14,7 +14,7 @@ import pytest
 from chain.node.api import create_app as create_node_app
 from chain.node.config import NodeSettings
 from chain.node.node import Node
-from chain.runtime import GcPacer, pace_app
+from service_shell.runtime import GcPacer, pace_app
 from tests.emitter.conftest import eventually, pool_network, start_pool
 from tests.helpers.chain import GENESIS_TIME
 from tests.helpers.node import FakeClock

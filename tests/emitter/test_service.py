@@ -240,7 +240,7 @@ async def test_every_rejection_is_a_4xx_naming_it_and_logged(pool: PoolHarness) 
 async def test_member_authentication(pool: PoolHarness) -> None:
     import httpx
 
-    from chain.core.auth import request_headers
+    from pool_protocol.requests import request_headers
 
     info = await pool.admin.info()
     async with httpx.AsyncClient(base_url=pool.emitter_url) as http:
@@ -400,7 +400,7 @@ async def test_a_node_missing_earlier_pool_blocks_gets_them_from_the_emission_re
 ) -> None:
     """A node that never saw slot 1's block answers ``unknown_parent`` to slot 2's: the emitter
     pushes the recorded ancestors first, then the block, and the node ends on the pool's chain."""
-    from chain.client import AsyncNodeClient
+    from chain.client.http import AsyncNodeClient
 
     for slot, member in ((1, "alice"), (2, "bob")):
         await pool.open_slot(slot)
@@ -413,12 +413,13 @@ async def test_a_node_missing_earlier_pool_blocks_gets_them_from_the_emission_re
         fresh, fresh_url = await start_node(stack, tmp_path / "fresh", pool.clock, pool.network)
         client = AsyncNodeClient(fresh_url)
         stack.push_async_callback(client.aclose)
-        saved = pool.emitter.pushers
-        pool.emitter.pushers = [client]
+        delivery = pool.emitter.delivery
+        saved = delivery.pushers
+        delivery.pushers = [client]
         try:
-            await pool.emitter._push(bytes(second["data"]), 2, None)
+            await delivery.push(bytes(second["data"]), 2, None)
         finally:
-            pool.emitter.pushers = saved
+            delivery.pushers = saved
         assert fresh.state.slot == 2 and fresh.state.head_id == pool.node.state.head_id
 
 
@@ -447,7 +448,7 @@ async def test_a_candidate_of_the_expected_block_is_judged_by_its_signatures(poo
     await pool.open_slot(1, 5)
     run = pool.emitter.run
     assert run is not None
-    tx_seq = pool.emitter._expected_seq(run)
+    tx_seq = pool.emitter.expectation.expected_seq(run)
     assert tx_seq == pool.emitter.expected.tx_seq  # type: ignore[union-attr]
     # Built as the producer client builds: the mempool's selection up to tx_seq
     mirror = pool.emitter.follower
@@ -486,4 +487,4 @@ async def test_another_selection_is_validated_in_full_and_still_emitted(pool: Po
 async def test_slot_open_names_the_selection_only_when_validated_ahead(pool: PoolHarness) -> None:
     await pool.open_slot(1)  # the clock jumped past the lead time: nothing validated ahead
     run = pool.emitter.run
-    assert run is not None and pool.emitter._expected_seq(run) is None
+    assert run is not None and pool.emitter.expectation.expected_seq(run) is None

@@ -19,7 +19,7 @@ import schemathesis
 from rich.console import Console
 
 from bppool.devnet import POOL, Devnet
-from chain.core.auth import request_headers
+from pool_protocol.requests import request_headers
 from tests.helpers.devnet import stopped_at_the_end
 
 MAX_EXAMPLES = int(os.environ.get("BPPOOL_FUZZ_EXAMPLES", "15"))

@@ -9,16 +9,16 @@ from typing import Any
 
 from chain.core import Block, ChainParams, Transaction, build_block
 from chain.core.containers import Action
-from chain.core.executions import (
+from chain.core.execution_actions import (
     PublishService,
     RegisterRunner,
     RequestExecution,
     SubmitResult,
     SubmitVerdict,
-    compute_service_id,
-    executions,
 )
+from chain.core.execution_records import executions
 from chain.core.schedule import get_scheduled_producer
+from chain.core.servicetypes import compute_service_id
 from chain.runner import samples
 from chain.runner.registry import ServicePackage
 from tests.helpers.chain import ChainSim, make_genesis, make_tx

@@ -12,7 +12,7 @@ from typing import Any
 from chain.core import PrivateKey, Transaction
 from chain.core.containers import Action, Transfer
 from chain.core.params import ChainParams, Genesis, GenesisAccount, GenesisProducer
-from chain.keys import write_key_file
+from service_shell.keys import write_key_file
 from tests.helpers.chain import GENESIS_TIME, key_for, sign_tx
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from chain.client import NodeError
+from chain.client.http import NodeError
 
 BPPOOL = [sys.executable, "-m", "bppool"]
 

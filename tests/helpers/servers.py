@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from chain.hotroutes import http_protocol_for
+from service_shell.hotroutes import http_protocol_for
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 

@@ -14,7 +14,7 @@ import orjson
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from chain.core.auth import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from pool_protocol.requests import HEADER_MEMBER, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from chain.core.auth import request_headers
-from pool_dac.core.messages import Ballot, ConstitutionSignature, Ruling
 from pool_dac.service import Dac
+from pool_protocol.messages import Ballot, ConstitutionSignature, Ruling
+from pool_protocol.requests import request_headers
 from tests.emitter.conftest import PoolHarness, start_pool
 from tests.helpers.chain import key_for
 

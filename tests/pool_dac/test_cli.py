@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from typer.testing import CliRunner
 
-from chain.clitools import PoolSigner
 from pool_dac.cli import app
+from service_shell.clitools import PoolSigner
 from tests.pool_dac.conftest import DacHarness
 
 pytestmark = pytest.mark.anyio

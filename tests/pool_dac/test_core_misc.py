@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from pool_dac.core.messages import Ballot, ConstitutionSignature, Ruling
 from pool_dac.core.params import InvalidParameter, Parameters, check_parameter
 from pool_dac.core.split import MemberMetrics
 from pool_dac.core.statement import (
@@ -15,6 +14,7 @@ from pool_dac.core.statement import (
     verify_row,
     verify_statement,
 )
+from pool_protocol.messages import Ballot, ConstitutionSignature, Ruling
 from tests.helpers.chain import key_for
 from tests.helpers.split import split_of
 

@@ -25,7 +25,7 @@ from pool_dac.core.governance import (
     ProposalClock,
     Tally,
 )
-from pool_dac.core.messages import Ballot
+from pool_protocol.messages import Ballot
 
 CLOCK = ProposalClock(vote_start_ms=1_000, vote_end_ms=2_000, grace_ms=500)
 WIN = Tally(yes=3, no=1, abstain=0, eligible=5)

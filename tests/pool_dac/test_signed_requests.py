@@ -17,11 +17,11 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from chain.core.auth import request_headers
 from emitter import crud as emitter_crud
 from emitter.api import deps
 from pool_dac import api as dac_api
 from pool_dac import crud
+from pool_protocol.requests import request_headers
 from tests.helpers.chain import key_for
 from tests.helpers.signed import check_respellings, send_raw, signed_routes
 from tests.pool_dac.conftest import DacHarness

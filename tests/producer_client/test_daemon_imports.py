@@ -18,3 +18,16 @@ def test_the_member_daemon_does_not_load_the_node_stack() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_following_the_chain_does_not_load_the_node_service() -> None:
+    # The follower keeps a replica of the node's mempool: the mempool is the core's, not the node's.
+    code = (
+        "import sys, producer_client.daemon; "
+        "print(sorted(m for m in sys.modules if m.startswith('chain.node')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

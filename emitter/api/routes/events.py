@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from chain.web import ApiError, Int64, JSONResponse
 from emitter import crud
 from emitter.api import schemas
 from emitter.api.deps import EmitterDep
+from service_shell.web import ApiError, Int64, JSONResponse
 
 router = APIRouter(prefix="/v1/pool", tags=["events"])
 

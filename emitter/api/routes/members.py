@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from chain.apidocs import SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
-from chain.web import ApiError, JSONResponse, read_json_object
 from emitter import crud
 from emitter.api import schemas
 from emitter.api.deps import AdminDep, AnyMemberDep, EmitterDep
+from service_shell.apidocs import SIGNED, SIGNED_ERRORS, WRITE_ERRORS, json_body
+from service_shell.web import ApiError, JSONResponse, read_json_object
 
 router = APIRouter(prefix="/v1/pool", tags=["members"])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import PlainTextResponse
 
-from chain.web import JSONResponse
 from emitter.api import schemas
 from emitter.api.deps import EmitterDep
+from service_shell.web import JSONResponse
 
 router = APIRouter(prefix="/v1/pool", tags=["pool"])
 

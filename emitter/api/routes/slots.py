@@ -9,11 +9,11 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from chain.apidocs import SIGNED, SIGNED_ERRORS, event_stream
-from chain.web import ApiError, Int64, JSONResponse
 from emitter import crud
 from emitter.api import schemas
 from emitter.api.deps import EmitterDep, MemberDep
+from service_shell.apidocs import SIGNED, SIGNED_ERRORS, event_stream
+from service_shell.web import ApiError, Int64, JSONResponse
 
 router = APIRouter(prefix="/v1/pool/slots", tags=["slots"])
 

@@ -287,7 +287,7 @@ async def test_head_stream_announces_new_heads(harness: NodeHarness) -> None:
 
 async def test_head_stream_over_http(harness: NodeHarness) -> None:
     """The SSE stream on a real uvicorn server on loopback."""
-    from chain.client import AsyncNodeClient
+    from chain.client.http import AsyncNodeClient
     from chain.node.api import create_app
     from tests.helpers.servers import serve_app
 

@@ -58,7 +58,7 @@ async def test_never_produces_twice_for_a_slot_after_restart(tmp_path: Path, dat
 
 
 def corrupt(database_url: str, height: int) -> None:
-    from chain.db import make_engine
+    from service_shell.db import make_engine
 
     engine = make_engine(database_url)
     with engine.begin() as conn:

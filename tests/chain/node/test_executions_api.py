@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chain.core.executions import (
-    PublishService,
-    RegisterRunner,
-    RequestExecution,
-    SubmitResult,
-    compute_service_id,
-)
+from chain.core.execution_actions import PublishService, RegisterRunner, RequestExecution, SubmitResult
+from chain.core.servicetypes import compute_service_id
 from tests.chain.node.conftest import NodeHarness, running_harness
 from tests.helpers.executions import HASHING, exec_params
 from tests.helpers.node import make_network, signed_tx

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chain.client import AsyncNodeClient
-from chain.follower import ChainFollower
+from chain.client.follower import ChainFollower
+from chain.client.http import AsyncNodeClient
 from chain.node.api import create_app
 from tests.chain.node.conftest import NodeHarness
 from tests.helpers.chain import transfer

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from chain.core import build_block
-from chain.core.auth import request_headers
 from chain.node.api import create_app
+from pool_protocol.requests import request_headers
 from tests.chain.node.conftest import NodeHarness
 from tests.helpers.chain import key_for
 from tests.helpers.node import transfer_tx
@@ -60,10 +60,10 @@ async def test_a_commit_that_overtakes_its_prepare_waits_for_it(harness: NodeHar
     async with serve_app(create_app(node)) as url, httpx.AsyncClient(base_url=url) as http:
         writer = await open_prepare(url, body, headers, len(body) // 2)
         for _ in range(200):  # the prepare counts from its headers on, before its body is in
-            if node._preparing:
+            if node.prepared.preparing:
                 break
             await asyncio.sleep(0.01)
-        assert node._preparing == 1
+        assert node.prepared.preparing == 1
         commit = asyncio.create_task(
             http.post(
                 "/v1/node/commit_block",
@@ -78,7 +78,7 @@ async def test_a_commit_that_overtakes_its_prepare_waits_for_it(harness: NodeHar
         writer.close()
     assert response.status_code == 200, response.text
     assert response.json()["block_id"] == block_id and node.state.head_id == block_id
-    assert node._preparing == 0
+    assert node.prepared.preparing == 0
 
 
 async def test_a_prepare_dropped_halfway_stops_holding_commits_back(harness: NodeHarness) -> None:
@@ -87,13 +87,13 @@ async def test_a_prepare_dropped_halfway_stops_holding_commits_back(harness: Nod
     async with serve_app(create_app(node)) as url:
         writer = await open_prepare(url, body, headers, len(body) // 2)
         for _ in range(200):
-            if node._preparing:
+            if node.prepared.preparing:
                 break
             await asyncio.sleep(0.01)
-        assert node._preparing == 1
+        assert node.prepared.preparing == 1
         writer.close()
         for _ in range(200):
-            if not node._preparing:
+            if not node.prepared.preparing:
                 break
             await asyncio.sleep(0.01)
-        assert node._preparing == 0
+        assert node.prepared.preparing == 0
