@@ -14,6 +14,7 @@ An application to join a pool is signed the same way (:mod:`pool_protocol.applic
 from __future__ import annotations
 
 import hashlib
+from typing import NotRequired, TypedDict, Unpack
 
 from chain.core.codec import canonical_bytes_trusted
 from chain.core.crypto import PrivateKey, verify_signature
@@ -26,105 +27,51 @@ DEFAULT_REQUEST_SKEW_S = 30
 """How far a signed request's timestamp may be from the server's clock, by default."""
 
 
-def compute_request_payload(
-    *,
-    chain_id: str,
-    pool: str,
-    method: str,
-    path: str,
-    timestamp: int,
-    body: bytes,
-    body_sha256: str | None = None,
-) -> bytes:
-    """The canonical bytes a member signs for one request (``body_sha256``: the body's
-    sha256 in hex when the caller has it already)."""
+class Request(TypedDict):
+    """What a request signature covers: the pool on its chain, the method, the path (with its
+    query string, as sent), the timestamp in ms and the body (or its sha256 in hex, when the
+    caller has it already)."""
+
+    chain_id: str
+    pool: str
+    method: str
+    path: str
+    timestamp: int
+    body: bytes
+    body_sha256: NotRequired[str | None]
+
+
+def compute_request_payload(**request: Unpack[Request]) -> bytes:
+    """The canonical bytes a member signs for one request."""
+    body_sha256 = request.get("body_sha256") or hashlib.sha256(request["body"]).hexdigest()
     return canonical_bytes_trusted(
         {
-            "chain_id": chain_id,
-            "pool": pool,
-            "method": method.upper(),
-            "path": path,
-            "timestamp": timestamp,
-            "body_sha256": body_sha256 if body_sha256 is not None else hashlib.sha256(body).hexdigest(),
+            "chain_id": request["chain_id"],
+            "pool": request["pool"],
+            "method": request["method"].upper(),
+            "path": request["path"],
+            "timestamp": request["timestamp"],
+            "body_sha256": body_sha256
+            if body_sha256 is not None
+            else hashlib.sha256(request["body"]).hexdigest(),
         }
     )
 
 
-def sign_request(
-    key: PrivateKey,
-    *,
-    chain_id: str,
-    pool: str,
-    method: str,
-    path: str,
-    timestamp: int,
-    body: bytes,
-    body_sha256: str | None = None,
-) -> str:
+def sign_request(key: PrivateKey, **request: Unpack[Request]) -> str:
     """The ``X-BP-Signature`` value for a request."""
-    return key.sign(
-        DOMAIN_REQUEST,
-        compute_request_payload(
-            chain_id=chain_id,
-            pool=pool,
-            method=method,
-            path=path,
-            timestamp=timestamp,
-            body=body,
-            body_sha256=body_sha256,
-        ),
-    )
+    return key.sign(DOMAIN_REQUEST, compute_request_payload(**request))
 
 
-def request_headers(
-    key: PrivateKey,
-    member: str,
-    *,
-    chain_id: str,
-    pool: str,
-    method: str,
-    path: str,
-    timestamp: int,
-    body: bytes,
-    body_sha256: str | None = None,
-) -> dict[str, str]:
+def request_headers(key: PrivateKey, member: str, **request: Unpack[Request]) -> dict[str, str]:
     """All three authentication headers for a request."""
     return {
         HEADER_MEMBER: member,
-        HEADER_TIMESTAMP: str(timestamp),
-        HEADER_SIGNATURE: sign_request(
-            key,
-            chain_id=chain_id,
-            pool=pool,
-            method=method,
-            path=path,
-            timestamp=timestamp,
-            body=body,
-            body_sha256=body_sha256,
-        ),
+        HEADER_TIMESTAMP: str(request["timestamp"]),
+        HEADER_SIGNATURE: sign_request(key, **request),
     }
 
 
-def verify_request(
-    public_key: str,
-    signature: str,
-    *,
-    chain_id: str,
-    pool: str,
-    method: str,
-    path: str,
-    timestamp: int,
-    body: bytes,
-    body_sha256: str | None = None,
-) -> bool:
+def verify_request(public_key: str, signature: str, **request: Unpack[Request]) -> bool:
     """True when ``signature`` is ``public_key``'s signature of this request."""
-    payload = compute_request_payload(
-        chain_id=chain_id,
-        pool=pool,
-        method=method,
-        path=path,
-        timestamp=timestamp,
-        body=body,
-        body_sha256=body_sha256,
-    )
-    return verify_signature(public_key, DOMAIN_REQUEST, payload, signature)
+    return verify_signature(public_key, DOMAIN_REQUEST, compute_request_payload(**request), signature)
