@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
-from chain.core.codec import canonical_bytes_trusted
-from chain.core.crypto import PrivateKey, verify_signature
-from chain.core.errors import MalformedInput
 from chain.core.types import (
     validate_account_name,
     validate_hash,
-    validate_int,
-    validate_object,
     validate_public_key,
     validate_signature,
     validate_str,
 )
 from pool_protocol.domains import DOMAIN_APPLICATION
+from pool_protocol.signed import Parser, SignedDocument, integer
 
 
 @dataclass(frozen=True)
-class Application:
+class Application(SignedDocument):
     """A producer's application to join a pool, signed with its account key."""
+
+    DOMAIN: ClassVar[bytes] = DOMAIN_APPLICATION
+    KIND: ClassVar[str] = "application"
+    PARSERS: ClassVar[Mapping[str, Parser]] = {
+        "chain_id": validate_hash,
+        "pool": validate_account_name,
+        "account": validate_account_name,
+        "public_key": validate_public_key,
+        "endpoint": lambda value, where: validate_str(value, where, max_length=512),
+        "constitution_hash": validate_hash,
+        "timestamp": integer(0, 2**53),
+        "signature": validate_signature,
+    }
 
     chain_id: str
     pool: str
@@ -33,53 +43,6 @@ class Application:
     timestamp: int
     signature: str = ""
 
-    def body(self) -> dict[str, Any]:
-        return {
-            "chain_id": self.chain_id,
-            "pool": self.pool,
-            "account": self.account,
-            "public_key": self.public_key,
-            "endpoint": self.endpoint,
-            "constitution_hash": self.constitution_hash,
-            "timestamp": self.timestamp,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.body(), "signature": self.signature}
-
-    def signed(self, key: PrivateKey) -> Application:
-        data = self.body()
-        return Application(**data, signature=key.sign(DOMAIN_APPLICATION, canonical_bytes_trusted(data)))
-
-    def verify(self) -> bool:
-        """True when the application is signed by its own ``public_key``."""
-        return verify_signature(
-            self.public_key, DOMAIN_APPLICATION, canonical_bytes_trusted(self.body()), self.signature
-        )
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Application:
-        fields = {
-            "chain_id",
-            "pool",
-            "account",
-            "public_key",
-            "endpoint",
-            "constitution_hash",
-            "timestamp",
-            "signature",
-        }
-        validate_object(data, "application", fields, fields)
-        try:
-            return cls(
-                chain_id=validate_hash(data["chain_id"], "chain_id"),
-                pool=validate_account_name(data["pool"], "pool"),
-                account=validate_account_name(data["account"], "account"),
-                public_key=validate_public_key(data["public_key"], "public_key"),
-                endpoint=validate_str(data["endpoint"], "endpoint", max_length=512),
-                constitution_hash=validate_hash(data["constitution_hash"], "constitution_hash"),
-                timestamp=validate_int(data["timestamp"], "timestamp", maximum=2**53),
-                signature=validate_signature(data["signature"]),
-            )
-        except MalformedInput:
-            raise
+    def verify(self, public_key: str | None = None) -> bool:
+        """True when the application is signed by its own ``public_key`` (or the one given)."""
+        return super().verify(self.public_key if public_key is None else public_key)
