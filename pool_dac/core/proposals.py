@@ -87,27 +87,23 @@ def _member_account(payload: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class AdmitMember(_Payload):
+class _MemberPayload(_Payload):
+    """A payload naming one member account."""
+
+    account: str
+
+    @classmethod
+    def parse(cls, payload: dict[str, Any]) -> Self:
+        """From the proposal's wire payload."""
+        return cls(_member_account(payload))
+
+
+class AdmitMember(_MemberPayload):
     """``admit_member {account}``: admit an applicant."""
 
-    account: str
 
-    @classmethod
-    def parse(cls, payload: dict[str, Any]) -> AdmitMember:
-        """From the proposal's wire payload."""
-        return cls(_member_account(payload))
-
-
-@dataclass(frozen=True)
-class RemoveMember(_Payload):
+class RemoveMember(_MemberPayload):
     """``remove_member {account}``: remove a member."""
-
-    account: str
-
-    @classmethod
-    def parse(cls, payload: dict[str, Any]) -> RemoveMember:
-        """From the proposal's wire payload."""
-        return cls(_member_account(payload))
 
 
 @dataclass(frozen=True)

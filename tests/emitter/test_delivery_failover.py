@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -62,25 +63,34 @@ async def stalling_node(target_url: str) -> AsyncIterator[tuple[str, list[bytes]
         yield url, held
 
 
+async def behind_a_stalling_node(
+    stack: AsyncExitStack, tmp_path: Path, database_url: str, **pool: Any
+) -> tuple[Any, Any, str, str, list[bytes]]:
+    """A pool whose first node URL accepts, reads and never answers; its second is a real node."""
+    clock = FakeClock(GENESIS_TIME + 100)
+    network = pool_network(tmp_path)
+    node, node_url = await start_node(stack, tmp_path, clock, network)
+    stall_url, held = await stack.enter_async_context(stalling_node(node_url))
+    h = await start_pool(
+        stack,
+        tmp_path,
+        database_url,
+        network=network,
+        clock=clock,
+        node=node,
+        node_url=stall_url,
+        more_node_urls=[node_url],
+        push_timeout_s=PUSH_TIMEOUT_S,
+        **pool,
+    )
+    return h, node, node_url, stall_url, held
+
+
 async def test_a_block_reaches_the_second_node_when_the_first_never_answers(
     tmp_path: Path, database_url: str
 ) -> None:
     async with asyncio.timeout(60), AsyncExitStack() as stack:
-        clock = FakeClock(GENESIS_TIME + 100)
-        network = pool_network(tmp_path)
-        node, node_url = await start_node(stack, tmp_path, clock, network)
-        stall_url, held = await stack.enter_async_context(stalling_node(node_url))
-        h = await start_pool(
-            stack,
-            tmp_path,
-            database_url,
-            network=network,
-            clock=clock,
-            node=node,
-            node_url=stall_url,
-            more_node_urls=[node_url],
-            push_timeout_s=PUSH_TIMEOUT_S,
-        )
+        h, node, node_url, stall_url, held = await behind_a_stalling_node(stack, tmp_path, database_url)
         assert [p.base_url for p in h.emitter.pushers] == [stall_url, node_url]
         await h.open_slot(1)
         started = time.monotonic()
@@ -108,21 +118,8 @@ async def test_a_fallback_block_reaches_the_second_node_when_the_first_never_ans
     """No prepare, no commit: the fallback's block goes straight to a full push, and the first
     node accepts the connection, reads the push and never answers it."""
     async with asyncio.timeout(60), AsyncExitStack() as stack:
-        clock = FakeClock(GENESIS_TIME + 100)
-        network = pool_network(tmp_path)
-        node, node_url = await start_node(stack, tmp_path, clock, network)
-        stall_url, held = await stack.enter_async_context(stalling_node(node_url))
-        h = await start_pool(
-            stack,
-            tmp_path,
-            database_url,
-            network=network,
-            clock=clock,
-            node=node,
-            node_url=stall_url,
-            more_node_urls=[node_url],
-            push_timeout_s=PUSH_TIMEOUT_S,
-            fallback="empty",
+        h, node, node_url, stall_url, held = await behind_a_stalling_node(
+            stack, tmp_path, database_url, fallback="empty"
         )
         await h.open_slot(1)
         started = time.monotonic()

@@ -8,20 +8,9 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from emitter import errors
 from emitter.api.errors import error_content, install_emitter_errors, status_for
-from emitter.errors import (
-    ActionNotAllowed,
-    ApplicationRefused,
-    EmitterError,
-    InvalidAction,
-    Malformed,
-    MemberNotActive,
-    NotAnApplicant,
-    SlotNotOpen,
-    StorageUnavailable,
-    TransitionRefused,
-    UnknownMember,
-)
+from emitter.errors import EmitterError
 from emitter.intake import rejection
 from service_shell.web import ApiError, install_error_handlers
 
@@ -29,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 # (the domain error, the ApiError the service raised for it before)
 CASES: list[tuple[EmitterError, ApiError]] = [
-    (Malformed("bad json"), ApiError(400, "malformed", "bad json")),
+    (errors.Malformed("bad json"), ApiError(400, "malformed", "bad json")),
     *(
         (rejection(v, "why", slot=7), ApiError(status, v, "why", slot=7))
         for v, status in {
@@ -47,19 +36,19 @@ CASES: list[tuple[EmitterError, ApiError]] = [
             "invalid_block": 400,
         }.items()
     ),
-    (SlotNotOpen("no pool slot is open"), ApiError(409, "wrong_slot", "no pool slot is open")),
-    (UnknownMember("x is not a member"), ApiError(401, "unknown_member", "x is not a member")),
-    (MemberNotActive("x is applied"), ApiError(403, "member_not_active", "x is applied")),
-    (ApplicationRefused("m", code="wrong_pool"), ApiError(400, "wrong_pool", "m")),
-    (ApplicationRefused("m", code="stale_constitution"), ApiError(400, "stale_constitution", "m")),
-    (NotAnApplicant("x has not applied"), ApiError(404, "unknown_member", "x has not applied")),
-    (InvalidAction("m", code="unknown_action"), ApiError(400, "unknown_action", "m")),
-    (InvalidAction("m", code="invalid_parameter"), ApiError(400, "invalid_parameter", "m")),
-    (ActionNotAllowed("m", code="admission_by_vote"), ApiError(403, "admission_by_vote", "m")),
-    (TransitionRefused("m", code="stale_constitution"), ApiError(409, "stale_constitution", "m")),
-    (TransitionRefused("m", code="invalid_transition"), ApiError(409, "invalid_transition", "m")),
+    (errors.SlotNotOpen("no pool slot is open"), ApiError(409, "wrong_slot", "no pool slot is open")),
+    (errors.UnknownMember("x is not a member"), ApiError(401, "unknown_member", "x is not a member")),
+    (errors.MemberNotActive("x is applied"), ApiError(403, "member_not_active", "x is applied")),
+    (errors.ApplicationRefused("m", code="wrong_pool"), ApiError(400, "wrong_pool", "m")),
+    (errors.ApplicationRefused("m", code="stale_constitution"), ApiError(400, "stale_constitution", "m")),
+    (errors.NotAnApplicant("x has not applied"), ApiError(404, "unknown_member", "x has not applied")),
+    (errors.InvalidAction("m", code="unknown_action"), ApiError(400, "unknown_action", "m")),
+    (errors.InvalidAction("m", code="invalid_parameter"), ApiError(400, "invalid_parameter", "m")),
+    (errors.ActionNotAllowed("m", code="admission_by_vote"), ApiError(403, "admission_by_vote", "m")),
+    (errors.TransitionRefused("m", code="stale_constitution"), ApiError(409, "stale_constitution", "m")),
+    (errors.TransitionRefused("m", code="invalid_transition"), ApiError(409, "invalid_transition", "m")),
     (
-        StorageUnavailable("disk full"),
+        errors.StorageUnavailable("disk full"),
         ApiError(503, "storage_unavailable", "the pool's storage is failing: disk full; retry later"),
     ),
 ]
