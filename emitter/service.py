@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -53,6 +53,14 @@ log = logging.getLogger("bppool.emitter")
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_emitter"
 DEFAULT_CONSTITUTION = Path(__file__).parent / "constitution.md"
+
+
+class Extension(Protocol):
+    """What the service runs with it (the DAC): started after the service, stopped before."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Emitter:
@@ -124,7 +132,7 @@ class Emitter:
         self.decoder = BlockDecoder(self.follower.mempool.tx_cache, self.params.max_block_transactions)
         self.event_log = EventLogReader(self.engine)
         # Extensions (the DAC) attach here: started and stopped with the emitter.
-        self.extensions: list[Any] = []
+        self.extensions: list[Extension] = []
         self.feed = Broadcaster()
         self.verifier = RequestVerifier(
             chain_id=self.chain_id, clock=self.clock, skew_ms=settings.request_skew_s * 1000
@@ -305,24 +313,28 @@ class Emitter:
         """The selection strategy in force (a governed parameter)."""
         return self.policy.strategy
 
-    @strategy_name.setter
-    def strategy_name(self, value: str) -> None:
-        self.policy.strategy = value
-
     @property
     def fallback(self) -> str:
         """The fallback in force (a governed parameter)."""
         return self.policy.fallback
-
-    @fallback.setter
-    def fallback(self, value: str) -> None:
-        self.policy.fallback = value
 
     @property
     def admission_by_vote(self) -> bool:
         """Whether admission is decided by a DAC vote (set by the DAC)."""
         return self.membership.admission_by_vote
 
-    @admission_by_vote.setter
-    def admission_by_vote(self, value: bool) -> None:
-        self.membership.admission_by_vote = value
+    # --- extension points (the DAC, through the ``bppool.pool_extensions`` entry point) ---
+
+    def add_extension(
+        self, extension: Extension, *, on_application: Callable[[str], None], admission_by_vote: bool
+    ) -> None:
+        """Start and stop ``extension`` with the service, tell it of every application, and
+        leave admission to it (``admission_by_vote``) instead of the admin."""
+        self.extensions.append(extension)
+        self.membership.application_hooks.append(on_application)
+        self.membership.admission_by_vote = admission_by_vote
+
+    def adopt_parameters(self, strategy: str, fallback: str) -> None:
+        """Put a stored strategy and fallback in force from the next decision (at start: no
+        parameter event, as nothing changed)."""
+        self.policy.strategy, self.policy.fallback = strategy, fallback

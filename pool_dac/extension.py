@@ -26,7 +26,7 @@ def install(app: FastAPI, service: Any) -> Dac | None:
     if not settings.enabled:
         return None
     dac = Dac(build_host(service), settings)
-    attach(service, dac)
+    service.add_extension(dac, on_application=dac.on_application, admission_by_vote=True)
     app.state.dac = dac
     app.include_router(router)
     install_error_handler(app)
@@ -35,10 +35,6 @@ def install(app: FastAPI, service: Any) -> Dac | None:
 
 def build_host(service: Any) -> PoolHost:
     """What the DAC uses of ``service`` (the emitter)."""
-
-    def use_parameters(strategy: str, fallback: str) -> None:
-        # The DAC's stored values at start: in force from the next decision (no event: no change)
-        service.strategy_name, service.fallback = strategy, fallback
 
     return PoolHost(
         service=service,
@@ -53,12 +49,4 @@ def build_host(service: Any) -> PoolHost:
         supervisor=service.supervisor,
         registry=service.metrics.registry,
         node_url=service.settings.node_urls[0],
-        use_parameters=use_parameters,
     )
-
-
-def attach(service: Any, dac: Dac) -> None:
-    """Start and stop the DAC with the service, hear of applications, admit by vote only."""
-    service.extensions.append(dac)
-    service.application_hooks.append(dac.on_application)
-    service.admission_by_vote = True

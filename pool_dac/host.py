@@ -9,7 +9,7 @@ frozen, and the DAC writes nothing into the pool service but through these metho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +58,9 @@ class PoolService(Protocol):
 
     def set_member_constitution(self, account: str, constitution_hash: str) -> None: ...
 
+    def adopt_parameters(self, strategy: str, fallback: str) -> None:
+        """Put the DAC's stored strategy and fallback in force (at start: no parameter event)."""
+
 
 @dataclass(frozen=True)
 class PoolHost:
@@ -75,8 +78,6 @@ class PoolHost:
     supervisor: Supervisor
     registry: CollectorRegistry
     node_url: str
-    # The emitter's strategy and fallback in force (the DAC's stored values, at start)
-    use_parameters: Callable[[str, str], None]
 
     @property
     def members(self) -> Mapping[str, Mapping[str, Any]]:

@@ -89,7 +89,7 @@ class Dac:
             ctx.params = Parameters.from_dict(stored)
         except InvalidParameter as exc:
             raise ValueError(f"DAC parameters: {exc}") from None
-        host.use_parameters(ctx.params.strategy, ctx.params.fallback)
+        host.service.adopt_parameters(ctx.params.strategy, ctx.params.fallback)
 
     async def start(self) -> None:
         """Open, then run the periodic jobs (unless the settings turn the scheduler off)."""
