@@ -39,8 +39,7 @@ from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.slots import SlotRunner
 from emitter.storage import StorageUnavailable
 from service_shell.clock import monotonic_ms
-from service_shell.requestauth import RequestVerifier
-from service_shell.web import ApiError
+from service_shell.requestauth import RequestRefused, RequestVerifier
 
 log = logging.getLogger("bppool.emitter")
 
@@ -331,7 +330,7 @@ class Intake:
             # Verify the member may act
             if require_active and row["status"] not in (crud.ACTIVE, "pool"):
                 raise MemberNotActive(f"member {member} is {row['status']}, not active")
-        except (ApiError, EmitterError) as exc:  # the verifier's own refusals are service_shell.web's
+        except (RequestRefused, EmitterError) as exc:
             self.metrics.requests_rejected.labels(reason=exc.code).inc()
             raise
         return row

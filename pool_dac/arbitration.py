@@ -8,13 +8,13 @@ from typing import Any
 
 import orjson
 
+from chain.core.types import INT64_MAX
 from pool_dac import crud
 from pool_dac.context import DacContext, read_document
 from pool_dac.core.errors import BadSignature, InvalidDispute, NotArbitrator, UnknownDispute
 from pool_dac.core.governance import QUEUED
 from pool_dac.core.proposals import RulingExecution
 from pool_protocol.messages import Ruling
-from service_shell.web import INT64_MAX
 
 MAX_EVIDENCE = 100  # event ids a dispute may cite
 MAX_DISPUTE_DESCRIPTION = 4000  # characters of a dispute's description kept

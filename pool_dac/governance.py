@@ -43,7 +43,6 @@ from pool_dac.core.governance import (
 from pool_dac.core.proposals import MAX_DESCRIPTION, apply_payload, load_payload, parse_payload
 from pool_dac.payouts import Payouts
 from pool_protocol.messages import Ballot, ConstitutionSignature
-from service_shell.web import ApiError
 
 log = logging.getLogger("bppool.dac")
 
@@ -297,7 +296,7 @@ class Governance:
         try:
             payload = load_payload(row["kind"], data)
             result = apply_payload(row["kind"], payload, Execution(ctx, self.payouts, row))
-        except (ApiError, DacError, ValueError) as exc:
+        except (DacError, ValueError) as exc:
             message = getattr(exc, "message", str(exc))
             crud.update_proposal(ctx.engine, proposal_id=proposal_id, result=f"failed: {message}")
             log.warning("proposal %d (%s) failed to execute: %s", proposal_id, row["kind"], message)

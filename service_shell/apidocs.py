@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
-from service_shell.web import INT64_MAX
+from chain.core.types import INT64_MAX
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input: `code` names the failed check",

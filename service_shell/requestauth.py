@@ -37,6 +37,11 @@ MAX_REMEMBERED = 200_000
 _MAX_TIMESTAMP_DIGITS = 16  # milliseconds since the epoch have 13 digits until the year 2286
 
 
+class RequestRefused(ApiError):
+    """A signed request the verifier refuses (an HTTP 4xx: malformed headers, a bad, stale or
+    replayed signature, an unknown or inactive member)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SignedHeaders:
     """The authentication headers of a request, read and checked for spelling and freshness."""
@@ -75,7 +80,7 @@ class ReplayGuard:
         if key in self._seen:
             return False
         if len(self._seen) >= self.max_entries:
-            raise ApiError(
+            raise RequestRefused(
                 503,
                 "too_many_requests",
                 f"{self.max_entries} signed requests are still within their time window; try again shortly",
@@ -106,12 +111,12 @@ class RequestVerifier:
         signature = headers.get(HEADER_SIGNATURE)
         # Verify the headers are there
         if not member or not timestamp or not signature:
-            raise ApiError(
+            raise RequestRefused(
                 401, "unauthenticated", "sign the request: X-BP-Member, X-BP-Timestamp and X-BP-Signature"
             )
         # Verify each is spelled canonically
         if not is_valid_account_name(member):
-            raise ApiError(
+            raise RequestRefused(
                 400, "malformed_header", "X-BP-Member: expected an account name (a-z, 1-5 and '.')"
             )
         if not (
@@ -120,14 +125,14 @@ class RequestVerifier:
             and timestamp.isdigit()
             and (timestamp[0] != "0" or timestamp == "0")
         ):
-            raise ApiError(
+            raise RequestRefused(
                 400,
                 "malformed_header",
                 "X-BP-Timestamp: expected milliseconds since the epoch in decimal digits only",
             )
         signature_bytes = decode_hex(signature, 64)
         if signature_bytes is None:
-            raise ApiError(
+            raise RequestRefused(
                 400,
                 "malformed_header",
                 "X-BP-Signature: expected exactly 128 lowercase hex characters "
@@ -137,7 +142,7 @@ class RequestVerifier:
         ts = int(timestamp)
         now = self.clock.now_ms()
         if abs(now - ts) > self.skew_ms:
-            raise ApiError(
+            raise RequestRefused(
                 401,
                 "stale_request",
                 f"request timestamp is {abs(now - ts) // 1000} s off; allowed {self.skew_ms // 1000} s",
@@ -168,9 +173,9 @@ class RequestVerifier:
             body=body,
             body_sha256=body_sha256,
         ):
-            raise ApiError(
+            raise RequestRefused(
                 401, "bad_request_signature", f"the request signature does not verify for {signed.member}"
             )
         # Verify the signature was never accepted before
         if not self.guard.admit(signed.signature_bytes, signed.timestamp + self.skew_ms, signed.received_ms):
-            raise ApiError(401, "replayed_request", "this signed request was already received")
+            raise RequestRefused(401, "replayed_request", "this signed request was already received")

@@ -35,9 +35,7 @@ from chain.core.errors import (
     MalformedInput,
     UnknownParent,
 )
-
-INT64_MAX = 2**63 - 1
-"""The largest integer the stores hold (signed 64-bit)."""
+from chain.core.types import INT64_MAX
 
 Int64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 """A non-negative integer the stores can hold, for path, query and body fields: anything else

@@ -34,6 +34,8 @@ SignatureHex = NewType("SignatureHex", str)
 DEFAULT_SYMBOL = "BPT"
 PRECISION = 4
 UNIT = 10**PRECISION
+INT64_MAX = 2**63 - 1
+"""The largest signed 64-bit integer (what SQLite and PostgreSQL store)."""
 MAX_AMOUNT = 2**62
 """Upper bound on any amount, so every integer fits a signed 64-bit column."""
 MAX_SLOT = 2**48

@@ -13,10 +13,11 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from chain.client import schemas as wire
+from chain.core.types import INT64_MAX
 from chain.node import schemas
 from chain.node.deps import get_node
 from service_shell.apidocs import event_stream
-from service_shell.web import INT64_MAX, Int64, JSONResponse
+from service_shell.web import Int64, JSONResponse
 
 router = APIRouter(prefix="/v1/node", tags=["node"])
 

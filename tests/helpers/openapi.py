@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service_shell.web import INT64_MAX
+from chain.core.types import INT64_MAX
 
 ERROR_REF = "#/components/schemas/ErrorBody"
 SIGNED: dict[str, list[str]] = {"bpMember": [], "bpTimestamp": [], "bpSignature": []}
