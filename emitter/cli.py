@@ -50,46 +50,32 @@ def serve(
         f"pool [bold]{emitter.pool}[/] emitter on http://{settings.host}:{settings.port} "
         f"(strategy {emitter.strategy_name}, fallback {emitter.fallback}, node {settings.node_urls[0]})"
     )
-    run_app(
-        app_,
-        settings.host,
-        settings.port,
-        settings.http_limits,
-        quiet_ms=emitter.quiet_ms,
-        supervisor=emitter.supervisor,
-    )
-
-
-def _admin(url: str, key: Path, account: str, action: str) -> None:
-    result = PoolSigner(url, key).post(f"/v1/pool/admin/members/{account}/{action}")
-    console.print(f"{result['account']} is now [bold]{result['status']}[/]")
+    run_app(app_, settings, emitter)
 
 
 KeyOption = typer.Option(..., "--key", "-k", help="The pool producer's key file.")
 
-
-@app.command()
-def admit(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Admit an applicant (until the DAC decides admissions by vote)."""
-    _admin(url, key, account, "admit")
-
-
-@app.command()
-def suspend(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Suspend a member (its deliveries are refused until reinstated)."""
-    _admin(url, key, account, "suspend")
+ADMIN_ACTIONS = (
+    ("admit", "Admit an applicant (until the DAC decides admissions by vote)."),
+    ("suspend", "Suspend a member (its deliveries are refused until reinstated)."),
+    ("reinstate", "Reinstate a suspended member."),
+    ("remove", "Remove a member."),
+)
 
 
-@app.command()
-def reinstate(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Reinstate a suspended member."""
-    _admin(url, key, account, "reinstate")
+def _admin_command(action: str, doc: str) -> None:
+    """One command per membership action of the pool's admin: the same arguments, its own path."""
+
+    def command(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
+        result = PoolSigner(url, key).post(f"/v1/pool/admin/members/{account}/{action}")
+        console.print(f"{result['account']} is now [bold]{result['status']}[/]")
+
+    command.__doc__ = doc
+    app.command(action)(command)
 
 
-@app.command()
-def remove(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Remove a member."""
-    _admin(url, key, account, "remove")
+for _action, _doc in ADMIN_ACTIONS:
+    _admin_command(_action, _doc)
 
 
 @app.command()
