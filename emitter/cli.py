@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -78,13 +79,22 @@ for _action, _doc in ADMIN_ACTIONS:
     _admin_command(_action, _doc)
 
 
+def _get(url: str, path: str, *, as_json: bool, **params: Any) -> Any:
+    """The pool service's answer to ``GET path``; with ``--json`` it is printed as it came and
+    ``None`` returned."""
+    data = get_json(url, path, **params)
+    if as_json:
+        console.print_json(orjson.dumps(data).decode())
+        return None
+    return data
+
+
 @app.command()
 def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Show the pool: strategy, fallback, timing, next pool slots."""
 
-    data = get_json(url, "/v1/pool/info")
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, "/v1/pool/info", as_json=as_json)
+    if data is None:
         return
     table = Table(show_header=False)
     for key in (
@@ -111,9 +121,8 @@ def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 def members(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """List members with their statistics."""
 
-    data = get_json(url, "/v1/pool/members")
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, "/v1/pool/members", as_json=as_json)
+    if data is None:
         return
     table = Table("member", "status", "deliveries", "valid", "wins", "mean offset (valid)", "rejections")
     for m in data["members"]:
@@ -139,9 +148,8 @@ def slots(
 ) -> None:
     """Recent pool slot outcomes."""
 
-    data = get_json(url, "/v1/pool/slots", limit=limit)
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, "/v1/pool/slots", limit=limit, as_json=as_json)
+    if data is None:
         return
     table = Table("slot", "outcome", "winner", "arrivals", "valid", "reason")
     for s in data["slots"]:
@@ -161,9 +169,8 @@ def slots(
 def slot(number: int, url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """One slot: outcome and every arrival with its offset and verdict."""
 
-    data = get_json(url, f"/v1/pool/slots/{number}")
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, f"/v1/pool/slots/{number}", as_json=as_json)
+    if data is None:
         return
     console.print(
         f"slot {data['slot']}: [bold]{data['outcome']}[/] winner {data['winner']} ({data['source']})"
@@ -190,11 +197,15 @@ def events(
 ) -> None:
     """Page through the append-only event log."""
 
-    data = get_json(
-        url, "/v1/pool/events", after_id=after_id, limit=limit, **({"kind": kind} if kind else {})
+    data = _get(
+        url,
+        "/v1/pool/events",
+        after_id=after_id,
+        limit=limit,
+        **({"kind": kind} if kind else {}),
+        as_json=as_json,
     )
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    if data is None:
         return
     table = Table("id", "kind", "slot", "member", "verdict", "offset", "reason")
     for e in data["events"]:
