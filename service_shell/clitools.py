@@ -41,11 +41,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 class ServiceSettings(Protocol):
     """What :func:`run_app` reads of a service's settings."""
 
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
+    host: str
+    port: int
 
     @property
     def http_limits(self) -> HttpLimits: ...
@@ -54,8 +51,7 @@ class ServiceSettings(Protocol):
 class Service(Protocol):
     """What :func:`run_app` asks of the service its app serves."""
 
-    @property
-    def supervisor(self) -> Supervisor: ...
+    supervisor: Supervisor
 
     def quiet_ms(self) -> float: ...
 
@@ -86,11 +82,8 @@ def run_app(app: Any, settings: ServiceSettings, service: Service) -> None:
 class DaemonSettings(Protocol):
     """What :func:`run_daemon` reads of a daemon's settings."""
 
-    @property
-    def metrics_host(self) -> str: ...
-
-    @property
-    def metrics_port(self) -> int: ...
+    metrics_host: str
+    metrics_port: int
 
     @property
     def http_limits(self) -> HttpLimits: ...
@@ -99,21 +92,17 @@ class DaemonSettings(Protocol):
 class DaemonMetrics(Protocol):
     """A daemon's metrics: their registry."""
 
-    @property
-    def registry(self) -> CollectorRegistry: ...
+    registry: CollectorRegistry
 
 
 class Daemon(Protocol):
     """What :func:`run_daemon` asks of a daemon (a member's, a runner's)."""
 
-    @property
-    def account(self) -> str: ...
+    account: str
+    supervisor: Supervisor
 
     @property
     def metrics(self) -> DaemonMetrics: ...
-
-    @property
-    def supervisor(self) -> Supervisor: ...
 
     def run(self) -> Coroutine[Any, Any, None]: ...
 
