@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from chain.core.containers import (
 )
 from chain.core.errors import ChainError
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp, validate_account_name
-from service_shell.clitools import fail, run_app
+from service_shell.clitools import fail, new_key_file, run_app
 from service_shell.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 
 app = typer.Typer(
@@ -217,14 +218,7 @@ def node(
         f"chain node {node_.chain_id[:16]}… on http://{settings.host}:{settings.port} "
         f"(producers: {', '.join(sorted(node_.keys)) or 'none'}; peers: {len(settings.peers)})"
     )
-    run_app(
-        app_,
-        settings.host,
-        settings.port,
-        settings.http_limits,
-        quiet_ms=node_.quiet_ms,
-        supervisor=node_.supervisor,
-    )
+    run_app(app_, settings, node_)
 
 
 @app.command()
@@ -244,34 +238,32 @@ def keygen(
     out: Path = typer.Option(..., help="Key file to write (mode 0600; never overwritten)."),
 ) -> None:
     """Create an ed25519 key file."""
-    try:
-        path = write_key_file(out, account, generate_private_key())
-        console.print(f"wrote {path} for {account}: public key [bold]{read_key_file(path).public_key}[/]")
-    except (KeyFileError, ChainError) as exc:
-        fail(str(exc), 2)
+    path, public_key = new_key_file(out, account)
+    console.print(f"wrote {path} for {account}: public key [bold]{public_key}[/]")
 
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _client(url: str) -> NodeClient:
-    return NodeClient(url)
-
-
-def _call(fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except NodeError as exc:
-        fail(f"{exc.code}: {exc.message}" if exc.code else exc.message)
+def _read(url: str, as_json: bool, read: Callable[[NodeClient], Any]) -> Any:
+    """What ``read`` asks of the node at ``url`` (failing with the node's error); with
+    ``--json`` it is printed as it came and ``None`` returned."""
+    with NodeClient(url) as client:
+        try:
+            data = read(client)
+        except NodeError as exc:
+            fail(f"{exc.code}: {exc.message}" if exc.code else exc.message)
+    if as_json:
+        _print_json(data)
+        return None
+    return data
 
 
 @app.command()
 def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Show the chain id, head and LIB."""
-    with _client(url) as client:
-        data = _call(client.get_info)
-    if as_json:
-        _print_json(data)
+    data = _read(url, as_json, NodeClient.get_info)
+    if data is None:
         return
     table = Table(show_header=False)
     for key in (
@@ -296,10 +288,9 @@ def block(
     as_json: bool = JsonOption,
 ) -> None:
     """Show a block."""
-    with _client(url) as client:
-        data = _call(client.get_block, int(ref) if ref.isascii() and ref.isdigit() else ref)
-    if as_json:
-        _print_json(data)
+    number_or_id = int(ref) if ref.isascii() and ref.isdigit() else ref
+    data = _read(url, as_json, lambda client: client.get_block(number_or_id))
+    if data is None:
         return
     header = data["header"]
     console.print(
@@ -323,10 +314,8 @@ def block(
 @app.command()
 def account(name: str = typer.Argument(...), url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Show an account: balance, nonce, producer record, delegations, unbonding."""
-    with _client(url) as client:
-        data = _call(client.get_account, name)
-    if as_json:
-        _print_json(data)
+    data = _read(url, as_json, lambda client: client.get_account(name))
+    if data is None:
         return
     console.print(
         f"[bold]{data['account_name']}[/] balance {data['balance']}, nonce {data['nonce']}, key {data['key']}"
@@ -348,12 +337,14 @@ def account(name: str = typer.Argument(...), url: str = UrlOption, as_json: bool
 @app.command()
 def producers(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """List producers by stake and the active schedule."""
-    with _client(url) as client:
-        data = _call(client.get_producers)
-        schedule = _call(client.get_producer_schedule)
-    if as_json:
-        _print_json({"producers": data, "schedule": schedule})
+    read = _read(
+        url,
+        as_json,
+        lambda client: {"producers": client.get_producers(), "schedule": client.get_producer_schedule()},
+    )
+    if read is None:
         return
+    data, schedule = read["producers"], read["schedule"]
     table = Table("producer", "stake", "active", "jailed", "produced", "missed")
     for row in data["rows"]:
         table.add_row(

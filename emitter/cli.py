@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -50,55 +51,50 @@ def serve(
         f"pool [bold]{emitter.pool}[/] emitter on http://{settings.host}:{settings.port} "
         f"(strategy {emitter.strategy_name}, fallback {emitter.fallback}, node {settings.node_urls[0]})"
     )
-    run_app(
-        app_,
-        settings.host,
-        settings.port,
-        settings.http_limits,
-        quiet_ms=emitter.quiet_ms,
-        supervisor=emitter.supervisor,
-    )
-
-
-def _admin(url: str, key: Path, account: str, action: str) -> None:
-    result = PoolSigner(url, key).post(f"/v1/pool/admin/members/{account}/{action}")
-    console.print(f"{result['account']} is now [bold]{result['status']}[/]")
+    run_app(app_, settings, emitter)
 
 
 KeyOption = typer.Option(..., "--key", "-k", help="The pool producer's key file.")
 
-
-@app.command()
-def admit(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Admit an applicant (until the DAC decides admissions by vote)."""
-    _admin(url, key, account, "admit")
-
-
-@app.command()
-def suspend(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Suspend a member (its deliveries are refused until reinstated)."""
-    _admin(url, key, account, "suspend")
+ADMIN_ACTIONS = (
+    ("admit", "Admit an applicant (until the DAC decides admissions by vote)."),
+    ("suspend", "Suspend a member (its deliveries are refused until reinstated)."),
+    ("reinstate", "Reinstate a suspended member."),
+    ("remove", "Remove a member."),
+)
 
 
-@app.command()
-def reinstate(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Reinstate a suspended member."""
-    _admin(url, key, account, "reinstate")
+def _admin_command(action: str, doc: str) -> None:
+    """One command per membership action of the pool's admin: the same arguments, its own path."""
+
+    def command(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
+        result = PoolSigner(url, key).post(f"/v1/pool/admin/members/{account}/{action}")
+        console.print(f"{result['account']} is now [bold]{result['status']}[/]")
+
+    command.__doc__ = doc
+    app.command(action)(command)
 
 
-@app.command()
-def remove(account: str, key: Path = KeyOption, url: str = UrlOption) -> None:
-    """Remove a member."""
-    _admin(url, key, account, "remove")
+for _action, _doc in ADMIN_ACTIONS:
+    _admin_command(_action, _doc)
+
+
+def _get(url: str, path: str, *, as_json: bool, **params: Any) -> Any:
+    """The pool service's answer to ``GET path``; with ``--json`` it is printed as it came and
+    ``None`` returned."""
+    data = get_json(url, path, **params)
+    if as_json:
+        console.print_json(orjson.dumps(data).decode())
+        return None
+    return data
 
 
 @app.command()
 def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """Show the pool: strategy, fallback, timing, next pool slots."""
 
-    data = get_json(url, "/v1/pool/info")
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, "/v1/pool/info", as_json=as_json)
+    if data is None:
         return
     table = Table(show_header=False)
     for key in (
@@ -125,9 +121,8 @@ def info(url: str = UrlOption, as_json: bool = JsonOption) -> None:
 def members(url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """List members with their statistics."""
 
-    data = get_json(url, "/v1/pool/members")
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, "/v1/pool/members", as_json=as_json)
+    if data is None:
         return
     table = Table("member", "status", "deliveries", "valid", "wins", "mean offset (valid)", "rejections")
     for m in data["members"]:
@@ -153,9 +148,8 @@ def slots(
 ) -> None:
     """Recent pool slot outcomes."""
 
-    data = get_json(url, "/v1/pool/slots", limit=limit)
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, "/v1/pool/slots", limit=limit, as_json=as_json)
+    if data is None:
         return
     table = Table("slot", "outcome", "winner", "arrivals", "valid", "reason")
     for s in data["slots"]:
@@ -175,9 +169,8 @@ def slots(
 def slot(number: int, url: str = UrlOption, as_json: bool = JsonOption) -> None:
     """One slot: outcome and every arrival with its offset and verdict."""
 
-    data = get_json(url, f"/v1/pool/slots/{number}")
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    data = _get(url, f"/v1/pool/slots/{number}", as_json=as_json)
+    if data is None:
         return
     console.print(
         f"slot {data['slot']}: [bold]{data['outcome']}[/] winner {data['winner']} ({data['source']})"
@@ -204,11 +197,15 @@ def events(
 ) -> None:
     """Page through the append-only event log."""
 
-    data = get_json(
-        url, "/v1/pool/events", after_id=after_id, limit=limit, **({"kind": kind} if kind else {})
+    data = _get(
+        url,
+        "/v1/pool/events",
+        after_id=after_id,
+        limit=limit,
+        **({"kind": kind} if kind else {}),
+        as_json=as_json,
     )
-    if as_json:
-        console.print_json(orjson.dumps(data).decode())
+    if data is None:
         return
     table = Table("id", "kind", "slot", "member", "verdict", "offset", "reason")
     for e in data["events"]:

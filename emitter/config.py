@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from emitter.core import FALLBACKS, STRATEGIES
+from pool_protocol.outcomes import FALLBACK_NAMES, STRATEGY_NAMES
 from pool_protocol.requests import DEFAULT_REQUEST_SKEW_S
 from service_shell.httplimits import HttpLimitsSettings
+from service_shell.settings import one_of, sqlite_url
 
 
 class EmitterSettings(HttpLimitsSettings):
@@ -75,16 +76,12 @@ class EmitterSettings(HttpLimitsSettings):
     @field_validator("strategy")
     @classmethod
     def _strategy(cls, value: str) -> str:
-        if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy {value!r}; choose one of {', '.join(STRATEGIES)}")
-        return value
+        return one_of(value, STRATEGY_NAMES, "strategy")
 
     @field_validator("fallback")
     @classmethod
     def _fallback(cls, value: str) -> str:
-        if value not in FALLBACKS:
-            raise ValueError(f"unknown fallback {value!r}; choose one of {', '.join(FALLBACKS)}")
-        return value
+        return one_of(value, FALLBACK_NAMES, "fallback")
 
     @model_validator(mode="after")
     def _urls(self) -> EmitterSettings:
@@ -94,8 +91,4 @@ class EmitterSettings(HttpLimitsSettings):
 
     @property
     def db_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        path = self.data_dir / "emitter.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        return sqlite_url(self.database_url, self.data_dir, "emitter.db")

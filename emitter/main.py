@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from importlib.metadata import entry_points
 
@@ -15,10 +13,9 @@ from emitter.api.deps import get_emitter
 from emitter.api.errors import install_emitter_errors
 from emitter.api.routes import candidates, events, members, pool, slots
 from emitter.service import Emitter
-from service_shell.apidocs import READ_ERRORS, READINESS_RESPONSES, Health, Readiness, install_openapi
-from service_shell.hotroutes import HotRoute, HotRoutesMiddleware
-from service_shell.metrics import require_single_worker
-from service_shell.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
+from service_shell.apidocs import READINESS_RESPONSES, Health, Readiness
+from service_shell.hotroutes import HotRoute
+from service_shell.web import JSONResponse, mount_routes, service_app
 
 ops = APIRouter(tags=["operations"])
 
@@ -69,39 +66,23 @@ def load_extensions(app: FastAPI, emitter: Emitter) -> list[str]:
 def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True) -> FastAPI:
     """The pool service around ``emitter`` (its lifespan starts and stops it), with the
     registered extensions unless ``extensions`` is false."""
-    require_single_worker()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if start:
-            await emitter.start()
-        try:
-            yield
-        finally:
-            if start:
-                await emitter.stop()
-
-    app = FastAPI(
+    app = service_app(
         title="bppool pool service",
         version="0.1.0",
         description="The pool's block emitter: membership, slot feed, candidate intake, event log.",
-        lifespan=lifespan,
-        default_response_class=JSONResponse,
+        start=emitter.start if start else None,
+        stop=emitter.stop if start else None,
     )
     app.state.emitter = emitter
-    install_error_handlers(app)
     install_emitter_errors(app)
-    install_openapi(app)
     app.state.extensions = load_extensions(app, emitter) if extensions else []
-    for router in (pool.router, members.router, slots.router, candidates.router, events.router, ops):
-        app.include_router(router, responses=READ_ERRORS)
-    app.add_middleware(BodyLimitMiddleware, limit=emitter.settings.max_request_bytes)
     # The intake is a hot route: uvicorn's protocol serves it itself under ``run_app`` (see
-    # service_shell.hotroutes); the middleware serves it the same way under any other ASGI server.
-    app.state.hot_routes = {
-        ("POST", "/v1/pool/candidates"): HotRoute(
-            partial(candidates.intake, emitter), emitter.settings.max_candidate_bytes, signed=True
-        )
-    }
-    app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)
+    # service_shell.hotroutes); a middleware serves it the same way under any other ASGI server.
+    intake = HotRoute(partial(candidates.intake, emitter), emitter.settings.max_candidate_bytes, signed=True)
+    mount_routes(
+        app,
+        (pool.router, members.router, slots.router, candidates.router, events.router, ops),
+        body_limit=emitter.settings.max_request_bytes,
+        hot_routes={("POST", "/v1/pool/candidates"): intake},
+    )
     return app

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from chain.core.state import State
-from service_shell.metrics import preset
+from service_shell.metrics import counter, histogram
 
 OFFSET_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0)
 FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5)
@@ -65,54 +65,50 @@ class MembershipCollector(Collector):
     def _service(self) -> Iterator[Metric]:
         # One reading of the readiness for both gauges, as /readyz answers it.
         reasons = self.readings.not_ready()
-        following = GaugeMetricFamily(
+        yield GaugeMetricFamily(
             "bppool_emitter_following",
             "1 while the replica follows the node's canonical head (same head, or within one slot).",
+            value=0 if "following" in reasons else 1,
         )
-        following.add_metric([], 0 if "following" in reasons else 1)
-        yield following
-        ready = GaugeMetricFamily(
-            "bppool_emitter_ready", "1 while /readyz answers 200 (see docs/operations.md, Readiness)."
+        yield GaugeMetricFamily(
+            "bppool_emitter_ready",
+            "1 while /readyz answers 200 (see docs/operations.md, Readiness).",
+            value=0 if reasons else 1,
         )
-        ready.add_metric([], 0 if reasons else 1)
-        yield ready
-        storage_ok = GaugeMetricFamily(
-            "bppool_emitter_storage_ok", "1 while the storage takes writes (0: failing, see /readyz)."
+        yield GaugeMetricFamily(
+            "bppool_emitter_storage_ok",
+            "1 while the storage takes writes (0: failing, see /readyz).",
+            value=1 if self.readings.storage_ok() else 0,
         )
-        storage_ok.add_metric([], 1 if self.readings.storage_ok() else 0)
-        yield storage_ok
-        storage_errors = CounterMetricFamily(
+        yield CounterMetricFamily(
             "bppool_emitter_storage_errors",
             "Writes the storage refused (full disk, read-only file system or database).",
+            value=self.readings.storage_errors(),
         )
-        storage_errors.add_metric([], self.readings.storage_errors())
-        yield storage_errors
 
     def _chain(self) -> Iterator[Metric]:
         pool = self.readings.pool
         chain_state = self.readings.chain_state()
-        in_schedule = GaugeMetricFamily(
-            "bppool_emitter_in_schedule", "1 when the pool producer is in the active schedule."
+        yield GaugeMetricFamily(
+            "bppool_emitter_in_schedule",
+            "1 when the pool producer is in the active schedule.",
+            value=1 if pool in chain_state.chain.schedule else 0,
         )
-        in_schedule.add_metric([], 1 if pool in chain_state.chain.schedule else 0)
-        yield in_schedule
         # What the chain says about the pool: its own accounting of the pool producer's slots
         # on the canonical chain the service follows (a reorg may lower it: gauges).
         producer = chain_state.producers.rows.get(pool)
-        missed = GaugeMetricFamily(
+        yield GaugeMetricFamily(
             "bppool_emitter_chain_missed_slots",
             "Pool slots without a pool block on the followed canonical chain, since genesis "
             "(the chain's count, whatever the emitter recorded for them).",
+            value=producer.missed_total if producer else 0,
         )
-        missed.add_metric([], producer.missed_total if producer else 0)
-        yield missed
-        window = GaugeMetricFamily(
+        yield GaugeMetricFamily(
             "bppool_emitter_chain_window_missed_slots",
             "Missed pool slots in the chain's liveness window (the pool producer is jailed when "
             "a full window holds more than liveness_window - min_signed).",
+            value=producer.window_missed if producer else 0,
         )
-        window.add_metric([], producer.window_missed if producer else 0)
-        yield window
 
 
 class EmitterMetrics:
@@ -131,82 +127,71 @@ class EmitterMetrics:
         self.registry.register(MembershipCollector(readings))
 
     def _add_intake(self, r: CollectorRegistry) -> None:
-        self.candidates = Counter(
+        self.candidates = counter(
+            r,
             "bppool_emitter_candidates_received",
             "Candidate deliveries by member and result (selected, valid or the rejection).",
             ["member", "result"],
-            registry=r,
         )
-        self.arrival_offset = Histogram(
+        self.arrival_offset = histogram(
+            r,
             "bppool_emitter_arrival_offset_seconds",
             "Arrival time of candidates after their slot opened.",
             buckets=OFFSET_BUCKETS,
-            registry=r,
         )
-        self.slot_outcomes = preset(
-            Counter(
-                "bppool_emitter_slot_outcomes",
-                "Pool slots by outcome (emitted, fallback, missed).",
-                ["outcome"],
-                registry=r,
-            ),
-            "outcome",
-            ("emitted", "fallback", "missed"),
+        self.slot_outcomes = counter(
+            r,
+            "bppool_emitter_slot_outcomes",
+            "Pool slots by outcome (emitted, fallback, missed).",
+            ["outcome"],
+            known=("emitted", "fallback", "missed"),
         )
-        self.validation_seconds = Histogram(
+        self.validation_seconds = histogram(
+            r,
             "bppool_emitter_validation_seconds",
             "Time from a candidate's arrival to its verdict (emission included when selected).",
             buckets=FAST_BUCKETS,
-            registry=r,
         )
-        self.validation_path = preset(
-            Counter(
-                "bppool_emitter_validation_path",
-                "Candidates validated by a state transition (full) or by the known outcome of the "
-                "block validated ahead for the slot, or of an earlier candidate of the same content "
-                "(known).",
-                ["path"],
-                registry=r,
-            ),
-            "path",
-            ("full", "known"),
+        self.validation_path = counter(
+            r,
+            "bppool_emitter_validation_path",
+            "Candidates validated by a state transition (full) or by the known outcome of the "
+            "block validated ahead for the slot, or of an earlier candidate of the same content "
+            "(known).",
+            ["path"],
+            known=("full", "known"),
         )
 
     def _add_emission(self, r: CollectorRegistry) -> None:
-        self.expected_blocks = Counter(
+        self.expected_blocks = counter(
+            r,
             "bppool_emitter_expected_blocks",
             "Blocks validated ahead of a pool slot from the mempool (what members are expected to build).",
-            registry=r,
         )
-        self.emit_seconds = Histogram(
+        self.emit_seconds = histogram(
+            r,
             "bppool_emitter_emit_seconds",
             "Time from the selected candidate's arrival to a node accepting the emitted block.",
             buckets=FAST_BUCKETS,
-            registry=r,
         )
-        self.wins = Counter(
-            "bppool_emitter_wins", "Emitted blocks built by each member.", ["member"], registry=r
+        self.wins = counter(r, "bppool_emitter_wins", "Emitted blocks built by each member.", ["member"])
+        self.deliveries = counter(
+            r,
+            "bppool_emitter_block_deliveries",
+            "Emitted blocks handed to a node, by method (commit of a prepared block, or push).",
+            ["method"],
+            known=("commit", "push"),
         )
-        self.deliveries = preset(
-            Counter(
-                "bppool_emitter_block_deliveries",
-                "Emitted blocks handed to a node, by method (commit of a prepared block, or push).",
-                ["method"],
-                registry=r,
-            ),
-            "method",
-            ("commit", "push"),
-        )
-        self.push_failures = Counter(
-            "bppool_emitter_push_failures", "Failed pushes of emitted blocks, by node.", ["node"], registry=r
+        self.push_failures = counter(
+            r, "bppool_emitter_push_failures", "Failed pushes of emitted blocks, by node.", ["node"]
         )
 
     def _add_service(self, r: CollectorRegistry) -> None:
-        self.requests_rejected = Counter(
+        self.requests_rejected = counter(
+            r,
             "bppool_emitter_requests_rejected",
             "Member requests refused before intake, by reason.",
             ["reason"],
-            registry=r,
         )
         self.head_height = Gauge("bppool_emitter_head_height", "Height of the replica's head.", registry=r)
         self.pool_slot = Gauge("bppool_emitter_pool_slot", "The last pool slot opened.", registry=r)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from producer_client.client import Client, PoolError
-from service_shell.clitools import fail
-from service_shell.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
+from service_shell.clitools import fail, new_key_file, run_daemon
+from service_shell.keys import KeyFileError, read_key_file
 
 app = typer.Typer(help="Join a pool and deliver candidate blocks for its slots.", no_args_is_help=True)
 console = Console()
@@ -46,11 +45,8 @@ def keygen(
     out: Path = typer.Option(..., help="Key file to write (mode 0600; never overwritten)."),
 ) -> None:
     """Create a key file for your account."""
-    try:
-        path = write_key_file(out, account, generate_private_key())
-    except (KeyFileError, Exception) as exc:  # invalid names raise the chain's typed error
-        fail(str(exc), 2)
-    console.print(f"wrote {path} (mode 0600); public key [bold]{read_key_file(path).public_key}[/]")
+    path, public_key = new_key_file(out, account)
+    console.print(f"wrote {path} (mode 0600); public key [bold]{public_key}[/]")
     console.print("create the account on chain with this key, then: bppool producer join --key ...")
 
 
@@ -135,20 +131,4 @@ def run(
     console.print(
         f"member [bold]{daemon.account}[/] → pool {settings.emitter_url} (node {settings.node_url})"
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(daemon, settings))
-
-
-async def _serve(daemon: Any, settings: Any) -> None:
-    from service_shell.daemon import run_with_metrics
-
-    await run_with_metrics(
-        daemon.run(),
-        registry=daemon.metrics.registry,
-        host=settings.metrics_host,
-        port=settings.metrics_port,
-        health=lambda: {"account": daemon.account},
-        stop=daemon.stop,
-        limits=settings.http_limits,
-        supervisor=daemon.supervisor,
-    )
+    run_daemon(daemon, settings)

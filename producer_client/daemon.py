@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 
 from chain.client.follower import ChainFollower
 from chain.client.genesis_file import load_genesis
@@ -32,7 +32,7 @@ from producer_client.client import Client, PoolError
 from producer_client.config import ProducerSettings
 from service_shell.clock import Clock, SystemClock, monotonic_ms
 from service_shell.keys import read_key_file
-from service_shell.metrics import preset
+from service_shell.metrics import counter, histogram
 from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.producer")
@@ -47,40 +47,43 @@ RECONNECT_LOG_EVERY_S = 10.0
 
 
 class ProducerMetrics:
+    """The member daemon's metrics in their own registry (served on its ``/metrics``)."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.delivery_seconds = Histogram(
+        self.delivery_seconds = histogram(
+            r,
             "bppool_producer_delivery_seconds",
             "From the slot opening to the pool's answer to our candidate.",
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.build_seconds = Histogram(
-            "bppool_producer_build_seconds",
-            "Time to build and sign a candidate.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.build_seconds = histogram(
+            r, "bppool_producer_build_seconds", "Time to build and sign a candidate.", buckets=LATENCY_BUCKETS
         )
-        self.deliveries = preset(
-            Counter("bppool_producer_deliveries", "Candidates delivered, by result.", ["result"], registry=r),
-            "result",
-            ("selected", "valid", "rejected"),
+        self.deliveries = counter(
+            r,
+            "bppool_producer_deliveries",
+            "Candidates delivered, by result.",
+            ["result"],
+            known=("selected", "valid", "rejected"),
         )
-        self.wins = Counter("bppool_producer_wins", "Our candidates the pool emitted.", registry=r)
-        self.rejections = Counter(
-            "bppool_producer_rejections", "Candidates refused, by reason.", ["reason"], registry=r
+        self.wins = counter(r, "bppool_producer_wins", "Our candidates the pool emitted.")
+        self.rejections = counter(
+            r, "bppool_producer_rejections", "Candidates refused, by reason.", ["reason"]
         )
-        self.skipped = preset(
-            Counter("bppool_producer_slots_skipped", "Slots not delivered, by cause.", ["cause"], registry=r),
-            "cause",
-            ("simulated_failure", "behind", "build_failed"),
+        self.skipped = counter(
+            r,
+            "bppool_producer_slots_skipped",
+            "Slots not delivered, by cause.",
+            ["cause"],
+            known=("simulated_failure", "behind", "build_failed"),
         )
         self.connected = Gauge(
             "bppool_producer_connected", "1 while subscribed to the slot feed.", registry=r
         )
-        self.feed_connects = Counter(
-            "bppool_producer_feed_connects", "Subscriptions to the slot feed (1 + reconnections).", registry=r
+        self.feed_connects = counter(
+            r, "bppool_producer_feed_connects", "Subscriptions to the slot feed (1 + reconnections)."
         )
 
 

@@ -1,4 +1,5 @@
-"""What the command lines share: one way to fail, to read an answer, and to sign a request.
+"""What the command lines share: one way to fail, to run a service or a daemon, to write a key
+file, to read an answer, and to sign a request.
 
 ``bppool emitter`` and ``bppool dac`` talk to the pool service with requests signed as the
 pool protocol signs member requests (``X-BP-*`` headers, :mod:`pool_protocol.requests`).
@@ -6,21 +7,26 @@ pool protocol signs member requests (``X-BP-*`` headers, :mod:`pool_protocol.req
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import httpx
 import orjson
 import typer
 from rich.console import Console
 
+from chain.core.errors import ChainError
 from pool_protocol.requests import request_headers
 from service_shell.httplimits import HttpLimits
-from service_shell.keys import KeyFileError, read_key_file
+from service_shell.keys import KeyFileError, generate_private_key, read_key_file, write_key_file
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from service_shell.supervisor import Supervisor
 
 err = Console(stderr=True)
@@ -32,32 +38,106 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run_app(
-    app: Any,
-    host: str,
-    port: int,
-    limits: HttpLimits,
-    *,
-    quiet_ms: Callable[[], float],
-    supervisor: Supervisor,
-) -> None:
-    """Run a service's ASGI app as this process: one uvicorn worker (the service's state and
-    metrics live in this process), uvloop and httptools, uvicorn's own logs at warning. The
-    app's hot routes (``app.state.hot_routes``, see :mod:`service_shell.hotroutes`) are served by the
-    protocol itself, within the connection ``limits`` (:mod:`service_shell.httplimits`).
+class ServiceSettings(Protocol):
+    """What :func:`run_app` reads of a service's settings."""
+
+    host: str
+    port: int
+
+    @property
+    def http_limits(self) -> HttpLimits: ...
+
+
+class Service(Protocol):
+    """What :func:`run_app` asks of the service its app serves."""
+
+    supervisor: Supervisor
+
+    def quiet_ms(self) -> float: ...
+
+
+def run_app(app: Any, settings: ServiceSettings, service: Service) -> None:
+    """Run a service's ASGI app as this process, on the ``settings``' host and port: one
+    uvicorn worker (the service's state and metrics live in this process), uvloop and
+    httptools, uvicorn's own logs at warning. The app's hot routes (``app.state.hot_routes``,
+    see :mod:`service_shell.hotroutes`) are served by the protocol itself, within the
+    ``settings``' connection limits (:mod:`service_shell.httplimits`).
 
     The process owns the runtime (:mod:`service_shell.runtime`): the allocator is tuned once, and
-    garbage collection is paced at the service's quiet moments (``quiet_ms``) while the app
-    runs, a failed step counted by the service's ``supervisor``."""
+    garbage collection is paced at the ``service``'s quiet moments (its ``quiet_ms``) while the
+    app runs, a failed step counted by the service's supervisor."""
     import uvicorn
 
     from service_shell.httplimits import server_options
     from service_shell.runtime import pace_app, tune_malloc
 
     tune_malloc()
-    pace_app(app, quiet_ms, supervisor)
-    options = server_options(app, limits)
-    uvicorn.run(app, host=host, port=port, log_level="warning", workers=1, loop="uvloop", **options)
+    pace_app(app, service.quiet_ms, service.supervisor)
+    options = server_options(app, settings.http_limits)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="warning", workers=1, loop="uvloop", **options
+    )
+
+
+class DaemonSettings(Protocol):
+    """What :func:`run_daemon` reads of a daemon's settings."""
+
+    metrics_host: str
+    metrics_port: int
+
+    @property
+    def http_limits(self) -> HttpLimits: ...
+
+
+class DaemonMetrics(Protocol):
+    """A daemon's metrics: their registry."""
+
+    registry: CollectorRegistry
+
+
+class Daemon(Protocol):
+    """What :func:`run_daemon` asks of a daemon (a member's, a runner's)."""
+
+    account: str
+    supervisor: Supervisor
+
+    @property
+    def metrics(self) -> DaemonMetrics: ...
+
+    def run(self) -> Coroutine[Any, Any, None]: ...
+
+    def stop(self) -> Coroutine[Any, Any, None]: ...
+
+
+def run_daemon(daemon: Daemon, settings: DaemonSettings) -> None:
+    """Run ``daemon`` in this process until it ends or is interrupted (quietly), with its
+    ``/metrics``, ``/healthz`` (naming its account) and ``/readyz`` on the ``settings``'
+    metrics port (see :func:`service_shell.daemon.run_with_metrics`)."""
+    from service_shell.daemon import run_with_metrics
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_with_metrics(
+                daemon.run(),
+                registry=daemon.metrics.registry,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                health=lambda: {"account": daemon.account},
+                stop=daemon.stop,
+                limits=settings.http_limits,
+                supervisor=daemon.supervisor,
+            )
+        )
+
+
+def new_key_file(out: Path, account: str) -> tuple[Path, str]:
+    """Write a fresh ed25519 key file for ``account`` at ``out`` (mode 0600, never over an
+    existing file): its path and public key; fail with code 2 when it cannot be written."""
+    try:
+        path = write_key_file(out, account, generate_private_key())
+        return path, read_key_file(path).public_key
+    except (KeyFileError, ChainError, OSError) as exc:  # an invalid name is the chain's typed error
+        fail(str(exc), 2)
 
 
 def answer(response: httpx.Response) -> Any:

@@ -14,9 +14,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from prometheus_client import Counter, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -26,6 +26,32 @@ def preset(counter: Counter, label: str, values: Iterable[str]) -> Counter:
     for value in values:
         counter.labels(**{label: value})
     return counter
+
+
+def counter(
+    registry: CollectorRegistry,
+    name: str,
+    documentation: str,
+    labels: Sequence[str] = (),
+    *,
+    known: Sequence[str] = (),
+) -> Counter:
+    """A counter in ``registry``; with ``known``, the series of each known value of its one
+    label created at 0 (see :func:`preset`)."""
+    made = Counter(name, documentation, labels, registry=registry)
+    return preset(made, labels[0], known) if known else made
+
+
+def histogram(
+    registry: CollectorRegistry,
+    name: str,
+    documentation: str,
+    labels: Sequence[str] = (),
+    *,
+    buckets: Sequence[float],
+) -> Histogram:
+    """A histogram in ``registry`` with the given ``buckets``."""
+    return Histogram(name, documentation, labels, buckets=buckets, registry=registry)
 
 
 class MultipleWorkersError(RuntimeError):

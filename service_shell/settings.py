@@ -7,6 +7,7 @@ from (highest first) explicit arguments, environment variables, the TOML file gi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +15,24 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, TomlConfigSettingsSource
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def sqlite_url(database_url: str | None, data_dir: Path, filename: str) -> str:
+    """``database_url`` when one is set; otherwise a SQLite file ``filename`` in ``data_dir``
+    (the directory created if need be)."""
+    if database_url:
+        return database_url
+    path = data_dir / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def one_of(value: str, names: Sequence[str], what: str) -> str:
+    """``value`` when it is one of ``names``; otherwise a ``ValueError`` naming ``what`` and
+    the choices (a settings validator's check)."""
+    if value not in names:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(names)}")
+    return value
 
 
 class SettingsError(Exception):

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by every bppool service: JSON errors, body limits, fast JSON.
+"""HTTP plumbing shared by every bppool service: the app's frame, JSON errors, body limits,
+fast JSON.
 
 Every error a bppool service returns has one shape, whatever raised it:
 ``{"error": {"code": "nonce_mismatch", "message": "nonce 5 but alice's next nonce is 3"}}``
@@ -13,10 +14,12 @@ read by hand; digits are ASCII only.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -36,6 +39,9 @@ from chain.core.errors import (
     UnknownParent,
 )
 from chain.core.types import INT64_MAX
+
+if TYPE_CHECKING:
+    from service_shell.hotroutes import HotRoutes
 
 Int64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 """A non-negative integer the stores can hold, for path, query and body fields: anything else
@@ -108,6 +114,61 @@ def error_content_for(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     if isinstance(exc, ChainError):
         return status_for_chain_error(exc), {"error": {"code": exc.code, "message": exc.message}}
     return None
+
+
+def service_app(
+    *,
+    title: str,
+    version: str,
+    description: str,
+    start: Callable[[], Awaitable[Any]] | None,
+    stop: Callable[[], Awaitable[Any]] | None,
+) -> FastAPI:
+    """A service's FastAPI app: refused as one of several workers, its lifespan running
+    ``start`` and ``stop`` (when given) around its life, answering with orjson, every error in
+    the project's shape and its OpenAPI completed (:mod:`service_shell.apidocs`)."""
+    from service_shell.apidocs import install_openapi
+    from service_shell.metrics import require_single_worker
+
+    require_single_worker()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if start is not None:
+            await start()
+        try:
+            yield
+        finally:
+            if stop is not None:
+                await stop()
+
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    install_error_handlers(app)
+    install_openapi(app)
+    return app
+
+
+def mount_routes(
+    app: FastAPI, routers: Iterable[APIRouter], *, body_limit: int, hot_routes: HotRoutes
+) -> None:
+    """Mount ``routers`` (each documenting the read errors), refuse request bodies over
+    ``body_limit`` bytes, and serve ``hot_routes``: by the HTTP protocol under
+    :func:`service_shell.clitools.run_app`, which finds them in ``app.state.hot_routes``, by
+    the middleware added here under any other ASGI server (:mod:`service_shell.hotroutes`)."""
+    from service_shell.apidocs import READ_ERRORS
+    from service_shell.hotroutes import HotRoutesMiddleware
+
+    for router in routers:
+        app.include_router(router, responses=READ_ERRORS)
+    app.add_middleware(BodyLimitMiddleware, limit=body_limit)
+    app.state.hot_routes = hot_routes
+    app.add_middleware(HotRoutesMiddleware, routes=hot_routes)
 
 
 def install_error_handlers(app: FastAPI) -> None:

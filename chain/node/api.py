@@ -10,18 +10,14 @@ mempool mirror, head stream), :mod:`chain.node.executions_api` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
 from chain.node import routes_chain, routes_node, routes_ops, routes_push
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node
-from service_shell.apidocs import READ_ERRORS, install_openapi
-from service_shell.hotroutes import HotRoutesMiddleware
-from service_shell.metrics import require_single_worker
-from service_shell.web import BodyLimitMiddleware, JSONResponse, install_error_handlers
+from service_shell.web import mount_routes, service_app
 
 # In this order in the OpenAPI: chain reads, the hot writes, node reads, executions, operations.
 ROUTERS = (
@@ -35,31 +31,17 @@ ROUTERS = (
 
 def create_app(node: Node, *, repair: bool = False) -> FastAPI:
     """The ASGI app around ``node``; its lifespan starts and stops the node."""
-    require_single_worker()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await node.start(repair=repair)
-        try:
-            yield
-        finally:
-            await node.stop()
-
-    app = FastAPI(
+    app = service_app(
         title="bppool chain node",
         version=SERVER_VERSION,
         description="EOSIO-style API of the bundled bppool chain.",
-        lifespan=lifespan,
-        default_response_class=JSONResponse,
+        start=partial(node.start, repair=repair),
+        stop=node.stop,
     )
     app.state.node = node
-    install_error_handlers(app)
-    install_openapi(app)
-    for router in ROUTERS:
-        app.include_router(router, responses=READ_ERRORS)
-    app.add_middleware(BodyLimitMiddleware, limit=node.settings.max_transaction_bytes)
-    # The hot write endpoints: served by the HTTP protocol under ``run_app`` (service_shell.hotroutes),
-    # by this middleware under any other ASGI server.
-    app.state.hot_routes = routes_push.hot_routes(node)
-    app.add_middleware(HotRoutesMiddleware, routes=app.state.hot_routes)
+    # The hot write endpoints: served by the HTTP protocol under ``run_app``, by a middleware
+    # under any other ASGI server (service_shell.hotroutes).
+    mount_routes(
+        app, ROUTERS, body_limit=node.settings.max_transaction_bytes, hot_routes=routes_push.hot_routes(node)
+    )
     return app

@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from pool_protocol.requests import DEFAULT_REQUEST_SKEW_S
 from service_shell.httplimits import HttpLimitsSettings
+from service_shell.settings import sqlite_url
 
 
 class NodeSettings(HttpLimitsSettings):
@@ -41,8 +42,4 @@ class NodeSettings(HttpLimitsSettings):
 
     @property
     def store_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        path = self.data_dir / "service_shell.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        return sqlite_url(self.database_url, self.data_dir, "chain.db")

@@ -7,7 +7,8 @@ Read-only views of the execution module's state (the writes are transactions sen
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
@@ -36,6 +37,7 @@ from service_shell.web import ApiError, JSONResponse, int_field
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 HASH_LENGTH = 64
+R = TypeVar("R")
 
 
 def _query(model: type[BaseModel]) -> dict[str, Any]:
@@ -63,6 +65,15 @@ def _hash(value: str, what: str) -> str:
     if len(value) != HASH_LENGTH or any(c not in "0123456789abcdef" for c in value):
         raise ApiError(400, "malformed", f"{what}: expected 64 lowercase hex characters")
     return value
+
+
+def _row(rows: Mapping[str, R], row_id: str, what: str, missing: str = "does not exist") -> R:
+    """The row of ``rows`` with the id ``row_id`` (64 hex characters, or a 400), or a 404
+    ``unknown_<what>``."""
+    row = rows.get(_hash(row_id, what))
+    if row is None:
+        raise ApiError(404, f"unknown_{what}", f"{what} {row_id[:16]}… {missing}")
+    return row
 
 
 def service_view(state: State, service_id: str, service: Service, *, detail: bool = False) -> dict[str, Any]:
@@ -120,9 +131,7 @@ async def list_services(request: Request) -> JSONResponse:
 async def get_service(service_id: str, request: Request) -> JSONResponse:
     """A service with its runners' stakes, prices and records."""
     state = _state(request)
-    service = services(state).rows.get(_hash(service_id, "service"))
-    if service is None:
-        raise ApiError(404, "unknown_service", f"service {service_id[:16]}… is not published")
+    service = _row(services(state).rows, service_id, "service", "is not published")
     return JSONResponse(service_view(state, service_id, service, detail=True))
 
 
@@ -176,9 +185,7 @@ async def list_executions(request: Request) -> JSONResponse:
 @router.get("/executions/{execution_id}", response_model=schemas.ExecutionView)
 async def get_execution(execution_id: str, request: Request) -> JSONResponse:
     """One execution: inputs, assignment, result, verdicts and how it settled."""
-    execution = executions(_state(request)).rows.get(_hash(execution_id, "execution"))
-    if execution is None:
-        raise ApiError(404, "unknown_execution", f"execution {execution_id[:16]}… does not exist")
+    execution = _row(executions(_state(request)).rows, execution_id, "execution")
     return JSONResponse(execution_view(execution_id, execution))
 
 
@@ -197,7 +204,5 @@ async def list_processes(request: Request) -> JSONResponse:
 @router.get("/processes/{process_id}", response_model=schemas.ProcessView)
 async def get_process(process_id: str, request: Request) -> JSONResponse:
     """One process: balance, rules, status and why it stopped."""
-    process = processes(_state(request)).rows.get(_hash(process_id, "process"))
-    if process is None:
-        raise ApiError(404, "unknown_process", f"process {process_id[:16]}… does not exist")
+    process = _row(processes(_state(request)).rows, process_id, "process")
     return JSONResponse(process_view(process_id, process))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -17,7 +16,7 @@ from chain.client.actions import SendError, send_action
 from chain.client.http import NodeClient, NodeError
 from chain.core import format_amount, parse_amount
 from chain.core.errors import ChainError
-from service_shell.clitools import fail
+from service_shell.clitools import fail, run_daemon
 from service_shell.keys import KeyFileError
 
 app = typer.Typer(
@@ -141,7 +140,6 @@ def run(
     """Run the runner daemon: execute assigned work, verify others' results."""
     from chain.runner.config import RunnerSettings
     from chain.runner.daemon import RunnerDaemon
-    from service_shell.daemon import run_with_metrics
     from service_shell.logs import configure_logging
     from service_shell.settings import SettingsError, load_settings
 
@@ -160,19 +158,7 @@ def run(
     except (SettingsError, KeyFileError, LookupError, OSError, ValueError, TypeError) as exc:
         fail(str(exc), 2)
     console.print(f"runner [bold]{daemon.account}[/] on {settings.node_url}: {', '.join(settings.services)}")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run_with_metrics(
-                daemon.run(),
-                registry=daemon.metrics.registry,
-                host=settings.metrics_host,
-                port=settings.metrics_port,
-                health=lambda: {"account": daemon.account},
-                stop=daemon.stop,
-                limits=settings.http_limits,
-                supervisor=daemon.supervisor,
-            )
-        )
+    run_daemon(daemon, settings)
 
 
 def _inputs(pairs: list[str]) -> dict[str, Any]:

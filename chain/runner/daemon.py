@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 
 from chain.client.http import AsyncNodeClient, NodeClient, NodeError
 from chain.core import Transaction
@@ -27,7 +27,7 @@ from chain.runner.config import RunnerSettings
 from chain.runner.registry import ServicePackage, TaskContext, TaskError, load_services
 from service_shell.clock import Clock, SystemClock
 from service_shell.keys import read_key_file
-from service_shell.metrics import preset
+from service_shell.metrics import counter, histogram
 from service_shell.supervisor import Supervisor
 
 log = logging.getLogger("bppool.runner")
@@ -38,34 +38,31 @@ TASK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 class RunnerMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.executions = Counter(
+        self.executions = counter(
+            r,
             "bppool_runner_executions",
             "Executions run, by service, task and result (outputs, error).",
             ["service", "task", "result"],
-            registry=r,
         )
-        self.verdicts = Counter(
+        self.verdicts = counter(
+            r,
             "bppool_runner_verdicts",
             "Verdicts given, by service, task and verdict.",
             ["service", "task", "verdict"],
-            registry=r,
         )
-        self.task_seconds = Histogram(
+        self.task_seconds = histogram(
+            r,
             "bppool_runner_task_seconds",
             "Time to run a task (or a check).",
             ["service", "task"],
             buckets=TASK_BUCKETS,
-            registry=r,
         )
-        self.submit_failures = preset(
-            Counter(
-                "bppool_runner_submit_failures",
-                "Results or verdicts the node refused, by reason.",
-                ["reason"],
-                registry=r,
-            ),
-            "reason",
-            ("unreachable",),
+        self.submit_failures = counter(
+            r,
+            "bppool_runner_submit_failures",
+            "Results or verdicts the node refused, by reason.",
+            ["reason"],
+            known=("unreachable",),
         )
         self.inflight = Gauge("bppool_runner_inflight", "Tasks and checks running now.", registry=r)
 

@@ -72,13 +72,17 @@ def check_notarized(execution: dict[str, Any], ctx: TaskContext) -> bool:
     return False
 
 
+def task_definition(inputs: dict[str, str], outputs: dict[str, str], verification: str) -> dict[str, Any]:
+    """A task's entry in a service definition: its typed inputs and outputs, and how verifiers
+    check a result (``reexecute`` or ``external``)."""
+    return {"inputs": inputs, "outputs": outputs, "verification": verification}
+
+
 HASHING = ServicePackage(
     definition={
         "name": "hashing",
         "price": 1000,
-        "tasks": {
-            "sha256": {"inputs": {"data": "bytes"}, "outputs": {"digest": "str"}, "verification": "reexecute"}
-        },
+        "tasks": {"sha256": task_definition({"data": "bytes"}, {"digest": "str"}, "reexecute")},
     },
     tasks={"sha256": sha256},
 )
@@ -88,16 +92,8 @@ MATH = ServicePackage(
         "name": "math",
         "price": 1000,
         "tasks": {
-            "factorize": {
-                "inputs": {"n": "int"},
-                "outputs": {"factors": "list[int]"},
-                "verification": "reexecute",
-            },
-            "sum": {
-                "inputs": {"values": "list[int]"},
-                "outputs": {"total": "int"},
-                "verification": "reexecute",
-            },
+            "factorize": task_definition({"n": "int"}, {"factors": "list[int]"}, "reexecute"),
+            "sum": task_definition({"values": "list[int]"}, {"total": "int"}, "reexecute"),
         },
     },
     tasks={"factorize": factorize, "sum": total},
@@ -107,13 +103,7 @@ NOTARY = ServicePackage(
     definition={
         "name": "notary",
         "price": 2000,
-        "tasks": {
-            "notarize": {
-                "inputs": {"text": "str"},
-                "outputs": {"tx_id": "str", "block": "int"},
-                "verification": "external",
-            }
-        },
+        "tasks": {"notarize": task_definition({"text": "str"}, {"tx_id": "str", "block": "int"}, "external")},
     },
     tasks={"notarize": notarize},
     checks={"notarize": check_notarized},

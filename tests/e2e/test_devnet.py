@@ -64,7 +64,7 @@ def test_devnet_fills_every_pool_slot_and_stops_cleanly(tmp_path: Path) -> None:
     assert numbers == owned
 
     # Exactly one canonical block per emitted slot, by the pool; none for a recorded miss.
-    db = sqlite3.connect(data / "node" / "service_shell.db")
+    db = sqlite3.connect(data / "node" / "chain.db")
     rows = db.execute("SELECT slot, id, producer FROM node_block WHERE canonical = 1").fetchall()
     by_slot: dict[int, list[tuple[str, str]]] = {}
     for slot, block_id, producer in rows:

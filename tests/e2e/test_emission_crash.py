@@ -134,7 +134,7 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
         f'key_file = "{network.key_path("alice")}"\ngenesis = "{network.genesis_path}"\n'
         f'emitter_url = "{emitter_url}"\nnode_url = "{node_url}"\n'
     )
-    node_db = tmp_path / "node" / "service_shell.db"
+    node_db = tmp_path / "node" / "chain.db"
     procs.start("node", ["chain", "node", "--config", str(tmp_path / "node.toml")])
     wait_for(lambda: is_ready(node_url), 30, "the node")
 
