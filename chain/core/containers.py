@@ -29,8 +29,13 @@ from .types import (
     SignatureHex,
     Slot,
     Timestamp,
+    validate_account_name,
+    validate_amount,
+    validate_hash,
+    validate_int,
     validate_object,
     validate_signature,
+    validate_timestamp,
 )
 from .wire import amount_or_zero, fields_to_dict, integer, parse_fields, text, wire
 
@@ -42,6 +47,8 @@ class Action:
     wire form derives from their fields (:mod:`chain.core.wire`)."""
 
     TYPE: ClassVar[str] = ""
+    WIRE_NAME: ClassVar[str] = ""
+    """How errors name the action's wire object: ``action(<type>)`` (set on registration)."""
 
     def fields_dict(self) -> dict[str, Any]:
         """The action's own fields as a JSON-ready object (without ``type``)."""
@@ -56,7 +63,7 @@ class Action:
     @classmethod
     def from_fields(cls, data: dict[str, Any]) -> Action:
         """Parse the action's fields (``type`` already removed)."""
-        return parse_fields(cls, data, f"action({cls.TYPE})", "action.")
+        return parse_fields(cls, data, cls.WIRE_NAME, "action.")
 
     def spend(self, params: Any) -> int:
         """Liquid balance the action takes from its sender beyond the fee (for mempools)."""
@@ -73,6 +80,7 @@ def register_action(cls: A) -> A:
     if not cls.TYPE or cls.TYPE in ACTION_TYPES:
         raise ValueError(f"action type {cls.TYPE!r} is empty or registered twice")
     ACTION_TYPES[cls.TYPE] = cls
+    cls.WIRE_NAME = f"action({cls.TYPE})"
     return cls
 
 
@@ -244,6 +252,9 @@ def _action_to_dict(action: Action) -> dict[str, Any]:
     return action.to_dict()
 
 
+_TX_FIELDS = frozenset({"chain_id", "sender", "nonce", "fee", "expiration", "action", "signature"})
+
+
 @dataclass(frozen=True, eq=False)
 class Transaction:
     """A signed request by ``sender`` to perform ``action``, paying ``fee``.
@@ -260,11 +271,20 @@ class Transaction:
     action: Action = field(metadata=wire(_parse_action, encode=_action_to_dict))
     signature: SignatureHex = field(default=SignatureHex(""), metadata=wire(required=True))
 
+    # The hottest container (every transaction is parsed and encoded on its way in and out):
+    # its wire form is written out here, and tests check it against the one its fields derive
+    # (chain.core.wire.parse_fields / fields_to_dict), which stays the reference.
+
     def body(self) -> dict[str, Any]:
         """The signed fields (everything but the signature)."""
-        data = fields_to_dict(self)
-        del data["signature"]
-        return data
+        return {
+            "chain_id": self.chain_id,
+            "sender": self.sender,
+            "nonce": self.nonce,
+            "fee": self.fee,
+            "expiration": self.expiration,
+            "action": self.action.to_dict(),
+        }
 
     @cached
     def body_bytes(self) -> bytes:
@@ -283,7 +303,9 @@ class Transaction:
 
     def to_dict(self) -> dict[str, Any]:
         """The signed transaction as a JSON-ready object."""
-        return fields_to_dict(self)
+        data = self.body()
+        data["signature"] = self.signature
+        return data
 
     def sign(self, key: PrivateKey) -> Transaction:
         """A copy of this transaction signed by ``key``."""
@@ -299,7 +321,16 @@ class Transaction:
     def from_dict(cls, data: Any) -> Transaction:
         """Parse a wire transaction; raises :class:`MalformedTransaction` naming the field."""
         try:
-            return parse_fields(cls, data, "transaction", "")
+            validate_object(data, "transaction", _TX_FIELDS, _TX_FIELDS)
+            return cls(
+                validate_hash(data["chain_id"], "chain_id"),
+                validate_account_name(data["sender"], "sender"),
+                validate_int(data["nonce"], "nonce", maximum=MAX_NONCE),
+                validate_amount(data["fee"], "fee", allow_zero=True),
+                validate_timestamp(data["expiration"], "expiration"),
+                parse_action(data["action"]),
+                validate_signature(data["signature"]),
+            )
         except MalformedTransaction:
             raise
         except MalformedInput as exc:

@@ -63,8 +63,6 @@ class WireSpec:
     required: frozenset[str]
     values: Callable[[Any], tuple[Any, ...]]
     special: tuple[WireField, ...]
-    paths: dict[str, tuple[tuple[str, Parser, str], ...]]
-    """By prefix: each field's name, parser and path in error messages (built on first use)."""
 
 
 # --- field parsers -------------------------------------------------------------------------
@@ -173,7 +171,7 @@ def wire_spec(cls: type) -> WireSpec:
             required.add(field.name)
     names = tuple(f.name for f in fields)
     special = tuple(f for f in fields if f.encode is not None or f.omit is not None)
-    spec = WireSpec(tuple(fields), names, frozenset(names), frozenset(required), _getter(names), special, {})
+    spec = WireSpec(tuple(fields), names, frozenset(names), frozenset(required), _getter(names), special)
     _SPECS[cls] = spec
     return spec
 
@@ -184,17 +182,35 @@ def wire_spec(cls: type) -> WireSpec:
 def parse_fields(cls: type[C], data: Any, where: str, prefix: str) -> C:
     """Read the wire object ``data`` into ``cls``; errors name ``where`` (the object) or
     ``prefix`` + the field."""
+    plan = _PLANS.get((cls, prefix)) or _plan(cls, prefix)
+    validate_object(data, where, plan[0], plan[1])
+    return cls(**{name: parse(data[name], path) for name, parse, path in plan[2] if name in data})
+
+
+_PLANS: dict[
+    tuple[type, str], tuple[frozenset[str], frozenset[str], tuple[tuple[str, Parser, str], ...]]
+] = {}
+
+
+def _plan(
+    cls: type, prefix: str
+) -> tuple[frozenset[str], frozenset[str], tuple[tuple[str, Parser, str], ...]]:
+    """What :func:`parse_fields` needs of ``cls`` read under ``prefix`` (built once)."""
     spec = _SPECS.get(cls) or wire_spec(cls)
-    validate_object(data, where, spec.allowed, spec.required)
-    paths = spec.paths.get(prefix)
-    if paths is None:
-        paths = spec.paths[prefix] = tuple((f.name, f.parse, prefix + f.name) for f in spec.fields)
-    return cls(**{name: parse(data[name], path) for name, parse, path in paths if name in data})
+    paths = tuple((f.name, f.parse, prefix + f.name) for f in spec.fields)
+    plan = _PLANS[(cls, prefix)] = (spec.allowed, spec.required, paths)
+    return plan
 
 
 def fields_to_dict(container: Any) -> dict[str, Any]:
     """The wire object of a dataclass container (JSON-ready)."""
     spec = _SPECS.get(type(container)) or wire_spec(type(container))
+    if not spec.special:
+        # A frozen dataclass's ``__dict__`` holds exactly its fields, in order, unless a cached
+        # attribute was stored beside them: then read the fields one by one.
+        own = getattr(container, "__dict__", None)
+        if own is not None and len(own) == len(spec.names):
+            return dict(own)
     data = dict(zip(spec.names, spec.values(container)))  # noqa: B905 - one spec, same length
     for f in spec.special:
         if f.omit is not None and f.omit(container):

@@ -14,6 +14,8 @@ import pytest
 from chain.core.codec import canonical_bytes_trusted
 from chain.core.containers import ACTION_TYPES, Block, BlockHeader, Transaction, parse_action
 from chain.core.crypto import DOMAIN_BLOCK, PrivateKey
+from chain.core.errors import MalformedInput, MalformedTransaction
+from chain.core.wire import fields_to_dict, parse_fields
 
 H1 = "ab" * 32
 H2 = "cd" * 32
@@ -171,3 +173,44 @@ def test_transaction_and_block_ids_do_not_change() -> None:
     assert block.id == BLOCK_ID
     assert hashlib.sha256(block.canonical()).hexdigest() == BLOCK_DIGEST
     assert Block.from_dict(block.to_dict()).canonical() == block.canonical()
+
+
+def outcome(read: Any, data: Any) -> Any:
+    """What reading ``data`` gives: the wire object back, or the error's class and message."""
+    try:
+        return read(data).to_dict()
+    except MalformedInput as exc:
+        return (type(exc).__name__, exc.message)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"nonce": -1},
+        {"nonce": 2**53 + 1},
+        {"fee": 1.5},
+        {"sender": "NOT-A-NAME"},
+        {"chain_id": "ab"},
+        {"expiration": True},
+        {"signature": "00"},
+        {"action": {"type": "transfer", "to": "bob"}},
+        {"action": "transfer"},
+        {"extra": 1},
+    ],
+)
+def test_the_written_out_transaction_wire_equals_the_one_its_fields_derive(change: dict[str, Any]) -> None:
+    """Transactions are read and written by hand (the hot path); their declared fields stay the
+    reference: the same objects, the same errors (as MalformedTransaction)."""
+    tx = sample_tx()
+    assert tx.to_dict() == fields_to_dict(tx)
+    assert tx.body() == {k: v for k, v in fields_to_dict(tx).items() if k != "signature"}
+    data = {**tx.to_dict(), **change}
+
+    def derived(wire: Any) -> Transaction:
+        try:
+            return parse_fields(Transaction, wire, "transaction", "")
+        except MalformedInput as exc:
+            raise MalformedTransaction(exc.message) from None
+
+    assert outcome(Transaction.from_dict, data) == outcome(derived, data)
