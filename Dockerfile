@@ -6,6 +6,8 @@ WORKDIR /opt/bppool
 
 COPY pyproject.toml constraints.txt README.md ./
 COPY chain ./chain
+COPY pool_protocol ./pool_protocol
+COPY service_shell ./service_shell
 COPY emitter ./emitter
 COPY pool_dac ./pool_dac
 COPY producer_client ./producer_client

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
 import yaml
@@ -42,6 +43,13 @@ def test_the_dockerfile_copies_what_exists_and_pins_dependencies() -> None:
             assert (ROOT / name).exists(), f"Dockerfile copies missing {name}"
     assert "-c constraints.txt" in text
     assert 'ENTRYPOINT ["bppool"]' in text
+    # Every package the project installs is copied into the image
+    copied = {
+        name.rstrip("/") for source in re.findall(r"^COPY (.+?) \S+$", text, re.M) for name in source.split()
+    }
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    roots = {pattern.rstrip("*") for pattern in packages["include"]}
+    assert roots <= copied, f"the image lacks {sorted(roots - copied)}"
     assert re.search(r"^USER \w+", text, re.M), "the image must not run as root"
 
 
