@@ -36,6 +36,7 @@ def serve(
     from emitter.config import EmitterSettings
     from emitter.main import create_app
     from emitter.service import Emitter
+    from service_shell.db import DatabaseInUse
     from service_shell.logs import configure_logging
     from service_shell.metrics import MultipleWorkersError
     from service_shell.settings import SettingsError, load_settings
@@ -44,8 +45,17 @@ def serve(
         settings = load_settings(EmitterSettings, config, port=port, host=host)
         configure_logging(settings.log_level)
         emitter = Emitter(settings)
+        emitter.instance_lock.acquire()
         app_ = create_app(emitter)
-    except (SettingsError, ChainError, KeyFileError, ValueError, OSError, MultipleWorkersError) as exc:
+    except (
+        SettingsError,
+        ChainError,
+        KeyFileError,
+        ValueError,
+        OSError,
+        MultipleWorkersError,
+        DatabaseInUse,
+    ) as exc:
         fail(str(exc), 2)
     console.print(
         f"pool [bold]{emitter.pool}[/] emitter on http://{settings.host}:{settings.port} "

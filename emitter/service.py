@@ -42,7 +42,7 @@ from emitter.slotrun import SlotRun, Timing
 from emitter.slots import SlotRunner
 from emitter.storage import StorageState
 from service_shell.clock import Clock, SystemClock
-from service_shell.db import WalCheckpointer, make_engine, run_migrations
+from service_shell.db import InstanceLock, WalCheckpointer, make_engine, run_migrations
 from service_shell.events import Broadcaster
 from service_shell.keys import read_key_file
 from service_shell.requestauth import RequestVerifier
@@ -125,6 +125,8 @@ class Emitter:
         # Emissions are written on the emission path: the log is checkpointed in the
         # background (WalCheckpointer), never by an emission's commit.
         self.engine = make_engine(settings.db_url, background_checkpoints=True)
+        # On SQLite, one pool service per database file (taken at start, or by the CLI first)
+        self.instance_lock = InstanceLock(settings.db_url, what="pool service")
         self.writer = EventWriter(self.engine, supervisor=self.supervisor)
         # Storage errors are a state of the service (see emitter.storage), not a crash.
         self.storage = StorageState(self.engine, VERSION_TABLE)
@@ -229,6 +231,7 @@ class Emitter:
 
     async def start(self) -> None:
         """Open the database, follow the node and run the slots (and the extensions)."""
+        self.instance_lock.acquire()
         await asyncio.to_thread(self.open_db)
         self.writer.start()
         await self.delivery.raw_pool.fill()
@@ -252,6 +255,7 @@ class Emitter:
         await self.delivery.close()
         await self.follower.stop()
         self.engine.dispose()
+        self.instance_lock.release()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A one-off task (a push, a prepare, warming connections): failures logged and counted."""

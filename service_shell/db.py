@@ -8,13 +8,16 @@ table, so several services can share one PostgreSQL database.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from pathlib import Path
+from typing import IO
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
 log = logging.getLogger("bppool.db")
@@ -110,3 +113,70 @@ def run_migrations(engine: Engine, script_location: Path, version_table: str) ->
 def is_postgres(engine: Engine) -> bool:
     """True for a PostgreSQL engine."""
     return engine.dialect.name == "postgresql"
+
+
+# --- one instance per SQLite file ----------------------------------------------------------------
+
+
+class DatabaseInUse(Exception):
+    """Another process holds the SQLite database a single-instance service was started on."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url`` (``None`` for other databases and in-memory ones)."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+class InstanceLock:
+    """An exclusive lock that only one process at a time holds on a SQLite database: the
+    advisory ``flock`` of ``<database>.lock``, which the kernel releases when the process ends,
+    however it ends (kill -9 included), so a lock is never stale. The holder's pid is written
+    in the file to name it in the refusal."""
+
+    def __init__(self, url: str, *, what: str) -> None:
+        self.path = sqlite_file(url)
+        self.what = what
+        self._file: IO[str] | None = None
+
+    @property
+    def held(self) -> bool:
+        """This instance holds the lock (always true for databases that need none)."""
+        return self.path is None or self._file is not None
+
+    def acquire(self) -> None:
+        """Take the lock (a no-op when held, or for a database other than a SQLite file); raise
+        :class:`DatabaseInUse` naming the holder when another process has it."""
+        if self.held or self.path is None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        # Held through a read-only descriptor: a file open for writing would keep the file system
+        # from being remounted read-only under the service (which it must survive).
+        try:
+            handle = open(os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o644))  # noqa: SIM115 - kept open
+        except OSError as exc:
+            # A database on a read-only file system is a storage state the service waits out
+            # (and it cannot be written by a second instance either): run, and say so.
+            log.warning("cannot take the instance lock %s: %s", lock_path, exc)
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise DatabaseInUse(
+                f"{self.path} is in use by another {self.what} (pid {holder}): on SQLite it runs as "
+                "a single instance; stop the other one, or give each its own database "
+                "(several instances share one PostgreSQL database)"
+            ) from None
+        lock_path.write_text(f"{os.getpid()}\n")  # the holder's name, for the next one's refusal
+        self._file = handle
+
+    def release(self) -> None:
+        """Let the lock go (closing the file releases the ``flock``)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
