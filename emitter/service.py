@@ -214,7 +214,6 @@ class Emitter:
         self.set_constitution = self.membership.set_constitution
         self.set_member_constitution = self.membership.set_member_constitution
         self.set_parameter = self.membership.set_parameter
-        self.application_hooks = self.membership.application_hooks
         self.pushers = self.delivery.pushers
         self.current_slot = self.timing.current_slot
         self.next_pool_slots = self.slots.next_pool_slots

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from chain.core.crypto import CHAIN_DOMAINS, is_signature_domain
-
 DOMAIN_VOTE: Final = b"bppool/vote/v1"
 DOMAIN_REQUEST: Final = b"bppool/request/v1"
 DOMAIN_STATEMENT: Final = b"bppool/statement/v1"
@@ -20,6 +18,3 @@ DOMAIN_CONSTITUTION: Final = b"bppool/constitution/v1"
 POOL_DOMAINS: Final = frozenset(
     {DOMAIN_VOTE, DOMAIN_REQUEST, DOMAIN_STATEMENT, DOMAIN_APPLICATION, DOMAIN_RULING, DOMAIN_CONSTITUTION}
 )
-# Every pool domain is well formed and none is one of the chain's
-if not all(is_signature_domain(d) for d in POOL_DOMAINS) or POOL_DOMAINS & CHAIN_DOMAINS:  # pragma: no cover
-    raise ImportError("pool signature domains must be distinct bppool/<kind>/v<n> names")

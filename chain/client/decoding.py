@@ -23,8 +23,8 @@ import orjson
 
 from chain.core import Block, Transaction
 from chain.core.codec import decode_json
-from chain.core.containers import TransactionCache
 from chain.core.errors import MalformedInput
+from chain.core.txcache import TransactionCache
 
 _MARK = b'"transactions":'
 LIST_FIRST = b'{"transactions":'

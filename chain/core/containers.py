@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .caching import Forward, cached
 from .codec import canonical_bytes_trusted, compute_id
@@ -37,6 +37,10 @@ from .types import (
     validate_signature,
     validate_timestamp,
 )
+
+if TYPE_CHECKING:
+    from .txcache import TransactionCache
+
 from .wire import amount_or_zero, fields_to_dict, integer, parse_fields, text, wire
 
 # --- actions -------------------------------------------------------------------------------
@@ -460,40 +464,6 @@ class Block:
                 validate_signature(builder_sig, "builder_signature") if builder_sig is not None else None
             ),
         )
-
-
-class TransactionCache:
-    """Parsed transactions by signature, so a block of known transactions decodes cheaply.
-
-    A hit requires the wire object to equal the one the cached transaction was parsed from,
-    so the cache can never substitute a different transaction. Bounded, oldest out first.
-    """
-
-    __slots__ = ("_entries", "capacity")
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self._entries: dict[str, tuple[Transaction, dict[str, Any]]] = {}
-        self.capacity = capacity
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, wire: Any) -> Transaction | None:
-        """The parsed transaction for ``wire`` if it was seen before."""
-        if not isinstance(wire, dict):
-            return None
-        signature = wire.get("signature")
-        entry = self._entries.get(signature) if isinstance(signature, str) else None
-        if entry is None or entry[1] != wire:
-            return None
-        return entry[0]
-
-    def put(self, tx: Transaction, wire: dict[str, Any] | None = None) -> None:
-        """Remember ``tx`` (and the wire object it came from)."""
-        entries = self._entries
-        if len(entries) >= self.capacity:
-            del entries[next(iter(entries))]
-        entries[tx.signature] = (tx, wire if wire is not None else tx.to_dict())
 
 
 def encode_block(block: Block) -> bytes:

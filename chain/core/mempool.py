@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from .containers import Block, BlockHeader, Transaction, TransactionCache
+from .containers import Block, BlockHeader, Transaction
 from .errors import (
     DuplicateTransaction,
     ExpirationTooFar,
@@ -40,6 +40,7 @@ from .registry import BlockContext
 from .sigcache import SignatureCache, verify_transaction_signature
 from .state import State
 from .transition import process_transaction
+from .txcache import TransactionCache
 from .types import AccountName, Hash32, Height, Slot, Timestamp
 
 

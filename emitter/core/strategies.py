@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pool_protocol.outcomes import FALLBACK_NAMES, STRATEGY_NAMES
+from pool_protocol.outcomes import FALLBACK_NAMES
 
 Action = Literal["emit", "wait", "fallback"]
 
@@ -129,7 +129,3 @@ STRATEGIES: dict[str, Strategy] = {
     "fair_rotation": fair_rotation,
 }
 FALLBACKS = FALLBACK_NAMES
-
-# One list of names: the pool's protocol names the strategies a DAC may choose
-if tuple(STRATEGIES) != STRATEGY_NAMES:  # pragma: no cover - caught by every import
-    raise ImportError(f"strategies {tuple(STRATEGIES)} differ from the protocol's {STRATEGY_NAMES}")

@@ -18,9 +18,9 @@ from chain.core import (
     state_transition,
 )
 from chain.core.codec import canonical_bytes_trusted
-from chain.core.containers import TransactionCache
 from chain.core.errors import BadBuilderSignature, TxRootMismatch
 from chain.core.outcomes import Outcomes, content_key
+from chain.core.txcache import TransactionCache
 from tests.helpers.chain import ChainSim, key_for, transfer
 
 

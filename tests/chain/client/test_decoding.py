@@ -10,8 +10,8 @@ import pytest
 from chain.client.decoding import BlockDecoder
 from chain.core import Block
 from chain.core.codec import canonical_bytes_trusted
-from chain.core.containers import TransactionCache
 from chain.core.errors import MalformedInput
+from chain.core.txcache import TransactionCache
 from tests.helpers.chain import ChainSim, key_for, make_genesis, transfer
 
 
