@@ -6,6 +6,7 @@ pool service); without one, a SQLite file under the data directory is used.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,22 @@ class EmitterSettings(HttpLimitsSettings):
             "arrival; 0 turns this off."
         ),
     )
+    instance_name: str | None = Field(
+        None,
+        max_length=128,
+        description="This instance's name in the group (default: host name and port).",
+    )
+    advertise_url: str | None = Field(
+        None,
+        description=(
+            "Where the other instances of the group reach this one (admin writes are forwarded to "
+            "the lease holder's); default http://<host>:<port>."
+        ),
+    )
+    lease_ttl_ms: int = Field(
+        1500, ge=300, le=60_000, description="Group lease: how long it lasts unless renewed (database clock)."
+    )
+    lease_renew_ms: int = Field(250, ge=50, le=20_000, description="Group lease: how often it is renewed.")
     log_level: str = "info"
     extensions: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -87,7 +104,25 @@ class EmitterSettings(HttpLimitsSettings):
     def _urls(self) -> EmitterSettings:
         if not self.node_urls:
             raise ValueError("node_urls: at least one chain node is needed")
+        if self.lease_renew_ms * 3 > self.lease_ttl_ms:
+            raise ValueError(
+                f"lease_renew_ms {self.lease_renew_ms} must be at most a third of lease_ttl_ms "
+                f"{self.lease_ttl_ms} (a holder renews several times before its lease can lapse)"
+            )
         return self
+
+    @property
+    def instance(self) -> str:
+        """This instance's name in the group."""
+        return self.instance_name or f"{socket.gethostname()}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Where the other instances reach this one."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def db_url(self) -> str:

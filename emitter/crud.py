@@ -373,6 +373,16 @@ def member_stats(engine: Engine, *, member: str | None = None) -> dict[str, dict
     return stats
 
 
+def slot_arrivals(engine: Engine, *, slot: int) -> tuple[int, int]:
+    """``(arrivals, valid ones)`` logged for ``slot``, by every instance of the group."""
+    query = select(func.count(), func.count().filter(EVENT.c.verdict.in_(VALID_VERDICTS))).where(
+        EVENT.c.kind == "arrival", EVENT.c.slot == slot
+    )
+    with engine.connect() as conn:
+        arrivals, valid = conn.execute(query).one()
+    return int(arrivals), int(valid or 0)
+
+
 def slot_outcomes(engine: Engine, *, limit: int = 50, before_slot: int | None = None) -> list[dict[str, Any]]:
     """The most recent slot outcome events (newest first)."""
     query = select(EVENT).where(EVENT.c.kind == "slot")

@@ -54,6 +54,8 @@ class Delivery:
         current_run: Callable[[], SlotRun | None],
     ) -> None:
         self.pushers = [AsyncNodeClient(u, transport=transport, timeout=push_timeout_s) for u in node_urls]
+        self.transport = transport
+        self.push_timeout_s = push_timeout_s
         # Bounded like every push: a node that stalls fails the two-step push within it.
         self.raw_pool = RawPool(node_urls[0], timeout=push_timeout_s)
         self.timing = ctx.timing
@@ -275,6 +277,32 @@ class Delivery:
         for block in reversed(missing):
             with contextlib.suppress(NodeError):
                 await client.push_block(block)
+
+    async def newest_pool_slot(self) -> int | None:
+        """The highest slot of a pool block any of the nodes holds (on any branch; -1 when
+        none holds one), or ``None`` when no node answered. Asked on connections of its own
+        (the pushers' stay for deliveries)."""
+        clients = [
+            AsyncNodeClient(p.base_url, transport=self.transport, timeout=self.push_timeout_s)
+            for p in self.pushers
+        ]
+        try:
+            answers = await asyncio.gather(
+                *(client.producer_last_block(self.pool) for client in clients), return_exceptions=True
+            )
+        finally:
+            for client in clients:
+                await client.aclose()
+        newest: int | None = None
+        for client, answer in zip(clients, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, NodeError):
+                    raise answer
+                log.warning("node %s: no answer on the pool's newest block: %s", client.base_url, answer)
+                continue
+            slot = answer.get("slot")
+            newest = max(newest if newest is not None else -1, slot if isinstance(slot, int) else -1)
+        return newest
 
     async def redeliver(self) -> None:
         """After a restart: push again the recorded emissions no node is known to have taken,

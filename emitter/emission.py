@@ -1,11 +1,14 @@
 """Emission: the one path by which a block leaves the pool, for a member's candidate chosen
 by the strategy and for the fallback alike.
 
-In order: countersign with the pool key -> record (committed: the slot's unique emission,
-with its log entries) -> hand to the node (the commit of a prepared candidate, or the push)
--> adopt into the replica. A block on chain is therefore always the recorded one, and a
-recorded one is pushed again after a restart. The fault points of :mod:`emitter.faults` sit
-between these steps (``*.after_sign``, ``*.after_record``, ``emit.after_commit_sent``).
+In order: claim the slot for the block's signing digest (committed: see :mod:`emitter.claims`;
+a fallback's claim is fenced by the lease) -> countersign with the pool key -> record
+(committed: the slot's emission, with its log entries) -> hand to the node (the commit of a
+prepared candidate, or the push) -> adopt into the replica. Nothing is signed without a claim;
+a block on chain is always the claimed and recorded one, and a recorded one is pushed again
+after a restart. A claim refused because another instance of the group won the slot leaves
+the slot to that instance's block. The fault points of :mod:`emitter.faults` sit between
+these steps (``*.after_claim``, ``*.after_sign``, ``*.after_record``, ``emit.after_commit_sent``).
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from chain.core import Block, PrivateKey
 from chain.core.containers import encode_block
 from emitter import crud
+from emitter.claims import ClaimResult, Claims
 from emitter.context import Context
 from emitter.crud import AlreadyEmitted, EventRecord
 from emitter.delivery import Delivery
 from emitter.expected import content_of
+from emitter.group import Group
+from emitter.groupstore import CLAIMED
 from emitter.slotrun import SlotRun
 from emitter.storage import StorageUnavailable
 
@@ -33,9 +37,21 @@ class Emission:
     """Signs, records and delivers the pool's block for a slot."""
 
     def __init__(
-        self, ctx: Context, *, pool_key: PrivateKey, delivery: Delivery, strategy: Callable[[], str]
+        self,
+        ctx: Context,
+        *,
+        pool_key: PrivateKey,
+        delivery: Delivery,
+        claims: Claims,
+        group: Group,
+        cutoff_ms: int,
+        strategy: Callable[[], str],
     ) -> None:
         self.pool_key = pool_key
+        self.claims = claims
+        self.group = group
+        self.cutoff_ms = cutoff_ms
+        self.timing = ctx.timing
         self.clock = ctx.timing.clock
         self.follower = ctx.follower
         self.engine = ctx.engine
@@ -58,24 +74,39 @@ class Emission:
         arrival: EventRecord | None = None,
         started_ms: float | None = None,
     ) -> bool:
-        """Countersign, record (unique slot), adopt into the replica and push. Called under
-        the replica lock with ``candidate`` applied to the replica state; when nothing is
-        emitted (the slot has its block already, or the storage refused the record) the
-        replica is put back as it was.
+        """Claim, countersign, record (unique slot), adopt into the replica and push. Called
+        under the replica lock with ``candidate`` applied to the replica state; when nothing
+        is emitted (the claim was refused: another instance of the group has the slot, or the
+        storage refused) the replica is put back as it was.
 
-        The record is committed before any byte of the signed block leaves the process (the
-        node's prepare of the unsigned candidate may have gone earlier): a block on chain is
-        always the recorded one, and a recorded one is pushed again after a restart."""
+        The claim is committed before the pool key signs, and the record before any byte of
+        the signed block leaves the process (the node's prepare of the unsigned candidate may
+        have gone earlier): a block on chain is always the claimed and recorded one."""
         kind = "emit" if source == "member" else "fallback"
         try:
+            claimed = self.claim(run, candidate, source)
+            if not claimed.won:
+                self.follower.state.undo(undo)
+                self.settle_elsewhere(run, claimed)
+                return False
+            self.faults.hit(f"{kind}.after_claim", run.slot)
+            if self.claims.slot_over(run.slot):
+                # Claimed, then held up (paused) past the slot's end: its block would come late
+                # to a chain that moved on. The claim stays; nothing is signed for the slot.
+                self.follower.state.undo(undo)
+                log.warning("slot %d: claimed, but the slot ended before signing; not signing", run.slot)
+                run.settled = True
+                run.reason = "claimed, but the slot ended before it was signed"
+                return False
             signed = candidate.signed_by_producer(self.pool_key)
             self.faults.hit(f"{kind}.after_sign", run.slot)
             data = encode_block(signed)
             self._record(run, signed, data, source=source, winner=winner, reason=reason, arrival=arrival)
         except AlreadyEmitted:
+            # Claimed here, yet the slot has an emission on record: never sign a second block.
             self.follower.state.undo(undo)
-            log.warning("slot %d: already emitted elsewhere; not emitting %s", run.slot, signed.id[:16])
-            self.deliver_recorded(run)
+            log.error("slot %d: claimed, but an emission is on record already; not emitting", run.slot)
+            run.settled = True
             return False
         except BaseException:
             # Whatever failed (the storage above all), the replica must not keep a block that
@@ -151,21 +182,47 @@ class Emission:
             "accepted_by": None,
         }
 
-    def deliver_recorded(self, run: SlotRun) -> None:
-        """The slot has its record already (another emitter on this database): that block
-        goes to the nodes, and the slot counts as filled by it, so nothing here signs
-        another one for it. The replica learns the block from the node."""
+    def claim(self, run: SlotRun, block: Block, source: str) -> ClaimResult:
+        """Claim ``run``'s slot for ``block``: a member's candidate by any instance, a
+        fallback by the lease holder only (fenced at its epoch)."""
+        group = self.group
+        fenced = source != "member"
+        # A fenced claim holds only at the epoch of the lease we hold; a member's claim
+        # notes the group's epoch it was made in.
+        epoch = group.epoch or (group.view.epoch if group.view else 0)
+        result = self.claims.claim_block(run.slot, block, source=source, epoch=epoch, fenced=fenced)
+        run.claim = result.claim
+        return result
+
+    def settle_elsewhere(self, run: SlotRun, result: ClaimResult) -> None:
+        """The claim was refused: the slot is decided (by another instance, or it may not be
+        signed at all), so nothing more is decided for it here. When another instance won it
+        with a block, that block reaches the replica from the node; should the node still
+        lack it when the slot ends, it is pushed from that instance's record."""
+        run.settled = True
+        claim = result.claim
+        if result.outcome == CLAIMED and claim is not None:
+            run.reason = f"claimed by instance {claim['instance']}" + (
+                f" for block {claim['block_id'][:16]}" if claim.get("block_id") else " as missed"
+            )
+            if claim.get("block_id"):
+                self.spawn(self.push_if_missing(run.slot, str(claim["block_id"])))
+        else:
+            run.reason = f"not signed: the claim was refused ({result.outcome})"
+        run.changed.set()
+
+    async def push_if_missing(self, slot: int, block_id: str) -> None:
+        """At the slot's cutoff, push the block another instance claimed and recorded for it if
+        the followed node still has not announced it (that instance may be gone)."""
+        await self.clock.sleep_until_ms(self.timing.slot_start(slot) + self.cutoff_ms)
+        if block_id in self.follower.store:
+            return
         try:
             with self.storage.writing():
-                recorded = crud.get_emission(self.engine, slot=run.slot)
+                recorded = crud.get_emission(self.engine, slot=slot)
         except StorageUnavailable:
             return
-        if recorded is None:
-            return
-        data = bytes(recorded["data"])
-        run.emitted = Block.from_dict(orjson.loads(data), tx_cache=self.follower.mempool.tx_cache)
-        run.source = recorded["source"]
-        run.winner = recorded["builder"] if recorded["source"] == "member" else None
-        run.reason = "recorded by another emitter"
-        run.changed.set()
-        self.spawn(self.delivery.push(data, run.slot, None))
+        if recorded is None or recorded["block_id"] != block_id:
+            return  # claimed, never recorded: the slot stays without a block
+        log.warning("slot %d: the node lacks block %s of another instance; pushing it", slot, block_id[:16])
+        await self.delivery.push(bytes(recorded["data"]), slot, None)

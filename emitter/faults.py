@@ -16,10 +16,12 @@ import signal
 FAULT_ENV = "BPPOOL_FAULT"
 
 POINTS: dict[str, str] = {
-    "emit.after_sign": "a member's block is countersigned in memory; nothing recorded",
+    "emit.after_claim": "a member's block's slot is claimed (committed); nothing signed",
+    "emit.after_sign": "a member's block is claimed and countersigned in memory; nothing recorded",
     "emit.after_record": "a member's block is recorded (committed); nothing of it sent",
     "emit.after_commit_sent": "the commit (the pool's signature) of a prepared block is on the wire",
-    "fallback.after_sign": "a fallback block is signed in memory; nothing recorded",
+    "fallback.after_claim": "a fallback block's slot is claimed (committed); nothing signed",
+    "fallback.after_sign": "a fallback block is claimed and signed in memory; nothing recorded",
     "fallback.after_record": "a fallback block is recorded (committed); nothing of it sent",
     "deliver.after_accept": "a node took an emitted block; which node is not recorded yet",
     "recovery.after_push": "after a restart, a recorded emission no node had taken was pushed",

@@ -111,7 +111,7 @@ class Intake:
         run.candidates.append(candidate)
         run.by_member[member] = candidate
         key = content_of(block)
-        if run.emitted is None and key not in run.prepares:
+        if not run.decided and key not in run.prepares:
             run.prepares[key] = self.delivery.start_prepare(body)
         try:
             async with self.follower.lock:
@@ -123,7 +123,7 @@ class Intake:
             raise
         self.metrics.validation_seconds.observe((monotonic_ms() - started) / 1000)
         self._count(member, candidate.verdict or "valid", offset)
-        if run.emitted is None:  # once emitted, the slot's loop has nothing left to decide
+        if not run.decided:  # once decided, the slot's loop has nothing left to decide
             run.changed.set()
         if candidate.verdict not in ACCEPTED_VERDICTS:
             raise rejection(candidate.verdict or "invalid_block", candidate.reason, slot=header.slot)
@@ -187,7 +187,7 @@ class Intake:
         cached = memo.verdict(run, key)
         if cached is not None:
             return self._judged_before(run, candidate, arrival, cached, started)
-        if run.emitted is not None:
+        if run.decided:
             verdict, reason = self.judge_after_emission(run, block)
             if verdict != "bad_builder_signature":  # that one is the builder's, not the content's
                 memo.note(run, key, verdict, reason)
@@ -220,33 +220,48 @@ class Intake:
             verdict, reason = cached
         except ChainError as exc:
             verdict, reason = verdict_for(exc), exc.message
-        candidate.valid = verdict == "valid" and run.emitted is None
+        candidate.valid = verdict == "valid" and not run.decided
         candidate.verdict, candidate.reason = verdict, reason
-        if verdict == "valid" and run.emitted is None:
+        if verdict == "valid" and not run.decided:
             return self.runner.decide_on_arrival(run, candidate, arrival, None, started)
         if verdict == "valid":
-            reason = f"valid, but slot {run.slot} was already emitted"
+            reason = self.already_decided(run)
         return False, [with_verdict(arrival, verdict, reason)]
 
     def judge_after_emission(self, run: SlotRun, block: Block) -> tuple[str, str]:
-        """Validate a candidate for a slot already filled, against the slot's parent state."""
+        """Validate a candidate for a slot already decided, against the slot's parent state
+        (the replica's head when no block for the slot reached it; else the head stepped back
+        for the trial and forth again)."""
         state = self.follower.state
         emitted = run.emitted
-        # Our own reference to the undo log: fork choice drops it once the block is final,
-        # which on a one-producer chain is at once. Stepping back and forth is local.
-        undo = run.emitted_undo
-        if emitted is None or not undo or state.head_id != emitted.id:
+        undo: list[Any]
+        if state.head_id == run.prev_id:
+            undo = []  # the head is the slot's parent: nothing to step back from
+        elif emitted is not None and state.head_id == emitted.id and run.emitted_undo:
+            # Our own reference to the undo log: fork choice drops it once the block is final,
+            # which on a one-producer chain is at once. Stepping back and forth is local.
+            undo = run.emitted_undo
+        else:
             return "valid_unchecked", "the slot's block is no longer the head; not re-validated"
-        forward = state.snapshot(undo)
-        state.undo(undo)
+        forward = state.snapshot(undo) if undo else None
+        if undo:
+            state.undo(undo)
         try:
             trial = self.memo.apply(state, block)
             state.undo(trial)
-            return "valid", f"valid, but slot {run.slot} was already emitted"
+            return "valid", self.already_decided(run)
         except ChainError as exc:
             return verdict_for(exc), exc.message
         finally:
-            state.restore(forward)
+            if forward is not None:
+                state.restore(forward)
+
+    @staticmethod
+    def already_decided(run: SlotRun) -> str:
+        """Why a valid candidate for ``run`` is not emitted."""
+        if run.emitted is not None or not run.reason:
+            return f"valid, but slot {run.slot} was already emitted"
+        return f"valid, but slot {run.slot} is decided: {run.reason}"
 
     def _record_evidence(self, member: str, slot: int, first: Block, second: Block, arrival_ms: int) -> None:
         """Keep both blocks of an equivocation as evidence."""

@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from emitter.api.deps import get_emitter
 from emitter.api.errors import install_emitter_errors
-from emitter.api.routes import candidates, events, members, pool, slots
+from emitter.api.leader import LeaderWrites
+from emitter.api.routes import candidates, events, group, members, pool, slots
 from emitter.service import Emitter
 from service_shell.apidocs import READINESS_RESPONSES, Health, Readiness
 from service_shell.hotroutes import HotRoute
@@ -79,9 +80,13 @@ def create_app(emitter: Emitter, *, start: bool = True, extensions: bool = True)
     # The intake is a hot route: uvicorn's protocol serves it itself under ``run_app`` (see
     # service_shell.hotroutes); a middleware serves it the same way under any other ASGI server.
     intake = HotRoute(partial(candidates.intake, emitter), emitter.settings.max_candidate_bytes, signed=True)
+    # In a group the lease holder makes every write but the intake: the others forward them
+    # (inside the body limit, which is added after it and so runs before it).
+    if emitter.group.shared:
+        app.add_middleware(LeaderWrites, emitter=emitter)
     mount_routes(
         app,
-        (pool.router, members.router, slots.router, candidates.router, events.router, ops),
+        (pool.router, members.router, slots.router, candidates.router, events.router, group.router, ops),
         body_limit=emitter.settings.max_request_bytes,
         hot_routes={("POST", "/v1/pool/candidates"): intake},
     )

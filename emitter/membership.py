@@ -4,6 +4,7 @@ governed parameters (strategy, fallback). Refusals are :mod:`emitter.errors`."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from emitter.errors import (
     TransitionRefused,
 )
 from pool_protocol.applications import Application
+
+log = logging.getLogger("bppool.emitter")
 
 ACTION_TARGETS = {"admit": "active", "reinstate": "active", "suspend": "suspended", "remove": "removed"}
 
@@ -50,6 +53,8 @@ class Membership:
         self.clock = ctx.timing.clock
         self.members: dict[str, dict[str, Any]] = {}
         self.application_hooks: list[Callable[[str], None]] = []
+        # Called after each change of shared state (the group's other instances reload).
+        self.change_listeners: list[Callable[[], None]] = []
         self.admission_by_vote = False
         self.constitution_text = ""
         self.constitution_hash = ""
@@ -58,6 +63,15 @@ class Membership:
     def reload(self) -> None:
         """Read the members from the database."""
         self.members = {m["account"]: m for m in crud.list_members(self.engine)}
+
+    def changed(self) -> None:
+        """Shared state changed here: tell the listeners (a failure is logged, not raised:
+        the change itself is made, and the others reload periodically anyway)."""
+        for listener in self.change_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("could not announce a change of shared state")
 
     def apply(self, data: Any) -> dict[str, Any]:
         """Record a signed application (status ``applied`` until admitted)."""
@@ -83,6 +97,7 @@ class Membership:
                 )
             row["status"] = "applied"
         self.reload()
+        self.changed()
         for hook in self.application_hooks:
             hook(application.account)
         return {"account": row["account"], "status": self.members[row["account"]]["status"]}
@@ -180,12 +195,16 @@ class Membership:
                 ),
             )
         self.reload()
+        self.changed()
         return {"account": account, "status": row["status"] if row else target}
 
     def set_constitution(self, text: str) -> str:
         """Adopt a new constitution text (an amendment); returns its hash."""
+        changed = text != self.constitution_text
         self.constitution_text = text
         self.constitution_hash = hashlib.sha256(text.encode()).hexdigest()
+        if changed:
+            self.changed()
         return self.constitution_hash
 
     def set_member_constitution(self, account: str, constitution_hash: str) -> None:
@@ -195,6 +214,7 @@ class Membership:
                 self.engine, account=account, constitution_hash=constitution_hash, now_ms=self.clock.now_ms()
             )
         self.reload()
+        self.changed()
 
     def set_parameter(self, name: str, value: str) -> None:
         """Change a governed parameter (strategy or fallback) for the next decisions."""
@@ -211,3 +231,4 @@ class Membership:
             crud.append_events(
                 self.engine, events=[EventRecord(kind="parameter", ts_ms=now, verdict=name, reason=value)]
             )
+        self.changed()

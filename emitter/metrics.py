@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from chain.core.state import State
+from emitter.groupstore import CLAIM_RESULTS
 from service_shell.metrics import counter, histogram
 
 OFFSET_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0)
@@ -31,6 +32,18 @@ class Readings:
     storage_ok: Callable[[], bool]
     storage_errors: Callable[[], int]
     chain_state: Callable[[], State]
+    group: GroupReadings
+
+
+@dataclass(frozen=True)
+class GroupReadings:
+    """What the group's gauges read: whether this instance leads, its epoch, the group."""
+
+    shared: bool
+    leads: Callable[[], bool]
+    epoch: Callable[[], int]
+    size: Callable[[], int]
+    leaderless_seconds: Callable[[], float]
 
 
 class MembershipCollector(Collector):
@@ -43,6 +56,7 @@ class MembershipCollector(Collector):
         yield from self._members()
         yield from self._service()
         yield from self._chain()
+        yield from self._group()
 
     def _members(self) -> Iterator[Metric]:
         members = GaugeMetricFamily("bppool_emitter_members", "Pool members by state.", labels=["state"])
@@ -110,6 +124,34 @@ class MembershipCollector(Collector):
             value=producer.window_missed if producer else 0,
         )
 
+    def _group(self) -> Iterator[Metric]:
+        group = self.readings.group
+        yield GaugeMetricFamily(
+            "bppool_emitter_group_enabled",
+            "1 when this instance is part of a group on a shared database (0: single instance).",
+            value=1 if group.shared else 0,
+        )
+        yield GaugeMetricFamily(
+            "bppool_emitter_group_leader",
+            "1 while this instance holds the group's lease (runs fallbacks, the DAC's jobs, admin writes).",
+            value=1 if group.leads() else 0,
+        )
+        yield GaugeMetricFamily(
+            "bppool_emitter_group_size",
+            "Instances of the group seen alive on the database at this instance's last round.",
+            value=group.size(),
+        )
+        yield GaugeMetricFamily(
+            "bppool_emitter_lease_epoch",
+            "The fencing epoch of the lease this instance holds (0: it holds none).",
+            value=group.epoch(),
+        )
+        yield GaugeMetricFamily(
+            "bppool_emitter_group_leaderless_seconds",
+            "How long the group has had no lease holder, as this instance sees it (0: it has one).",
+            value=group.leaderless_seconds(),
+        )
+
 
 class EmitterMetrics:
     """The emitter's metrics in their own registry; the gauges collected at each scrape
@@ -120,6 +162,7 @@ class EmitterMetrics:
         self._add_intake(self.registry)
         self._add_emission(self.registry)
         self._add_service(self.registry)
+        self._add_group(self.registry)
 
     def collect_from(self, readings: Readings) -> None:
         """Collect the service's gauges through ``readings`` (read once now, to describe
@@ -184,6 +227,26 @@ class EmitterMetrics:
         )
         self.push_failures = counter(
             r, "bppool_emitter_push_failures", "Failed pushes of emitted blocks, by node.", ["node"]
+        )
+
+    def _add_group(self, r: CollectorRegistry) -> None:
+        self.claims = counter(
+            r,
+            "bppool_emitter_claims",
+            "Slot claims this instance made, by result: won, or why refused (claimed by another "
+            "instance, below the watermark, above the ceiling, too late, fenced).",
+            ["result"],
+            known=CLAIM_RESULTS,
+        )
+        self.lease_renewals_failed = counter(
+            r,
+            "bppool_emitter_lease_renewals_failed",
+            "Rounds in which this instance, holding the lease, could not renew it (lost or unreachable).",
+        )
+        self.failovers = counter(
+            r,
+            "bppool_emitter_failovers",
+            "Times this instance took the lease over from another instance.",
         )
 
     def _add_service(self, r: CollectorRegistry) -> None:

@@ -1,4 +1,5 @@
-"""The pool service's emitter tables (SQLModel): members, the event log, emissions, evidence.
+"""The pool service's emitter tables (SQLModel): members, the event log, emissions, evidence,
+and the group's signing claims, watermark, lease and instances.
 
 The event log (``pool_event``) is append-only: every arrival, emission, slot outcome and
 membership change, in order. The DAC and auditors read it; nothing ever updates a row.
@@ -76,3 +77,66 @@ class Evidence(SQLModel, table=True):
     block_id: str = Field(max_length=64)
     ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+# --- the emitter group: what keeps the pool key from signing twice ------------------------------
+
+
+class Signer(SQLModel, table=True):
+    """The pool key's signing watermark: the highest slot claimed (or known signed on the
+    chain), which only rises, and the operator's ceiling, above which nothing is claimed."""
+
+    __tablename__ = "pool_signer"
+
+    producer: str = Field(primary_key=True, max_length=12)
+    watermark: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ceiling: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    chain_slot: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Claim(SQLModel, table=True):
+    """The one decision for a (producer, slot), committed before the pool key signs anything
+    for it: the digest it may sign (none for a missed slot), by which instance and epoch."""
+
+    __tablename__ = "pool_claim"
+
+    # The primary key is the UNIQUE (producer, slot) the claim stands on: never drop it.
+    producer: str = Field(primary_key=True, max_length=12)
+    slot: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    digest: str | None = Field(default=None, max_length=64)
+    block_id: str | None = Field(default=None, max_length=64)
+    source: str = Field(max_length=16)
+    builder: str | None = Field(default=None, max_length=12)
+    instance: str = Field(max_length=128)
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+    claimed_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Lease(SQLModel, table=True):
+    """The group's lease: the instance that runs fallbacks, the DAC's jobs and admin writes,
+    with its fencing epoch and an expiry on the database's clock; ``generation`` rises with
+    every change of shared state (members, parameters, constitution) for the others to reload."""
+
+    __tablename__ = "pool_lease"
+
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str | None = Field(default=None, max_length=128)
+    holder_url: str | None = Field(default=None, max_length=512)
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    renewed_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    generation: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Instance(SQLModel, table=True):
+    """An instance of the pool service on this database (the group's members), with when it
+    was last seen on the database's clock."""
+
+    __tablename__ = "pool_instance"
+
+    instance: str = Field(primary_key=True, max_length=128)
+    url: str = Field(max_length=512)
+    pid: int
+    started_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    seen_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

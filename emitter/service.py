@@ -3,6 +3,8 @@
 ``Emitter`` is the composition root: it builds the shared I/O (the replica of the chain, the
 database, the event writer, the supervisor) and wires the parts, each in its own module:
 
+- :mod:`emitter.group`: the group on a shared database (the lease; discovery of the others);
+- :mod:`emitter.claims`: the signing guard (no signature without a committed claim);
 - :mod:`emitter.slots`: the slot runner (open, wait, decide, fall back, close);
 - :mod:`emitter.intake`: candidate intake and request authentication (pure checks in
   :mod:`emitter.core.intake`);
@@ -27,6 +29,7 @@ import httpx
 from chain.client.decoding import BlockDecoder
 from chain.client.follower import ChainFollower
 from chain.client.genesis_file import load_genesis
+from emitter.claims import Claims
 from emitter.config import EmitterSettings
 from emitter.context import Context
 from emitter.delivery import Delivery
@@ -34,15 +37,16 @@ from emitter.emission import Emission
 from emitter.eventlog import EventLogReader
 from emitter.expected import ContentMemo, Expected, ExpectedBlocks
 from emitter.faults import Faults
+from emitter.group import Group
 from emitter.intake import Intake
 from emitter.logwriter import EventWriter
 from emitter.membership import Membership, Policy
-from emitter.metrics import EmitterMetrics, Readings
+from emitter.metrics import EmitterMetrics, GroupReadings, Readings
 from emitter.slotrun import SlotRun, Timing
 from emitter.slots import SlotRunner
 from emitter.storage import StorageState
 from service_shell.clock import Clock, SystemClock
-from service_shell.db import InstanceLock, WalCheckpointer, make_engine, run_migrations
+from service_shell.db import InstanceLock, WalCheckpointer, is_postgres, make_engine, run_migrations
 from service_shell.events import Broadcaster
 from service_shell.keys import read_key_file
 from service_shell.requestauth import RequestVerifier
@@ -56,11 +60,14 @@ DEFAULT_CONSTITUTION = Path(__file__).parent / "constitution.md"
 
 
 class Extension(Protocol):
-    """What the service runs with it (the DAC): started after the service, stopped before."""
+    """What the service runs with it (the DAC): started after the service, stopped before;
+    ``reload`` re-reads its shared state after another instance of the group changed it."""
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+    def reload(self) -> None: ...
 
 
 class Emitter:
@@ -103,6 +110,13 @@ class Emitter:
                 storage_ok=lambda: self.storage.ok,
                 storage_errors=lambda: self.storage.errors,
                 chain_state=lambda: self.follower.state,
+                group=GroupReadings(
+                    shared=self.group.shared,
+                    leads=self.group.leads,
+                    epoch=lambda: self.group.epoch,
+                    size=lambda: self.group.size,
+                    leaderless_seconds=self.group.leaderless_seconds,
+                ),
             )
         )
         self.supervisor.register(self.metrics.registry)
@@ -141,6 +155,25 @@ class Emitter:
         )
         self.policy = Policy(strategy=settings.strategy, fallback=settings.fallback)
         self.metrics = EmitterMetrics()
+        # Several instances on one PostgreSQL database form a group; on SQLite it is one.
+        self.group = Group(
+            self.engine,
+            instance=settings.instance,
+            url=settings.url,
+            shared=is_postgres(self.engine),
+            ttl_ms=settings.lease_ttl_ms,
+            renew_ms=settings.lease_renew_ms,
+            metrics=self.metrics,
+        )
+        self.claims = Claims(
+            self.engine,
+            self.storage,
+            producer=self.pool,
+            instance=settings.instance,
+            timing=self.timing,
+            alive_within_ms=settings.lease_ttl_ms if self.group.shared else None,
+            metrics=self.metrics,
+        )
         return Context(
             self.pool,
             self.timing,
@@ -176,7 +209,13 @@ class Emitter:
             open_slot=lambda: self.slots.run.slot if self.slots.run else 0,
         )
         self.emission = Emission(
-            ctx, pool_key=self.pool_key, delivery=self.delivery, strategy=lambda: self.policy.strategy
+            ctx,
+            pool_key=self.pool_key,
+            delivery=self.delivery,
+            claims=self.claims,
+            group=self.group,
+            cutoff_ms=settings.cutoff_ms,
+            strategy=lambda: self.policy.strategy,
         )
         self.slots = SlotRunner(
             ctx,
@@ -188,6 +227,8 @@ class Emitter:
             expected=self.expectation,
             emission=self.emission,
             delivery=self.delivery,
+            claims=self.claims,
+            group=self.group,
         )
         self.intake = Intake(
             ctx,
@@ -202,6 +243,9 @@ class Emitter:
             writer=self.writer,
         )
         self.follower.listeners.append(self.slots.on_head_change)
+        # Shared state another instance changed is read again; what changes here, they re-read.
+        self.group.reload_listeners.append(self._reload_shared)
+        self.membership.change_listeners.append(self._announce_change)
         self._expose()
 
     def _expose(self) -> None:
@@ -227,6 +271,7 @@ class Emitter:
         run_migrations(self.engine, MIGRATIONS, VERSION_TABLE)
         self.membership.reload()
         self.storage.check()
+        self.group.start()
 
     async def start(self) -> None:
         """Open the database, follow the node and run the slots (and the extensions)."""
@@ -237,6 +282,7 @@ class Emitter:
         await self.follower.start()
         for extension in self.extensions:
             await extension.start()
+        self.supervisor.supervise("group_lease", self.group.run)
         self.supervisor.supervise("slot_loop", self.slots.loop)
         self.supervisor.supervise("wal_checkpointer", WalCheckpointer(self.engine).run)
         self.supervisor.supervise("storage_watch", self.storage.watch)
@@ -249,12 +295,25 @@ class Emitter:
         for extension in reversed(self.extensions):
             await extension.stop()
         await self.supervisor.stop()
+        await asyncio.to_thread(self.group.stop)
         self.feed.close()
         await self.writer.stop()
         await self.delivery.close()
         await self.follower.stop()
         self.engine.dispose()
         self.instance_lock.release()
+
+    def _reload_shared(self) -> None:
+        """Read the shared state again (blocking): members, and what the extensions keep."""
+        self.membership.reload()
+        for extension in self.extensions:
+            extension.reload()
+
+    def _announce_change(self) -> None:
+        """Shared state changed here: the others reload (only the leader writes it; a follower
+        that re-reads the leader's change has nothing to announce)."""
+        if self.group.leads():
+            self.group.changed()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A one-off task (a push, a prepare, warming connections): failures logged and counted."""
@@ -271,6 +330,9 @@ class Emitter:
             reasons["following"] = lag
         if not self.storage.ok:
             reasons["storage"] = self.storage.describe()
+        out_of_touch = self.group.out_of_touch()
+        if out_of_touch is not None:
+            reasons["group"] = out_of_touch
         reasons.update(self.supervisor.reasons())
         return reasons
 
@@ -320,6 +382,11 @@ class Emitter:
     def fallback(self) -> str:
         """The fallback in force (a governed parameter)."""
         return self.policy.fallback
+
+    def leads(self) -> bool:
+        """This instance holds the group's lease: it runs the fallbacks, the DAC's jobs and
+        the admin writes (always true for the single instance on SQLite)."""
+        return self.group.leads()
 
     @property
     def admission_by_vote(self) -> bool:

@@ -50,6 +50,12 @@ class SlotRun:
     winner: str | None = None
     reason: str = ""
     accepted_by: str | None = None  # the node that took the emitted block (recorded at close)
+    # The slot's claim (``emitter.claims``) once known: ours when we won it, another
+    # instance's when we lost it. ``settled``: the slot's decision was made, here or elsewhere
+    # in the group (claimed by another instance, declared missed, refused): nothing is
+    # decided for it here any more.
+    claim: dict[str, Any] | None = None
+    settled: bool = False
     closed: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Verdicts by candidate content (``emitter.expected.content_of``): candidates built from
@@ -59,6 +65,12 @@ class SlotRun:
     # The node validates each distinct candidate content in parallel with us (prepare).
     # True: prepared at the node; False: not prepared; None: the node did not answer.
     prepares: dict[tuple[Any, ...], asyncio.Task[bool | None]] = field(default_factory=dict)
+
+    @property
+    def decided(self) -> bool:
+        """The slot has its block (emitted here or by another instance), or its decision was
+        made elsewhere: nothing is decided for it here any more."""
+        return self.emitted is not None or self.settled
 
 
 @dataclass(frozen=True)

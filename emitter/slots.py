@@ -10,9 +10,15 @@ Life of a pool slot:
 3. **Decide**: the strategy is asked in one place (:meth:`SlotRunner.ask`), after each valid
    arrival and whenever the slot's wait ends; what it picks is emitted (:mod:`emitter.emission`).
 4. **Cutoff**: with nothing emitted by ``cutoff_ms``, the strategy gets a last word, then the
-   fallback runs (``local``: build from the mempool; ``empty``; ``none``: the slot is missed).
+   fallback runs (``local``: build from the mempool; ``empty``; ``none``: the slot is missed),
+   on the lease holder only (in a group, the other instances leave it to the leader).
 5. **Close** at the cutoff (deliveries after an emission are still judged until then, against
-   the parent state): the outcome is logged.
+   the parent state): the outcome is logged once for the group, by the instance holding the
+   slot's claim (by the lease holder when nobody claimed it).
+
+In a group every instance runs every pool slot: the one whose claim wins emits; the others
+see the slot settled (their claim refused, or the winner's block arriving from the node) and
+only judge what still arrives.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from chain.core import Block, ChainError, OnBlockResult, build_block
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import UndoLog
 from emitter import crud
+from emitter.claims import MISSED, Claims
 from emitter.config import EmitterSettings
 from emitter.context import Context
 from emitter.core import STRATEGIES, Arrival, Decision, SlotView
@@ -32,6 +39,7 @@ from emitter.crud import EventRecord
 from emitter.delivery import Delivery
 from emitter.emission import Emission
 from emitter.expected import ExpectedBlocks
+from emitter.group import Group
 from emitter.membership import Membership, Policy
 from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.storage import StorageUnavailable
@@ -59,8 +67,12 @@ class SlotRunner:
         expected: ExpectedBlocks,
         emission: Emission,
         delivery: Delivery,
+        claims: Claims,
+        group: Group,
     ) -> None:
         self.settings = settings
+        self.claims = claims
+        self.group = group
         self.timing = ctx.timing
         self.clock = ctx.timing.clock
         self.pool = ctx.pool
@@ -117,6 +129,7 @@ class SlotRunner:
     async def loop(self) -> None:
         """Run every pool slot as it comes (after redelivering what a restart left)."""
         await self.follower.synced.wait()
+        await self.raise_watermark_from_chain()
         await self.delivery.redeliver()
         try:
             await asyncio.to_thread(self._log_feed_open)
@@ -136,6 +149,26 @@ class SlotRunner:
             if get_scheduled_producer(self.follower.state, slot) != self.pool:
                 continue
             await self.run_slot(slot)
+
+    async def raise_watermark_from_chain(self) -> None:
+        """Learn the newest pool block the nodes hold (canonical or not) before any slot runs,
+        and raise the signing watermark to it: a database restored from an old backup then
+        cannot let the pool key sign a slot it signed already. The nodes are asked until one
+        answers; a database that refuses the write now gets it before the first claim."""
+        delay = 0.2
+        while True:
+            newest = await self.delivery.newest_pool_slot()
+            if newest is not None:
+                break
+            log.warning("no node answered with the pool's newest block; retrying in %.1f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        self.claims.chain_slot = max(newest, 0)
+        try:
+            with self.storage.writing():
+                await asyncio.to_thread(self.claims.prepare)
+        except StorageUnavailable as exc:
+            log.warning("signing watermark not set yet (before the first claim, then): %s", exc.message)
 
     def _log_feed_open(self) -> None:
         """Log that the slot feed is open from the slot now in progress: members reconnect
@@ -163,11 +196,11 @@ class SlotRunner:
                 if self.policy.strategy == "fair_rotation" and self.clock.now_ms() < grace_at:
                     deadline = grace_at
                 await self.wait(run, deadline)
-                if run.emitted is None:
+                if not run.decided:
                     await self._decide_or_note(run)
-            if run.emitted is None:
+            if not run.decided:
                 await self._decide_or_note(run)
-            if run.emitted is None:
+            if not run.decided:
                 await self.fallback(run)
         except StorageUnavailable as exc:
             run.reason = exc.message
@@ -244,11 +277,15 @@ class SlotRunner:
         )
 
     def on_head_change(self, result: OnBlockResult) -> None:
-        """The replica's head moved: re-open the open slot on the new parent if needed."""
+        """The replica's head moved: the open slot is filled when the head is a block for it
+        (another instance of the group emitted it), else it re-opens on the new parent."""
         run = self.run
         state = self.follower.state
         self.metrics.head_height.set(state.height)
-        if run is None or run.closed or run.emitted is not None or state.head_id == run.prev_id:
+        if run is None or run.closed or run.decided or state.head_id == run.prev_id:
+            return
+        if state.slot >= run.slot:
+            self._filled_elsewhere(run)
             return
         run.prev_id = state.head_id
         run.height = state.height + 1
@@ -257,6 +294,20 @@ class SlotRunner:
                 candidate.valid = False  # built on the old parent: no longer emittable
         log.info("slot %d re-opened on new head %d", run.slot, state.height)
         self.publish_open(run, reopen=True)
+
+    def _filled_elsewhere(self, run: SlotRun) -> None:
+        """The head is a block for ``run``'s slot (or later) that this instance did not emit:
+        the slot is settled; what still arrives is judged against the head's parent."""
+        store = self.follower.store
+        head = store.get_block(store.head_id)
+        run.settled = True
+        if head is not None and head.slot == run.slot and head.header.producer == self.pool:
+            run.emitted = head
+            run.emitted_undo = store.head_undo() or []
+            run.reason = run.reason or "emitted by another instance of the group"
+        else:
+            run.reason = run.reason or f"the chain moved past slot {run.slot}"
+        run.changed.set()
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -285,7 +336,7 @@ class SlotRunner:
     async def decide(self, run: SlotRun) -> None:
         """Ask the strategy; emit what it picks (re-validating a deferred candidate)."""
         async with self.follower.lock:
-            if run.emitted is not None or run.closed:
+            if run.decided or run.closed:
                 return
             decision = self.ask(run)
             if decision.action != "emit":
@@ -332,23 +383,26 @@ class SlotRunner:
             if emitted:
                 return True, []
             candidate.verdict = "valid"
-            return False, [with_verdict(arrival, "valid", "slot already emitted")]
+            return False, [with_verdict(arrival, "valid", run.reason or "slot already emitted")]
         if undo is not None:
             state.undo(undo)
         candidate.verdict = "valid"
         return False, [with_verdict(arrival, "valid", decision.reason)]
 
     async def fallback(self, run: SlotRun) -> None:
-        """Nothing emitted by the cutoff: build the pool's own block (or miss the slot)."""
+        """Nothing emitted by the cutoff: build the pool's own block (or miss the slot). The
+        lease holder's job: in a group the other instances leave it to the leader, and the
+        leader's claim for it is fenced at its epoch."""
         fallback = self.policy.fallback
-        if fallback == "none":
-            run.reason = "no valid candidate; fallback none: the slot is missed"
+        if not self.group.leads():
+            run.reason = run.reason or "no valid candidate here; the fallback is the group leader's"
             return
         async with self.follower.lock:
-            if run.emitted is not None:
+            if run.decided:
                 return
-            built = self._build_fallback(run, fallback)
+            built = None if fallback == "none" else self._build_fallback(run, fallback)
             if built is None:
+                self._declare_missed(run, fallback)
                 return
             block, undo = built
             self.emission.emit(
@@ -359,6 +413,20 @@ class SlotRunner:
                 winner=None,
                 reason=f"no valid candidate by the cutoff; fallback {fallback}",
             )
+
+    def _declare_missed(self, run: SlotRun, fallback: str) -> None:
+        """Claim the slot as missed (nothing is signed for it, here or anywhere in the group)."""
+        result = self.claims.claim_missed(run.slot, epoch=self.group.epoch)
+        run.claim = result.claim
+        if result.won:
+            run.settled = True
+            run.reason = (
+                "no valid candidate; fallback none: the slot is missed"
+                if fallback == "none"
+                else f"no valid candidate and the {fallback} fallback could not be built: the slot is missed"
+            )
+        else:
+            self.emission.settle_elsewhere(run, result)
 
     def _build_fallback(self, run: SlotRun, fallback: str) -> tuple[Block, UndoLog] | None:
         """The fallback block applied to the replica (``local``: the mempool's selection;
@@ -382,34 +450,90 @@ class SlotRunner:
     # --- close -----------------------------------------------------------------------------
 
     def close(self, run: SlotRun) -> None:
-        """Close ``run``: its outcome counted, logged and published."""
+        """Close ``run``: its outcome counted and logged once for the group (by the instance
+        holding the slot's claim, or by the lease holder when nobody claimed it) and published
+        on this instance's feed."""
         run.closed = True
-        outcome = "emitted" if run.source == "member" else ("fallback" if run.emitted else "missed")
-        valid = sum(1 for c in run.candidates if c.verdict in VALID_VERDICTS)
-        # Counted whether or not the storage takes the outcome: a missed slot must show.
-        self.metrics.slot_outcomes.labels(outcome=outcome).inc()
-        event = EventRecord(
-            kind="slot",
-            ts_ms=self.clock.now_ms(),
-            slot=run.slot,
-            member=run.winner,
-            block_id=run.emitted.id if run.emitted else None,
-            verdict=outcome,
-            reason=run.reason,
-            data={"arrivals": len(run.candidates), "valid": valid, "source": run.source},
-        )
-        with contextlib.suppress(StorageUnavailable), self.storage.writing():
-            crud.close_slot(self.engine, outcome=event, accepted_by=run.accepted_by)
-        log.debug("slot %d closed: %s (%d arrivals, %d valid)", run.slot, outcome, len(run.candidates), valid)
+        claim = run.claim if run.claim is not None else self._read_claim(run)
+        outcome, winner, block_id = self._outcome(run, claim)
+        group = self.group
+        if claim is not None:
+            ours = logs = claim["instance"] == self.claims.instance
+        else:  # nobody claimed it: the leader's to log, and to count (everyone's, without one)
+            logs = group.leads()
+            ours = logs or group.holder is None
+        if ours:
+            # Counted whether or not the storage takes the outcome: a missed slot must show.
+            self.metrics.slot_outcomes.labels(outcome=outcome).inc()
+        if logs:
+            self._log_outcome(run, claim, outcome, winner, block_id)
         self.last_closed_slot = max(self.last_closed_slot, run.slot)
         if self.run is run:
             self.run = None
         self.feed.publish(
             "slot_closed",
-            {
-                "slot": run.slot,
-                "outcome": outcome,
-                "winner": run.winner,
-                "block_id": run.emitted.id if run.emitted else None,
-            },
+            {"slot": run.slot, "outcome": outcome, "winner": winner, "block_id": block_id},
         )
+
+    def _read_claim(self, run: SlotRun) -> dict[str, object] | None:
+        """The slot's claim as the database has it (in a group another instance may hold it)."""
+        if not self.group.shared:
+            return None
+        try:
+            with self.storage.writing():
+                return self.claims.get(run.slot)
+        except StorageUnavailable:
+            return None
+
+    def _outcome(self, run: SlotRun, claim: dict[str, object] | None) -> tuple[str, str | None, str | None]:
+        """``(outcome, winner, block id)`` of ``run``: from its claim when it has one."""
+        if claim is None:
+            if run.emitted is not None and run.source is not None:  # emitted here, claim unread
+                return self._source_outcome(run.source), run.winner, run.emitted.id
+            return "missed", None, None
+        source = str(claim["source"])
+        block_id = claim.get("block_id")
+        winner = claim.get("builder") if source == "member" else None
+        return (
+            self._source_outcome(source),
+            winner if isinstance(winner, str) else None,
+            (block_id if isinstance(block_id, str) else None),
+        )
+
+    @staticmethod
+    def _source_outcome(source: str) -> str:
+        if source == "member":
+            return "emitted"
+        return "missed" if source == MISSED else "fallback"
+
+    def _log_outcome(
+        self,
+        run: SlotRun,
+        claim: dict[str, object] | None,
+        outcome: str,
+        winner: str | None,
+        block_id: str | None,
+    ) -> None:
+        """The slot's outcome event (with, in a group, the arrivals of every instance)."""
+        arrivals = len(run.candidates)
+        valid = sum(1 for c in run.candidates if c.verdict in VALID_VERDICTS)
+        with contextlib.suppress(StorageUnavailable), self.storage.writing():
+            if self.group.shared:
+                arrivals, valid = crud.slot_arrivals(self.engine, slot=run.slot)
+            event = EventRecord(
+                kind="slot",
+                ts_ms=self.clock.now_ms(),
+                slot=run.slot,
+                member=winner,
+                block_id=block_id,
+                verdict=outcome,
+                reason=run.reason,
+                data={
+                    "arrivals": arrivals,
+                    "valid": valid,
+                    "source": claim["source"] if claim is not None else run.source,
+                    "instance": self.claims.instance,
+                },
+            )
+            crud.close_slot(self.engine, outcome=event, accepted_by=run.accepted_by)
+        log.debug("slot %d closed: %s (%d arrivals, %d valid)", run.slot, outcome, arrivals, valid)

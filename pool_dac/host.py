@@ -61,6 +61,9 @@ class PoolService(Protocol):
     def adopt_parameters(self, strategy: str, fallback: str) -> None:
         """Put the DAC's stored strategy and fallback in force (at start: no parameter event)."""
 
+    def leads(self) -> bool:
+        """This instance runs the scheduled jobs (in a group: it holds the lease)."""
+
 
 @dataclass(frozen=True)
 class PoolHost:

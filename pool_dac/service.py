@@ -11,12 +11,14 @@ blocks are irreversible, and send and confirm payouts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import IntegrityError
 
 from chain.client.http import AsyncNodeClient
 from pool_dac import crud
@@ -71,7 +73,8 @@ class Dac:
         ctx, host = self.ctx, self.host
         run_migrations(self.engine, MIGRATIONS, VERSION_TABLE)
         if crud.latest_constitution(self.engine) is None:
-            with self.engine.begin() as conn:
+            # Several instances of a group may start at once: the first one stores it.
+            with contextlib.suppress(IntegrityError), self.engine.begin() as conn:
                 crud.add_constitution(
                     conn,
                     text=host.constitution_text,
@@ -79,6 +82,12 @@ class Dac:
                     now_ms=ctx.now(),
                     proposal_id=None,
                 )
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the constitution and the parameters in force from the database (at start, and
+        in a group whenever the leader changed them) and put them in force in the pool service."""
+        ctx, host = self.ctx, self.host
         latest = crud.latest_constitution(self.engine)
         if latest is None:
             raise RuntimeError("the constitution could not be stored")
@@ -127,6 +136,8 @@ class Dac:
         and reported down until a later round of it succeeds; the other jobs still run.
         """
         supervisor = self.host.supervisor
+        if not self.host.service.leads():
+            return  # in a group, the lease holder runs the jobs (each is exactly-once in the database)
         async with self._tick_lock:
             jobs = (self.advance_proposals, self.close_due_epochs, self.process_transfers)
             for name, job in zip(DAC_JOBS, jobs, strict=True):

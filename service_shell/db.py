@@ -68,7 +68,24 @@ def make_engine(url: str, *, background_checkpoints: bool = False) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Every network read is bounded: a database that stops answering (a split network, a
+    # failover) fails the statement within seconds instead of holding the service. Settings
+    # given in the URL's query win.
+    given = make_url(url).query
+    connect_args = {k: v for k, v in PG_CONNECT_BOUNDS.items() if k not in given}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
+
+
+PG_CONNECT_BOUNDS: dict[str, int] = {
+    "connect_timeout": 3,
+    "keepalives": 1,
+    "keepalives_idle": 2,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
+"""libpq's bounds on a PostgreSQL connection: connecting, and how long unanswered data and a
+silent peer are tolerated (about 5 s), see docs/group.md."""
 
 
 BACKGROUND_AUTOCHECKPOINT_PAGES = 25_000  # ~100 MB of log: only if the checkpointer stalls
@@ -100,12 +117,21 @@ class WalCheckpointer:
                 log.warning("WAL checkpoint failed: %s", exc)
 
 
+MIGRATION_LOCK = 0x6270706F6F6C  # "bppool": the key of the migrations' advisory lock
+
+
 def run_migrations(engine: Engine, script_location: Path, version_table: str) -> None:
-    """Upgrade the database behind ``engine`` to the newest revision of one package."""
+    """Upgrade the database behind ``engine`` to the newest revision of one package.
+
+    On PostgreSQL the upgrade holds a transaction-scoped advisory lock: several instances of a
+    group starting at once upgrade one after the other (the lock goes with the transaction,
+    however the process ends)."""
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.attributes["version_table"] = version_table
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

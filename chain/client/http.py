@@ -99,6 +99,10 @@ class NodeRequests:
         return Request("GET", "/v1/node/blocks", params={"from_height": from_height, "limit": limit})
 
     @staticmethod
+    def producer_last_block(producer: str) -> Request:
+        return Request("GET", "/v1/node/producer_last_block", params={"producer": producer})
+
+    @staticmethod
     def mempool(limit: int = 1000) -> Request:
         return Request("GET", "/v1/node/mempool", params={"limit": limit})
 
@@ -280,6 +284,10 @@ class AsyncNodeClient:
 
     async def commit_block(self, block_id: str, producer_signature: str) -> dict[str, Any]:
         return await self.send(NodeRequests.commit_block(block_id, producer_signature))  # type: ignore[no-any-return]
+
+    async def producer_last_block(self, producer: str) -> dict[str, Any]:
+        """The newest block of ``producer`` the node holds, on any branch."""
+        return await self.send(NodeRequests.producer_last_block(producer))  # type: ignore[no-any-return]
 
     async def mempool(self, limit: int = 1000) -> list[dict[str, Any]]:
         return await self.send(NodeRequests.mempool(limit))  # type: ignore[no-any-return]

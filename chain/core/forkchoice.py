@@ -72,6 +72,9 @@ class Store:
         self._nodes: dict[str, _Node] = {anchor: _Node(None, "", state.height, state.height, anchor)}
         # Undo logs of the blocks between the anchor and ``_at`` (the block the state is at).
         self._undo: dict[str, UndoLog] = {}
+        # The undo log of the last block applied, kept past its finalization (read-only use:
+        # judging another block for the same slot against its parent, see head_undo).
+        self._last_undo: tuple[str, UndoLog] | None = None
         self._at: str = anchor
         self._invalid: dict[str, str] = {}
         self.head_id: Hash32 = anchor
@@ -185,6 +188,14 @@ class Store:
         self._add(block, undo)
         return self._choose(head_before, block.id)
 
+    def head_undo(self) -> UndoLog | None:
+        """The undo log of the head block while the state is at it (even once it is final), to
+        step back to its parent and forth again; ``None`` when it is not known."""
+        last = self._last_undo
+        if last is None or last[0] != self.head_id or self._at != self.head_id:
+            return None
+        return last[1]
+
     # --- internals -------------------------------------------------------------------------
 
     def _add(self, block: Block, undo: UndoLog) -> None:
@@ -192,6 +203,7 @@ class Store:
         block_id = block.id
         state = self.state
         self._undo[block_id] = undo
+        self._last_undo = (block_id, undo)
         self._at = block_id
         self._nodes[block_id] = _Node(
             block, block.header.prev_id, block.height, state.chain.lib_height, state.lib_id
@@ -274,6 +286,7 @@ class Store:
             self._at = self._nodes[bid].parent_id
         for bid in apply:
             self._undo[bid] = state_transition(self.state, self._block(bid), self.sig_cache)
+            self._last_undo = (bid, self._undo[bid])
             self._at = bid
 
     def _remember_invalid(self, block_id: str, reason: str) -> None:

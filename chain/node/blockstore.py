@@ -196,6 +196,21 @@ class BlockStore:
             ).all()
             return [bytes(r.data) for r in rows]
 
+    def last_block_of(self, producer: str) -> dict[str, object] | None:
+        """The stored block of ``producer`` with the highest slot, canonical or not (``slot``,
+        ``height``, ``id``, ``canonical``), or ``None`` when it has none."""
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(BlockRow.slot, BlockRow.height, BlockRow.id, BlockRow.canonical)
+                .where(BlockRow.producer == producer)
+                .order_by(col(BlockRow.slot).desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        slot, height, block_id, canonical = row
+        return {"slot": slot, "height": height, "id": block_id, "canonical": bool(canonical)}
+
     def delete_blocks(self, ids: list[str]) -> None:
         """Forget blocks (found invalid during replay)."""
         with Session(self.engine) as session:

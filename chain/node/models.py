@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, LargeBinary
+from sqlalchemy import BigInteger, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 
@@ -10,6 +10,7 @@ class BlockRow(SQLModel, table=True):
     """A block the node accepted, as its canonical JSON bytes and their sha256."""
 
     __tablename__ = "node_block"
+    __table_args__ = (Index("ix_node_block_producer_slot", "producer", "slot"),)
 
     id: str = Field(primary_key=True, max_length=64)
     height: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))

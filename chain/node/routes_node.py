@@ -13,7 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from chain.client import schemas as wire
-from chain.core.types import INT64_MAX
+from chain.core.types import ACCOUNT_NAME_PATTERN, INT64_MAX
 from chain.node import schemas
 from chain.node.deps import get_node
 from service_shell.apidocs import event_stream
@@ -32,6 +32,25 @@ async def blocks(
     node = get_node(request)
     datas = node.blockstore.canonical_range(from_height, limit)
     return Response(b"[" + b",".join(datas) + b"]", media_type="application/json")
+
+
+@router.get("/producer_last_block", response_model=schemas.ProducerLastBlock)
+async def producer_last_block(
+    request: Request, producer: Annotated[str, Query(pattern=ACCOUNT_NAME_PATTERN)]
+) -> JSONResponse:
+    """The block of ``producer`` with the highest slot this node holds, canonical or on a
+    side branch: a signer's watermark starts above it (a pool's emitters read it at start)."""
+    node = get_node(request)
+    found = node.blockstore.last_block_of(producer)
+    return JSONResponse(
+        {
+            "producer": producer,
+            "slot": found["slot"] if found else None,
+            "block_num": found["height"] if found else None,
+            "id": found["id"] if found else None,
+            "canonical": found["canonical"] if found else None,
+        }
+    )
 
 
 @router.get("/mempool", response_model=list[wire.Transaction])

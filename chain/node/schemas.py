@@ -152,6 +152,17 @@ class HeadAnswer(Open):
     head_block_id: str
 
 
+class ProducerLastBlock(Open):
+    """The newest block the node holds from a producer, on any branch (``null`` fields when
+    it holds none)."""
+
+    producer: str
+    slot: int | None
+    block_num: int | None
+    id: str | None
+    canonical: bool | None
+
+
 class Prepared(Open):
     """A candidate validated ahead of its signature."""
 

@@ -31,6 +31,8 @@ class PoolInfo(Open):
     next_pool_slots: list[int]
     members: int
     ready: bool
+    instance: str
+    leader: str | None
 
 
 class Application(BaseModel):
@@ -123,3 +125,43 @@ class Evidence(Open):
     """Candidates kept as evidence."""
 
     evidence: list[dict[str, Any]]
+
+
+class GroupInstance(Open):
+    """An instance of the pool service on the group's database."""
+
+    instance: str
+    url: str
+    alive: bool
+    seen_ms_ago: int
+    leader: bool
+
+
+class GroupLeader(Open):
+    """The lease: its holder, fencing epoch and time left (database clock)."""
+
+    instance: str | None
+    url: str | None
+    epoch: int
+    expires_in_ms: int
+
+
+class Signing(Open):
+    """The pool key's signing guard: the highest slot claimed (or seen signed on the chain),
+    the operator's ceiling and the newest pool block slot the chain was seen to hold."""
+
+    watermark: int | None
+    ceiling: int | None
+    chain_slot: int | None
+
+
+class Group(Open):
+    """The emitter group as this instance sees it."""
+
+    shared: bool
+    instance: str
+    leads: bool
+    leader: GroupLeader | None
+    size: int
+    instances: list[GroupInstance]
+    signing: Signing

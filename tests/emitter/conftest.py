@@ -15,7 +15,8 @@ from chain.core.containers import encode_block
 from chain.node.api import create_app as create_node_app
 from chain.node.config import NodeSettings
 from chain.node.node import Node
-from emitter import crud
+from emitter import crud, groupstore
+from emitter.claims import signing_digest
 from emitter.config import EmitterSettings
 from emitter.main import create_app as create_emitter_app
 from emitter.service import Emitter
@@ -170,9 +171,25 @@ async def restart_pool(
 
 
 def record_elsewhere(h: PoolHarness, slot: int, member: str) -> Block:
-    """Record a pool-signed block of ``member``'s for the open ``slot`` as an emitter that died
-    right after recording it (or a second emitter on the same database) would have."""
+    """Claim and record a pool-signed block of ``member``'s for the open ``slot`` as an emitter
+    that died right after recording it (or a second emitter on the same database) would have."""
     block = h.candidate(member).signed_by_producer(key_for("pool"))
+    outcome, _ = groupstore.claim(
+        h.emitter.engine,
+        groupstore.ClaimRequest(
+            producer="pool",
+            slot=slot,
+            digest=signing_digest(block),
+            block_id=block.id,
+            source="member",
+            builder=member,
+            instance="elsewhere",
+            epoch=0,
+            fenced=False,
+            alive_within_ms=None,
+        ),
+    )
+    assert outcome == groupstore.WON, outcome
     crud.record_emission(
         h.emitter.engine,
         emission={

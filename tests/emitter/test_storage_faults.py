@@ -183,10 +183,10 @@ async def test_a_full_disk_is_a_state_the_service_leaves_on_its_own(tmp_path: Pa
         filler = disk / "filler"
 
         def fill() -> None:
-            with open(filler, "wb") as f, contextlib.suppress(OSError):
+            # Unbuffered: closing the file has nothing left to write (on a full disk it would fail).
+            with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
 
         async with AsyncExitStack() as stack:
             h = await start_pool(stack, tmp_path, f"sqlite:///{disk / 'pool.db'}")

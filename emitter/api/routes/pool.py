@@ -35,6 +35,8 @@ async def info(emitter: EmitterDep) -> JSONResponse:
             "next_pool_slots": emitter.next_pool_slots(12) if emitter.ready else [],
             "members": sum(1 for m in emitter.members.values() if m["status"] == "active"),
             "ready": emitter.ready,
+            "instance": emitter.group.instance,
+            "leader": emitter.group.holder,
         }
     )
 

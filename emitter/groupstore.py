@@ -1,0 +1,415 @@
+"""Data access for the emitter group: the signing watermark and ceiling, the claims, the lease
+and the instances. Keyword-only functions; nothing here knows about HTTP.
+
+Every time that decides something is the database's clock (:func:`db_now_sql`), read inside
+the statement that decides: the instances' own clocks never judge a lease or a heartbeat.
+
+A claim is one transaction (READ COMMITTED on PostgreSQL): a conditional ``UPDATE`` of the
+producer's watermark row, which locks it (the per-key lock) and refuses a slot at or below the
+watermark or above the ceiling; a fenced claim also needs the lease at the claimant's epoch,
+and a group instance's claim its own heartbeat within the lease's lifetime (an instance that
+was paused is refused until it has been seen again). Then the ``INSERT`` of the claim under
+the primary key (producer, slot). Two instances racing for one slot serialize on the row lock;
+the second finds the watermark raised and is refused. None of it depends on a clock agreeing
+with another: the watermark and the key decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+import emitter.models  # noqa: F401  (registers the tables)
+
+TABLES = SQLModel.metadata.tables
+SIGNER = TABLES["pool_signer"]
+CLAIM = TABLES["pool_claim"]
+LEASE = TABLES["pool_lease"]
+INSTANCE = TABLES["pool_instance"]
+EMISSION = TABLES["pool_emission"]
+
+LEASE_NAME = "leader"
+FOREVER_MS = 2**62  # a lease that never expires (the single instance on SQLite)
+
+# Why a claim was refused (``won`` when it was not).
+WON = "won"
+CLAIMED = "claimed"  # the slot has its claim already (another instance, or an earlier try)
+BELOW_WATERMARK = "below_watermark"  # a later slot is claimed, or the chain has one signed
+ABOVE_CEILING = "above_ceiling"  # the operator froze signing below this slot
+TOO_LATE = "too_late"  # the slot ended before the claim could be made or signed
+FENCED = "fenced"  # the lease (or this instance's own heartbeat) is not what the claim needs
+CLAIM_RESULTS = (WON, CLAIMED, BELOW_WATERMARK, ABOVE_CEILING, TOO_LATE, FENCED)
+
+
+@lru_cache(maxsize=8)
+def db_now_sql(dialect: Dialect) -> str:
+    """The SQL of the database's clock in milliseconds since the epoch (an integer)."""
+    if dialect.name == "postgresql":
+        return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+
+def db_now(conn: Connection) -> int:
+    """The database's clock now (ms)."""
+    return int(conn.execute(text(f"SELECT {db_now_sql(conn.dialect)}")).scalar_one())
+
+
+def _insert(dialect: Dialect, table: Any) -> Any:
+    """An ``INSERT`` of ``table`` that can take ``ON CONFLICT`` clauses on either database."""
+    return (postgresql if dialect.name == "postgresql" else sqlite).insert(table)
+
+
+# --- the signer: watermark and ceiling ------------------------------------------------------------
+
+
+def ensure_signer(engine: Engine, *, producer: str) -> None:
+    """Create the producer's watermark row (at 0) when missing, and raise it above every
+    emission on record (a database that kept emissions from before the claims existed)."""
+    with engine.begin() as conn:
+        now = db_now(conn)
+        conn.execute(
+            _insert(conn.dialect, SIGNER)
+            .values(producer=producer, watermark=0, ceiling=None, chain_slot=None, updated_ms=now)
+            .on_conflict_do_nothing(index_elements=["producer"])
+        )
+        recorded = conn.execute(select(func.max(EMISSION.c.slot))).scalar_one()
+        if recorded is not None:
+            _raise(conn, producer, int(recorded), now)
+
+
+def _raise(conn: Connection, producer: str, slot: int, now: int) -> bool:
+    result = conn.execute(
+        SIGNER.update()
+        .where(SIGNER.c.producer == producer, SIGNER.c.watermark < slot)
+        .values(watermark=slot, updated_ms=now)
+    )
+    return bool(result.rowcount)
+
+
+def raise_watermark(engine: Engine, *, producer: str, slot: int, chain: bool = False) -> bool:
+    """Raise the watermark to ``slot`` (never lower it); with ``chain`` the slot is also noted
+    as the newest the chain was seen to hold. Returns whether it rose."""
+    with engine.begin() as conn:
+        now = db_now(conn)
+        if chain:
+            conn.execute(
+                SIGNER.update()
+                .where(
+                    SIGNER.c.producer == producer,
+                    (SIGNER.c.chain_slot.is_(None)) | (SIGNER.c.chain_slot < slot),
+                )
+                .values(chain_slot=slot)
+            )
+        return _raise(conn, producer, slot, now)
+
+
+def set_ceiling(engine: Engine, *, producer: str, ceiling: int | None) -> dict[str, Any]:
+    """Freeze signing above ``ceiling`` (``None`` lifts it); returns the signer row."""
+    with engine.begin() as conn:
+        now = db_now(conn)
+        conn.execute(
+            _insert(conn.dialect, SIGNER)
+            .values(producer=producer, watermark=0, ceiling=None, chain_slot=None, updated_ms=now)
+            .on_conflict_do_nothing(index_elements=["producer"])
+        )
+        conn.execute(
+            SIGNER.update().where(SIGNER.c.producer == producer).values(ceiling=ceiling, updated_ms=now)
+        )
+        return dict(conn.execute(select(SIGNER).where(SIGNER.c.producer == producer)).mappings().one())
+
+
+def get_signer(engine: Engine, *, producer: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(SIGNER).where(SIGNER.c.producer == producer)).mappings().first()
+        return dict(row) if row else None
+
+
+# --- claims ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """What an instance asks to claim: the digest the pool key will sign for ``slot`` (``None``:
+    the slot is declared missed, nothing will be signed), by whom; ``fenced``: only while it
+    holds the lease at ``epoch``; ``alive_within_ms``: only if the instance's own heartbeat is
+    that recent (a group instance; ``None`` on the single instance)."""
+
+    producer: str
+    slot: int
+    digest: str | None
+    block_id: str | None
+    source: str
+    builder: str | None
+    instance: str
+    epoch: int
+    fenced: bool
+    alive_within_ms: int | None
+
+
+@lru_cache(maxsize=8)
+def _claim_sql(dialect: Dialect, fenced: bool, alive: bool) -> tuple[Any, Any]:
+    now = db_now_sql(dialect)
+    lease = (
+        f" AND EXISTS (SELECT 1 FROM pool_lease WHERE name = '{LEASE_NAME}' AND holder = :instance"
+        f" AND epoch = :epoch AND expires_ms > {now})"
+        if fenced
+        else ""
+    )
+    heartbeat = (
+        " AND EXISTS (SELECT 1 FROM pool_instance WHERE instance = :instance"
+        f" AND seen_ms > {now} - :alive_within_ms)"
+        if alive
+        else ""
+    )
+    update = text(
+        f"UPDATE pool_signer SET watermark = :slot, updated_ms = {now} "  # noqa: S608 - constants
+        "WHERE producer = :producer AND watermark < :slot "
+        f"AND (ceiling IS NULL OR :slot <= ceiling){lease}{heartbeat}"
+    )
+    insert = text(
+        "INSERT INTO pool_claim (producer, slot, digest, block_id, source, builder, instance, epoch, "
+        f"claimed_ms) VALUES (:producer, :slot, :digest, :block_id, :source, :builder, :instance, :epoch, "
+        f"{now}) RETURNING claimed_ms"
+    )
+    return update, insert
+
+
+def claim(engine: Engine, request: ClaimRequest) -> tuple[str, dict[str, Any] | None]:
+    """Claim ``request.slot`` in one transaction: ``(WON, claim row)``, or the reason it was
+    refused and the slot's claim when it has one."""
+    update, insert = _claim_sql(engine.dialect, request.fenced, request.alive_within_ms is not None)
+    params = {
+        "producer": request.producer,
+        "slot": request.slot,
+        "digest": request.digest,
+        "block_id": request.block_id,
+        "source": request.source,
+        "builder": request.builder,
+        "instance": request.instance,
+        "epoch": request.epoch,
+        "alive_within_ms": request.alive_within_ms,
+    }
+    try:
+        with engine.begin() as conn:
+            if conn.execute(update, params).rowcount == 1:
+                claimed_ms = int(conn.execute(insert, params).scalar_one())
+                row = {k: v for k, v in params.items() if k != "alive_within_ms"}
+                return WON, {**row, "claimed_ms": claimed_ms}
+    except IntegrityError:
+        # The unique (producer, slot) said no although the watermark let it through (a
+        # watermark lowered by hand): the constraint is the last line, never dropped.
+        pass
+    return _refusal(engine, request)
+
+
+def _refusal(engine: Engine, request: ClaimRequest) -> tuple[str, dict[str, Any] | None]:
+    """Why ``request`` was refused, read after the fact (first reason that holds)."""
+    with engine.connect() as conn:
+        existing = (
+            conn.execute(
+                select(CLAIM).where(CLAIM.c.producer == request.producer, CLAIM.c.slot == request.slot)
+            )
+            .mappings()
+            .first()
+        )
+        if existing is not None:
+            return CLAIMED, dict(existing)
+        signer = conn.execute(select(SIGNER).where(SIGNER.c.producer == request.producer)).mappings().first()
+    if signer is None or request.slot <= signer["watermark"]:
+        return BELOW_WATERMARK, None
+    if signer["ceiling"] is not None and request.slot > signer["ceiling"]:
+        return ABOVE_CEILING, None
+    return FENCED, None
+
+
+def get_claim(engine: Engine, *, producer: str, slot: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(select(CLAIM).where(CLAIM.c.producer == producer, CLAIM.c.slot == slot))
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+
+def list_claims(
+    engine: Engine, *, producer: str, slot_from: int = 0, limit: int = 100_000
+) -> list[dict[str, Any]]:
+    """The claims from ``slot_from`` on, oldest first."""
+    query = (
+        select(CLAIM)
+        .where(CLAIM.c.producer == producer, CLAIM.c.slot >= slot_from)
+        .order_by(CLAIM.c.slot)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+# --- the lease and the instances ------------------------------------------------------------------
+
+
+def ensure_lease(engine: Engine) -> None:
+    """Create the lease row (free, epoch 0) when missing."""
+    with engine.begin() as conn:
+        conn.execute(
+            _insert(conn.dialect, LEASE)
+            .values(
+                name=LEASE_NAME,
+                holder=None,
+                holder_url=None,
+                epoch=0,
+                expires_ms=0,
+                renewed_ms=0,
+                generation=0,
+            )
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """The lease as one instance's round saw it, with the database's clock then."""
+
+    holder: str | None
+    holder_url: str | None
+    epoch: int
+    expires_ms: int
+    generation: int
+    now_ms: int
+    instances: int  # instances seen within the liveness horizon
+
+    @property
+    def held(self) -> bool:
+        """Some instance holds an unexpired lease."""
+        return self.holder is not None and self.expires_ms > self.now_ms
+
+
+def lease_round(
+    engine: Engine,
+    *,
+    instance: str,
+    url: str,
+    pid: int,
+    started_ms: int,
+    epoch: int,
+    ttl_ms: int,
+    seen_within_ms: int,
+) -> LeaseView:
+    """One round of an instance: note it alive, renew the lease it holds at ``epoch`` or take
+    a free or expired one (with a new fencing epoch: also when it held it and let it lapse), and
+    read the lease and the group's size. All judged on the database's clock. An instance
+    started again under the same name holds no epoch yet: it takes the lease only once free."""
+    with engine.begin() as conn:
+        now = db_now(conn)
+        conn.execute(
+            _insert(conn.dialect, INSTANCE)
+            .values(instance=instance, url=url, pid=pid, started_ms=started_ms, seen_ms=now)
+            .on_conflict_do_update(
+                index_elements=["instance"],
+                set_={"url": url, "pid": pid, "started_ms": started_ms, "seen_ms": now},
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE pool_lease SET "
+                "epoch = CASE WHEN holder = :me AND epoch = :epoch AND expires_ms > :now "
+                "THEN epoch ELSE epoch + 1 END, "
+                "holder = :me, holder_url = :url, expires_ms = :now + :ttl, renewed_ms = :now "
+                "WHERE name = :name "
+                "AND ((holder = :me AND epoch = :epoch) OR holder IS NULL OR expires_ms <= :now)"
+            ),
+            {"me": instance, "url": url, "now": now, "ttl": ttl_ms, "name": LEASE_NAME, "epoch": epoch},
+        )
+        lease = conn.execute(select(LEASE).where(LEASE.c.name == LEASE_NAME)).mappings().one()
+        alive = conn.execute(
+            select(func.count()).select_from(INSTANCE).where(INSTANCE.c.seen_ms > now - seen_within_ms)
+        ).scalar_one()
+    return LeaseView(
+        holder=lease["holder"],
+        holder_url=lease["holder_url"],
+        epoch=int(lease["epoch"]),
+        expires_ms=int(lease["expires_ms"]),
+        generation=int(lease["generation"]),
+        now_ms=now,
+        instances=int(alive),
+    )
+
+
+def take_lease_for_good(engine: Engine, *, instance: str, url: str, pid: int, started_ms: int) -> LeaseView:
+    """The single instance's lease (SQLite): taken at start with a new epoch, never expiring
+    (the instance lock on the file keeps any other instance out)."""
+    with engine.begin() as conn:
+        now = db_now(conn)
+        conn.execute(
+            _insert(conn.dialect, INSTANCE)
+            .values(instance=instance, url=url, pid=pid, started_ms=started_ms, seen_ms=now)
+            .on_conflict_do_update(
+                index_elements=["instance"],
+                set_={"url": url, "pid": pid, "started_ms": started_ms, "seen_ms": now},
+            )
+        )
+        conn.execute(
+            LEASE.update()
+            .where(LEASE.c.name == LEASE_NAME)
+            .values(
+                holder=instance,
+                holder_url=url,
+                epoch=LEASE.c.epoch + 1,
+                expires_ms=FOREVER_MS,
+                renewed_ms=now,
+            )
+        )
+        lease = conn.execute(select(LEASE).where(LEASE.c.name == LEASE_NAME)).mappings().one()
+    return LeaseView(
+        holder=lease["holder"],
+        holder_url=lease["holder_url"],
+        epoch=int(lease["epoch"]),
+        expires_ms=int(lease["expires_ms"]),
+        generation=int(lease["generation"]),
+        now_ms=now,
+        instances=1,
+    )
+
+
+def release_lease(engine: Engine, *, instance: str, epoch: int) -> bool:
+    """Let the lease go at once (a clean stop), if this instance still holds it at ``epoch``."""
+    with engine.begin() as conn:
+        now = db_now(conn)
+        result = conn.execute(
+            LEASE.update()
+            .where(LEASE.c.name == LEASE_NAME, LEASE.c.holder == instance, LEASE.c.epoch == epoch)
+            .values(expires_ms=now)
+        )
+        return bool(result.rowcount)
+
+
+def bump_generation(engine: Engine) -> None:
+    """Shared state changed (members, parameters, constitution): the others reload."""
+    with engine.begin() as conn:
+        conn.execute(
+            LEASE.update().where(LEASE.c.name == LEASE_NAME).values(generation=LEASE.c.generation + 1)
+        )
+
+
+def get_lease(engine: Engine) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(LEASE).where(LEASE.c.name == LEASE_NAME)).mappings().first()
+        if row is None:
+            return None
+        return {**dict(row), "now_ms": db_now(conn)}
+
+
+def list_instances(engine: Engine) -> tuple[int, list[dict[str, Any]]]:
+    """The database's clock and every instance on record, most recently seen first."""
+    with engine.connect() as conn:
+        now = db_now(conn)
+        rows = conn.execute(select(INSTANCE).order_by(INSTANCE.c.seen_ms.desc())).mappings().all()
+    return now, [dict(r) for r in rows]
