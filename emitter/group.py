@@ -20,6 +20,7 @@ takes the lease at start, for good, with a new epoch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -137,8 +138,15 @@ class Group:
             if not self.shared and self.epoch > 0:
                 return
             started = monotonic_ms()
+            # A round in its worker thread runs to its end even when the task is cancelled
+            # (a stop): its connection goes back to the pool before the pool is closed.
+            round_ = asyncio.ensure_future(asyncio.to_thread(self._join))
             try:
-                await asyncio.to_thread(self._join)
+                await asyncio.shield(round_)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await round_
+                raise
             except Exception as exc:
                 self._round_failed(exc)
             period = self.renew_ms if self.shared else 1000

@@ -133,7 +133,19 @@ class Intake:
             "verdict": candidate.verdict,
             "selected": selected,
             "offset_ms": offset,
+            # The block the slot got, when known (in a group, maybe another instance's, and
+            # maybe this very block, delivered there first): a member sees it won.
+            "emitted_block_id": self.emitted_block_id(run),
         }
+
+    @staticmethod
+    def emitted_block_id(run: SlotRun) -> str | None:
+        """The id of the block ``run``'s slot got (emitted here or claimed elsewhere), if any."""
+        if run.emitted is not None:
+            return run.emitted.id
+        claim = run.claim
+        block_id = claim.get("block_id") if claim is not None else None
+        return block_id if isinstance(block_id, str) else None
 
     def _precheck(
         self, member: str, block: Block, run: SlotRun | None, arrival_ms: int

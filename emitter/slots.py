@@ -285,7 +285,7 @@ class SlotRunner:
         if run is None or run.closed or run.decided or state.head_id == run.prev_id:
             return
         if state.slot >= run.slot:
-            self._filled_elsewhere(run)
+            self._filled_elsewhere(run, result.applied[-1] if result.applied else None)
             return
         run.prev_id = state.head_id
         run.height = state.height + 1
@@ -295,13 +295,18 @@ class SlotRunner:
         log.info("slot %d re-opened on new head %d", run.slot, state.height)
         self.publish_open(run, reopen=True)
 
-    def _filled_elsewhere(self, run: SlotRun) -> None:
-        """The head is a block for ``run``'s slot (or later) that this instance did not emit:
-        the slot is settled; what still arrives is judged against the head's parent."""
+    def _filled_elsewhere(self, run: SlotRun, head: Block | None) -> None:
+        """The head (``head``, just applied) is a block for ``run``'s slot (or later) that this
+        instance did not emit: the slot is settled; what still arrives is judged against the
+        head's parent."""
         store = self.follower.store
-        head = store.get_block(store.head_id)
         run.settled = True
-        if head is not None and head.slot == run.slot and head.header.producer == self.pool:
+        if (
+            head is not None
+            and head.id == store.head_id
+            and head.slot == run.slot
+            and head.header.producer == self.pool
+        ):
             run.emitted = head
             run.emitted_undo = store.head_undo() or []
             run.reason = run.reason or "emitted by another instance of the group"

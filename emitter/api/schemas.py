@@ -101,10 +101,15 @@ class SlotOutcomes(Open):
 
 
 class Verdict(Open):
-    """A delivery's verdict."""
+    """A delivery's verdict; ``emitted_block_id`` is the block the slot got, when known (in a
+    group, another instance may have emitted it: maybe this very block, delivered there too)."""
 
+    slot: int
+    block_id: str
     verdict: str
     selected: bool
+    offset_ms: int
+    emitted_block_id: str | None
 
 
 class Event(Open):

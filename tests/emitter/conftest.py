@@ -135,6 +135,9 @@ async def start_pool(
     await emitter.start()
     stack.push_async_callback(emitter.stop)
     emitter_url = await stack.enter_async_context(serve_app(app))
+    # Where the group's other instances reach it (the port is known only now; the lease row
+    # gets it at the next round).
+    emitter.group.url = emitter_url
     await eventually(lambda: emitter.ready, what="the emitter to follow the node")
     h = PoolHarness(clock, network, node, node_url or "", emitter, emitter_url, database_url)
     h.admin = Client(emitter_url, account="pool", key=key_for("pool"), clock=clock)
