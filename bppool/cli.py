@@ -44,7 +44,17 @@ def devnet(
     members: int = typer.Option(5, min=1, max=125, help="Pool members to start."),
     strategy: str = typer.Option("first_delivered", help="first_delivered, best_fees or fair_rotation."),
     database_url: str | None = typer.Option(
-        None, help="Pool service database (default: SQLite in the data dir)."
+        None,
+        help=(
+            "Pool service database (default: SQLite in the data dir). A PostgreSQL URL names a "
+            "server: the devnet makes a database of its own on it (and drops it afterwards)."
+        ),
+    ),
+    emitters: int = typer.Option(
+        1, min=1, max=9, help="Instances of the pool service: an emitter group (needs PostgreSQL)."
+    ),
+    kill_emitter_at: int | None = typer.Option(
+        None, help="kill -9 the emitter group's leader after this many pool slots (to watch a failover)."
     ),
     data_dir: Path | None = typer.Option(
         None, help="An empty directory for keys, data and logs (default: temporary)."
@@ -59,10 +69,20 @@ def devnet(
     """Run a whole local pool with no configuration: a chain node, the pool service and N
     members as real processes on loopback. Ctrl-C stops everything cleanly."""
     from bppool.devnet import Devnet, run_devnet
+    from bppool.devnet.setup import is_postgres_url
     from emitter.core import STRATEGIES
 
     if strategy not in STRATEGIES:
         console.print(f"[red]error:[/] unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        raise typer.Exit(2)
+    if emitters > 1 and not is_postgres_url(database_url):
+        console.print(
+            "[red]error:[/] an emitter group shares one PostgreSQL database: give --database-url "
+            "postgresql://USER@HOST:PORT/postgres (a server; the devnet makes its own database)"
+        )
+        raise typer.Exit(2)
+    if kill_emitter_at is not None and emitters < 2:
+        console.print("[red]error:[/] --kill-emitter-at needs a group: give --emitters 2 or more")
         raise typer.Exit(2)
     code = run_devnet(
         Devnet(
@@ -73,6 +93,8 @@ def devnet(
             data_dir=data_dir,
             keep_data=keep_data,
             kill_member_at=kill_member_at,
+            emitters=emitters,
+            kill_emitter_at=kill_emitter_at,
             tx_rate=tx_rate,
             dac=dac,
             console=console,

@@ -230,3 +230,82 @@ def events(
         )
     console.print(table)
     console.print(f"next page: --after-id {data['next_after_id']}")
+
+
+@app.command()
+def group(url: str = UrlOption, as_json: bool = JsonOption) -> None:
+    """Show the emitter group: the lease holder, every instance, the signing watermark."""
+
+    data = _get(url, "/v1/pool/group", as_json=as_json)
+    if data is None:
+        return
+    leader = data.get("leader")
+    if not data["shared"]:
+        console.print(f"single instance [bold]{data['instance']}[/] (SQLite)")
+    elif leader:
+        console.print(
+            f"leader [bold]{leader['instance']}[/] at {leader['url']} (epoch {leader['epoch']}, "
+            f"lease {leader['expires_in_ms']} ms left); {data['size']} instance(s) alive"
+        )
+    else:
+        console.print(f"[red]no leader[/] (the lease is free or lapsed); {data['size']} instance(s) alive")
+    table = Table("instance", "url", "alive", "last seen", "leader")
+    for i in data["instances"]:
+        table.add_row(
+            i["instance"],
+            i["url"],
+            "yes" if i["alive"] else "[red]no[/]",
+            f"{i['seen_ms_ago']} ms ago",
+            "yes" if i["leader"] else "",
+        )
+    console.print(table)
+    signing = data["signing"]
+    console.print(
+        f"signing watermark: slot {signing['watermark']}; ceiling: "
+        f"{signing['ceiling'] if signing['ceiling'] is not None else 'none'}; newest pool block on the "
+        f"chain at start: slot {signing['chain_slot']}"
+    )
+
+
+@app.command()
+def ceiling(
+    slot: int | None = typer.Argument(None, help="Freeze signing above this slot.", min=0),
+    lift: bool = typer.Option(False, "--lift", help="Lift the ceiling: sign any slot again."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Emitter config (TOML)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="BPPOOL_DATABASE_URL", help="The pool's database (else the config's)."
+    ),
+) -> None:
+    """Freeze the pool key's signing above a slot, for a migration (in the database: every
+    instance of the group obeys at once, running or not); without arguments, show it."""
+    from emitter import groupstore
+    from emitter.config import EmitterSettings
+    from emitter.service import MIGRATIONS, VERSION_TABLE
+    from service_shell.db import make_engine, run_migrations
+    from service_shell.keys import read_key_file
+    from service_shell.settings import SettingsError, load_settings
+
+    if slot is not None and lift:
+        fail("give a slot or --lift, not both", 2)
+    try:
+        settings = load_settings(EmitterSettings, config, database_url=database_url)
+        producer = read_key_file(settings.pool_key_file).account
+    except (SettingsError, KeyFileError, OSError) as exc:
+        fail(str(exc), 2)
+    engine = make_engine(settings.db_url)
+    try:
+        run_migrations(engine, MIGRATIONS, VERSION_TABLE)
+        if slot is not None or lift:
+            signer = groupstore.set_ceiling(engine, producer=producer, ceiling=None if lift else slot)
+        else:
+            signer = groupstore.get_signer(engine, producer=producer) or {"watermark": 0, "ceiling": None}
+    except Exception as exc:  # the database refuses or is out of reach
+        fail(f"the pool's database at {settings.db_url}: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    limit = signer["ceiling"]
+    console.print(
+        f"pool [bold]{producer}[/]: "
+        + (f"nothing is signed above slot {limit}" if limit is not None else "no ceiling")
+        + f" (watermark: slot {signer['watermark']})"
+    )

@@ -253,6 +253,29 @@ def list_claims(
         return [dict(r) for r in conn.execute(query).mappings().all()]
 
 
+def orphan_claims(
+    engine: Engine, *, producer: str, slot_from: int, slot_to: int, alive_within_ms: int
+) -> list[dict[str, Any]]:
+    """Claims for slots in [slot_from, slot_to] whose slot has no outcome in the event log and
+    whose instance is no longer seen alive (it stopped before closing the slot)."""
+    now = db_now_sql(engine.dialect)
+    query = text(
+        "SELECT c.slot, c.source, c.block_id, c.builder, c.instance FROM pool_claim c "  # noqa: S608
+        "WHERE c.producer = :producer AND c.slot BETWEEN :slot_from AND :slot_to "
+        "AND NOT EXISTS (SELECT 1 FROM pool_event e WHERE e.kind = 'slot' AND e.slot = c.slot) "
+        "AND NOT EXISTS (SELECT 1 FROM pool_instance i WHERE i.instance = c.instance "
+        f"AND i.seen_ms > {now} - :alive_within_ms) ORDER BY c.slot"
+    )
+    params = {
+        "producer": producer,
+        "slot_from": slot_from,
+        "slot_to": slot_to,
+        "alive_within_ms": alive_within_ms,
+    }
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query, params).mappings().all()]
+
+
 # --- the lease and the instances ------------------------------------------------------------------
 
 

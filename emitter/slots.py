@@ -30,7 +30,7 @@ import logging
 from chain.core import Block, ChainError, OnBlockResult, build_block
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import UndoLog
-from emitter import crud
+from emitter import crud, groupstore
 from emitter.claims import MISSED, Claims
 from emitter.config import EmitterSettings
 from emitter.context import Context
@@ -50,6 +50,7 @@ log = logging.getLogger("bppool.emitter")
 
 QUIET_MARGIN_MS = 10  # garbage collection ends this long before a pool slot needs the process
 QUIET_FAR_MS = 1000.0  # "quiet" when no pool slot is in sight
+ORPHAN_LOOKBACK_SLOTS = 120  # how far back the leader looks for claimed slots nobody closed
 
 
 class SlotRunner:
@@ -472,6 +473,8 @@ class SlotRunner:
             self.metrics.slot_outcomes.labels(outcome=outcome).inc()
         if logs:
             self._log_outcome(run, claim, outcome, winner, block_id)
+            if group.shared and group.leads():
+                self._log_orphans(run.slot)
         self.last_closed_slot = max(self.last_closed_slot, run.slot)
         if self.run is run:
             self.run = None
@@ -479,6 +482,40 @@ class SlotRunner:
             "slot_closed",
             {"slot": run.slot, "outcome": outcome, "winner": winner, "block_id": block_id},
         )
+
+    def _log_orphans(self, slot: int) -> None:
+        """The leader logs the outcome of recent slots whose claim holder stopped (killed)
+        before closing them: the group's log has one outcome per claimed slot."""
+        try:
+            with self.storage.writing():
+                orphans = groupstore.orphan_claims(
+                    self.engine,
+                    producer=self.pool,
+                    slot_from=max(0, slot - ORPHAN_LOOKBACK_SLOTS),
+                    slot_to=slot - 1,
+                    alive_within_ms=self.group.ttl_ms,
+                )
+                for claim in orphans:
+                    source, orphan = str(claim["source"]), int(claim["slot"])
+                    arrivals, valid = crud.slot_arrivals(self.engine, slot=orphan)
+                    event = EventRecord(
+                        kind="slot",
+                        ts_ms=self.clock.now_ms(),
+                        slot=orphan,
+                        member=claim["builder"] if source == "member" else None,
+                        block_id=claim["block_id"],
+                        verdict=self._source_outcome(source),
+                        reason=f"logged by the leader: {claim['instance']} stopped before closing the slot",
+                        data={
+                            "arrivals": arrivals,
+                            "valid": valid,
+                            "source": source,
+                            "instance": self.claims.instance,
+                        },
+                    )
+                    crud.append_events(self.engine, events=[event])
+        except StorageUnavailable:
+            return
 
     def _read_claim(self, run: SlotRun) -> dict[str, object] | None:
         """The slot's claim as the database has it (in a group another instance may hold it)."""

@@ -97,7 +97,11 @@ def run(
     config: Path | None = typer.Option(None, "--config", "-c", help="Daemon config (TOML)."),
     key: Path | None = typer.Option(None, "--key", "-k", help="Your account's key file."),
     genesis: Path | None = typer.Option(None, help="Genesis of the chain."),
-    emitter_url: str | None = typer.Option(None, "--emitter-url", help="Pool service URL."),
+    emitter_url: list[str] | None = typer.Option(
+        None,
+        "--emitter-url",
+        help="Pool service URL; repeat it for each instance of the pool's emitter group.",
+    ),
     node_url: str | None = typer.Option(None, "--node-url", help="Your chain node's URL."),
     metrics_port: int | None = typer.Option(None, help="Serve /metrics on this port."),
     delay_ms: int | None = typer.Option(None, help="Simulated extra latency per delivery (devnet)."),
@@ -117,7 +121,7 @@ def run(
             config,
             key_file=key,
             genesis=genesis,
-            emitter_url=emitter_url,
+            emitter_urls=emitter_url or None,
             node_url=node_url,
             metrics_port=metrics_port,
             delay_ms=delay_ms,
@@ -129,6 +133,6 @@ def run(
     except (SettingsError, ChainError, KeyFileError, OSError) as exc:
         fail(str(exc), 2)
     console.print(
-        f"member [bold]{daemon.account}[/] → pool {settings.emitter_url} (node {settings.node_url})"
+        f"member [bold]{daemon.account}[/] → pool {', '.join(settings.emitters)} (node {settings.node_url})"
     )
     run_daemon(daemon, settings)

@@ -17,7 +17,14 @@ class ProducerSettings(HttpLimitsSettings):
 
     key_file: Path = Field(Path("data/producer/key.json"), description="The member's account key (0600).")
     genesis: Path = Field(Path("data/chain/genesis.json"), description="Genesis of the chain.")
-    emitter_url: str = Field("http://127.0.0.1:8900", description="The pool service.")
+    emitter_url: str = Field("http://127.0.0.1:8900", description="The pool service (one instance).")
+    emitter_urls: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Every instance of the pool's emitter group (instead of emitter_url): the daemon follows "
+            "the feed of one, delivers to the one that answers, and fails over within the slot."
+        ),
+    )
     node_url: str = Field("http://127.0.0.1:8888", description="The member's own chain node.")
     endpoint: str = Field("", description="Public endpoint info sent with the application.")
     auto_apply: bool = Field(True, description="Apply to the pool at start when not a member yet.")
@@ -29,3 +36,8 @@ class ProducerSettings(HttpLimitsSettings):
     jitter_ms: int = Field(0, ge=0, description="Random extra delay up to this much.")
     failure_rate: float = Field(0.0, ge=0.0, le=1.0, description="Chance to skip a slot or deliver garbage.")
     log_level: str = "info"
+
+    @property
+    def emitters(self) -> list[str]:
+        """The pool service's instances, in the configured order."""
+        return [u.rstrip("/") for u in self.emitter_urls] or [self.emitter_url.rstrip("/")]

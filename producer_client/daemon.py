@@ -8,6 +8,13 @@ jitter, so members do not arrive in lockstep) until it answers, so it is back on
 within a fraction of a second of the service; a slot already open then (the feed's ``hello``
 names it) is delivered too. When the service answers with an error instead, the retries back
 off exponentially up to 5 s.
+
+With an emitter group (``emitter_urls``: every instance), the daemon follows the feed of one
+instance (members spread over the instances by account, so losing one instance moves only its
+share) and delivers to it. When that instance dies, the daemon moves to the next one at once,
+whose feed's ``hello`` names the slot still open; a delivery the dead instance did not answer
+goes to the next instance that answers, within the same slot. An answer naming the block the
+slot got (``emitted_block_id``) tells a win even when another instance emitted it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import zlib
 from dataclasses import replace
 from typing import Any
 
@@ -109,9 +117,13 @@ class ProducerDaemon:
         self.follower = ChainFollower(
             self.genesis, settings.node_url, transport=transport, clock=self.clock, supervisor=self.supervisor
         )
-        self.client = Client(
-            settings.emitter_url, account=self.account, key=self.key, clock=self.clock, transport=transport
-        )
+        urls = settings.emitters
+        # Every instance of the pool's emitter group; the feed of one is followed at a time.
+        self.clients = [
+            Client(url, account=self.account, key=self.key, clock=self.clock, transport=transport)
+            for url in urls
+        ]
+        self.current = zlib.crc32(self.account.encode()) % len(self.clients)
         self.metrics = ProducerMetrics()
         self.supervisor.register(self.metrics.registry)
         self.rng = rng or random.Random()
@@ -122,10 +134,16 @@ class ProducerDaemon:
     async def start(self) -> None:
         await self.follower.start()
 
+    @property
+    def client(self) -> Client:
+        """The client of the instance whose feed is followed."""
+        return self.clients[self.current]
+
     async def stop(self) -> None:
         await self.supervisor.stop()
         await self.follower.stop()
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     async def ensure_member(self) -> str:
         """This member's status, applying first when allowed and needed."""
@@ -150,22 +168,28 @@ class ProducerDaemon:
         refusals = 0  # consecutive answers with an error
         failing_since: float | None = None
         logged_at = 0.0
+        tried = 0  # instances tried in a row without getting onto a feed
         while True:
+            client = self.client
             try:
-                info = await self.client.info()
+                info = await client.info()
                 self.pool = info["pool"]
                 status = await self.ensure_member()
                 if status != "active":
                     log.info("member %s is %s; waiting to be admitted", self.account, status)
                     await asyncio.sleep(1.0)
                     continue
-                async for event, data in self.client.slot_feed():
+                async for event, data in client.slot_feed():
                     if event == "hello":
                         self.metrics.connected.set(1)
                         self.metrics.feed_connects.inc()
                         if failing_since is not None:
-                            log.info("slot feed: reconnected after %.0f ms", monotonic_ms() - failing_since)
-                        refusals, failing_since, logged_at = 0, None, 0.0
+                            log.info(
+                                "slot feed: on %s after %.0f ms",
+                                client.base_url,
+                                monotonic_ms() - failing_since,
+                            )
+                        refusals, failing_since, logged_at, tried = 0, None, 0.0, 0
                         opened = data.get("open")
                         if (
                             isinstance(opened, dict)
@@ -181,7 +205,7 @@ class ProducerDaemon:
                 raise
             except PoolError as exc:
                 detail = exc
-                if exc.status == 0:  # no answer: the service is down or restarting
+                if exc.status in (0, 503):  # no answer, or not ready: down or restarting
                     delay = self.rng.uniform(*RECONNECT_S)
                 else:  # it answers, with an error: back off
                     refusals += 1
@@ -190,15 +214,24 @@ class ProducerDaemon:
                 # No answer: the service is down or restarting; it is back any moment.
                 detail, delay = exc, self.rng.uniform(*RECONNECT_S)
             self.metrics.connected.set(0)
+            if len(self.clients) > 1:
+                # Another instance of the group at once; a pause once every one was tried.
+                self.current = (self.current + 1) % len(self.clients)
+                tried += 1
+                if tried < len(self.clients):
+                    delay = 0.0
+                else:
+                    tried = 0
             now = monotonic_ms()
             if failing_since is None:
                 failing_since = now
             if now - logged_at >= RECONNECT_LOG_EVERY_S * 1000:
                 logged_at = now
                 log.warning(
-                    "slot feed: %s; reconnecting every %.2f s (down for %.0f ms)",
+                    "slot feed of %s: %s; trying %s (down for %.0f ms)",
+                    client.base_url,
                     str(detail) or type(detail).__name__,
-                    delay,
+                    self.client.base_url if self.client is not client else f"again every {delay:.2f} s",
                     now - failing_since,
                 )
             await asyncio.sleep(delay)
@@ -231,7 +264,8 @@ class ProducerDaemon:
         delay = settings.delay_ms + (self.rng.randint(0, settings.jitter_ms) if settings.jitter_ms else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
-        return self._report(slot, await self._submit(block, started), started)
+        deadline = int(opened.get("deadline_ms", 0)) or self.clock.now_ms()
+        return self._report(slot, await self._submit(block, started, deadline), started)
 
     def _failure_mode(self) -> str:
         """``honest``, or the simulated failure of this slot: ``skip`` or ``garbage``."""
@@ -277,16 +311,35 @@ class ProducerDaemon:
             self.metrics.build_seconds.observe((monotonic_ms() - build_started) / 1000)
         return candidate.block
 
-    async def _submit(self, block: Block, started: float) -> str:
-        """Deliver ``block`` to the pool; the outcome as the log says it."""
-        try:
-            result = await self.client.submit_candidate(block)
-        except PoolError as exc:
+    async def _submit(self, block: Block, started: float, deadline_ms: int) -> str:
+        """Deliver ``block`` to the pool; the outcome as the log says it. An instance that
+        does not answer (or is not ready) hands the delivery to the next that does, until
+        the slot's deadline."""
+        result: dict[str, Any] | None = None
+        failed: PoolError | None = None
+        order = self.clients[self.current :] + self.clients[: self.current]
+        for client in order:
+            try:
+                result = await client.submit_candidate(block)
+                break
+            except PoolError as exc:
+                failed = exc
+                retry = exc.status in (0, 503) and len(order) > 1 and self.clock.now_ms() < deadline_ms
+                if not retry:
+                    break
+                log.info(
+                    "slot %d: %s did not take it (%s); delivering to the next instance",
+                    block.slot,
+                    client.base_url,
+                    exc.code,
+                )
+        if result is None:
+            assert failed is not None
             self.metrics.deliveries.labels(result="rejected").inc()
-            self.metrics.rejections.labels(reason=exc.code).inc()
-            return f"rejected {exc.code}: {exc.message}"
+            self.metrics.rejections.labels(reason=failed.code).inc()
+            return f"rejected {failed.code}: {failed.message}"
         self.metrics.delivery_seconds.observe((monotonic_ms() - started) / 1000)
-        if result["selected"]:
+        if result["selected"] or result.get("emitted_block_id") == block.id:
             self.metrics.wins.inc()
             self.metrics.deliveries.labels(result="selected").inc()
             return f"selected, {len(block.transactions)} txs, offset {result['offset_ms']} ms"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import time
@@ -48,6 +49,8 @@ class Devnet:
     data_dir: Path | None = None
     keep_data: bool = False
     kill_member_at: int | None = None
+    emitters: int = 1
+    kill_emitter_at: int | None = None
     tx_rate: float = 20.0
     dac: bool = True
     dac_settings: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +59,9 @@ class Devnet:
     keys: dict[str, KeyFile] = field(default_factory=dict)
     killed: str | None = None
     killed_at_slot: int | None = None
+    killed_emitter: str | None = None
+    killed_emitter_at_slot: int | None = None
+    own_database: str | None = None  # the database the devnet made on the given server
     failed: str | None = None
     stopping: bool = False
     timings: dict[str, float] = field(default_factory=dict)
@@ -63,26 +69,41 @@ class Devnet:
     # --- set-up ----------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Keys, genesis and configs in the data directory."""
+        """Keys, genesis and configs in the data directory (and, on a PostgreSQL server, a
+        database of the devnet's own)."""
+        if self.emitters > 1 and not setup.is_postgres_url(self.database_url):
+            raise SystemExit(
+                "an emitter group shares one PostgreSQL database: give --database-url "
+                "postgresql://USER@HOST:PORT/postgres (a server; the devnet makes its own database)"
+            )
         self.root, self.own_dir = setup.make_root(self.data_dir)
         self.console.print(f"[bold]devnet[/] in {self.root} (logs in {self.root / 'logs'})")
+        database_url = self.database_url
+        if setup.is_postgres_url(database_url):
+            with self.step("creating the pool's database on the PostgreSQL server"):
+                self.own_database = database_url = setup.create_database(str(database_url))
         self.member_names = setup.member_names(self.members)
         with self.step(f"generating keys for {len(self.everyone())} accounts"):
             self.keys.update(setup.generate_keys(self.root / "keys", self.everyone()))
         # Written by write_genesis once every process is loaded; the configs name it already.
         self.genesis_path = self.root / "genesis.json"
         node = setup.node_proc(self.root, self.genesis_path)
-        emitter = setup.emitter_proc(
+        emitters = setup.emitter_procs(
             self.root,
             self.genesis_path,
             node.url,
+            count=self.emitters,
             strategy=self.strategy,
-            database_url=self.database_url,
+            database_url=database_url,
             dac_table=self.dac_table(),
         )
-        self.node_url, self.emitter_url = node.url, emitter.url
-        members = setup.member_procs(self.root, self.genesis_path, self.member_names, node.url, emitter.url)
-        self.procs.update({p.name: p for p in (node, emitter, *members)})
+        self.emitter_names = [p.name for p in emitters]
+        self.node_url, self.emitter_urls = node.url, [p.url for p in emitters]
+        self.emitter_url = self.emitter_urls[0]
+        members = setup.member_procs(
+            self.root, self.genesis_path, self.member_names, node.url, self.emitter_urls
+        )
+        self.procs.update({p.name: p for p in (node, *emitters, *members)})
 
     def everyone(self) -> list[str]:
         """Every account of the genesis."""
@@ -118,7 +139,7 @@ class Devnet:
             return
         with self.step("stopping the members, the pool service and the chain node"):
             processes.stop_processes([self.procs[n] for n in self.member_names])
-            self.stop_process(self.procs["emitter"])
+            processes.stop_processes([self.procs[n] for n in self.emitter_names])
             self.stop_process(self.procs["node"])
 
     def check_processes(self) -> None:
@@ -149,7 +170,10 @@ class Devnet:
         """Start the chain node, the pool service and the members, all loading at once; then
         set the genesis, so the chain starts once every member is on the pool's slot feed."""
         count = len(self.member_names)
-        loading = f"starting the chain node, the pool service and {count} member{'s' * (count != 1)}"
+        service = (
+            "the pool service" if self.emitters == 1 else f"the pool service ({self.emitters} instances)"
+        )
+        loading = f"starting the chain node, {service} and {count} member{'s' * (count != 1)}"
         with self.step(loading):
             for proc in self.procs.values():
                 self.start_process(proc)
@@ -171,7 +195,8 @@ class Devnet:
         with self.step("waiting for the chain node"):
             await self.wait_ready(self.node_url, "the chain node")
         with self.step("waiting for the pool service"):
-            await self.wait_ready(self.emitter_url, "the pool service")
+            for name, url in zip(self.emitter_names, self.emitter_urls, strict=True):
+                await self.wait_ready(url, f"the pool service ({name})")
         with self.step("members joining the pool"):
             await self.admit_members()
         with self.step("waiting for the members to connect to the slot feed"):
@@ -238,7 +263,7 @@ class Devnet:
                 while True:
                     self.check_processes()
                     with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
-                        snap = await snapshot(http, self.node_url, self.emitter_url, dac=self.dac)
+                        snap = await snapshot(http, self.node_url, self.live_emitter_urls(), dac=self.dac)
                         live.update(view.render(snap, started, self.killed))
                     done = len(snap.get("slots", []))
                     if (
@@ -247,6 +272,12 @@ class Devnet:
                         and done >= self.kill_member_at
                     ):
                         self.kill_member(done)
+                    if (
+                        self.kill_emitter_at is not None
+                        and self.killed_emitter is None
+                        and done >= self.kill_emitter_at
+                    ):
+                        self.kill_leader(done, snap.get("group"))
                     if self.slots is not None and done >= self.slots:
                         return snap
                     await asyncio.sleep(0.25)
@@ -263,6 +294,31 @@ class Devnet:
         )
         self.console.log(f"killed member {self.killed} after {done} pool slots")
 
+    def live_emitter_urls(self) -> list[str]:
+        """The pool service's instances not killed, in order (reads go to the first that answers)."""
+        return [
+            url
+            for name, url in zip(self.emitter_names, self.emitter_urls, strict=True)
+            if not self.procs[name].stopped
+        ]
+
+    def kill_leader(self, done: int, group: dict[str, Any] | None) -> None:
+        """kill -9 the emitter group's leader (``--kill-emitter-at``), ``done`` pool slots in:
+        the others take over; its slot is the failover's to show."""
+        leader = (group or {}).get("leader") or {}
+        by_url = dict(zip(self.emitter_urls, self.emitter_names, strict=True))
+        name = by_url.get(str(leader.get("url")), self.emitter_names[0])
+        proc = self.procs[name]
+        proc.stopped = True  # not a failure of the devnet
+        if proc.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.process.pid, signal.SIGKILL)
+        self.killed_emitter = name
+        self.killed_emitter_at_slot = compute_slot_at(
+            self.genesis.genesis_time, self.genesis.params.slot_ms, int(time.time() * 1000)
+        )
+        self.console.log(f"killed (-9) the group's leader {name} after {done} pool slots")
+
     def print_urls(self) -> None:
         """Each process's ``/metrics`` and ``/docs`` URL."""
         for proc in self.procs.values():
@@ -277,9 +333,12 @@ class Devnet:
             "data_dir": str(self.root),
             "node_url": self.node_url,
             "emitter_url": self.emitter_url,
+            "emitter_urls": self.emitter_urls,
             "chain_id": self.genesis.chain_id,
             "killed": self.killed,
             "killed_at_slot": self.killed_at_slot,
+            "killed_emitter": self.killed_emitter,
+            "killed_emitter_at_slot": self.killed_emitter_at_slot,
             "startup_s": self.timings,
         }
         summary = summarize(snap, run)
@@ -292,9 +351,19 @@ class Devnet:
         print_summary(self.console, summary, kept=kept, root=self.root)
 
     def cleanup(self) -> None:
-        """Remove the devnet's own temporary directory, unless kept or the run failed."""
-        if self.own_dir and not self.keep_data and self.failed is None:
+        """Remove the devnet's own temporary directory and database, unless kept or the run
+        failed."""
+        if self.keep_data or self.failed is not None:
+            if self.own_database:
+                self.console.print(f"database kept: {self.own_database}")
+            return
+        if self.own_dir:
             shutil.rmtree(self.root, ignore_errors=True)
+        if self.own_database:
+            try:
+                setup.drop_database(self.own_database)
+            except Exception as exc:  # the server went away: say so, do not fail the run
+                self.console.print(f"[yellow]could not drop {self.own_database}: {exc}[/]")
 
 
 class Stopped(KeyboardInterrupt):

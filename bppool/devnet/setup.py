@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from bppool.devnet.processes import Proc
 from chain.core import ChainParams, Genesis, GenesisAccount, GenesisProducer
 from chain.core.types import AccountName, Amount, PublicKey, Timestamp
+from service_shell.db import normalize_url
 from service_shell.keys import KeyFile, generate_private_key, write_key_file
 
 POOL = "pool"
@@ -103,33 +107,82 @@ def node_proc(root: Path, genesis_path: Path) -> Proc:
     return Proc.serving("node", args, f"http://127.0.0.1:{port}", PRELOAD_NODE, docs=True)
 
 
-def emitter_proc(
-    root: Path, genesis_path: Path, node_url: str, *, strategy: str, database_url: str | None, dac_table: str
-) -> Proc:
-    """The pool service (holding the pool's key, with its DAC) and its config file."""
-    port = free_port()
-    db = f'database_url = "{database_url}"\n' if database_url else ""
-    (root / "emitter.toml").write_text(
-        f'genesis = "{genesis_path}"\npool_key_file = "{root / "keys" / "pool.json"}"\n'
-        f'node_urls = ["{node_url}"]\ndata_dir = "{root / "emitter"}"\nport = {port}\n'
-        f'strategy = "{strategy}"\n{db}log_level = "info"\n\n{dac_table}'
-    )
-    args = ["emitter", "serve", "--config", str(root / "emitter.toml")]
-    return Proc.serving("emitter", args, f"http://127.0.0.1:{port}", PRELOAD_EMITTER, docs=True)
+def emitter_procs(
+    root: Path,
+    genesis_path: Path,
+    node_url: str,
+    *,
+    count: int,
+    strategy: str,
+    database_url: str | None,
+    dac_table: str,
+) -> list[Proc]:
+    """The pool service (holding the pool's key, with its DAC) and its config file; with
+    ``count`` > 1, the instances of an emitter group on one PostgreSQL database."""
+    procs = []
+    for i in range(1, count + 1):
+        name = "emitter" if count == 1 else f"emitter{i}"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        db = f'database_url = "{database_url}"\n' if database_url else ""
+        group = f'instance_name = "{name}"\nadvertise_url = "{url}"\n' if count > 1 else ""
+        (root / f"{name}.toml").write_text(
+            f'genesis = "{genesis_path}"\npool_key_file = "{root / "keys" / "pool.json"}"\n'
+            f'node_urls = ["{node_url}"]\ndata_dir = "{root / name}"\nport = {port}\n'
+            f'strategy = "{strategy}"\n{db}{group}log_level = "info"\n\n{dac_table}'
+        )
+        args = ["emitter", "serve", "--config", str(root / f"{name}.toml")]
+        procs.append(Proc.serving(name, args, url, PRELOAD_EMITTER, docs=True))
+    return procs
+
+
+def create_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server of ``server_url`` (any database of it
+    to connect to); returns its URL."""
+    import psycopg
+
+    url = make_url(server_url)
+    name = f"bppool_devnet_{secrets.token_hex(4)}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(database_url: str) -> None:
+    """Drop a database :func:`create_database` made (its sessions ended first)."""
+    import psycopg
+
+    url = make_url(database_url)
+    name = url.database
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def is_postgres_url(url: str | None) -> bool:
+    """A PostgreSQL URL (``postgresql://`` or ``postgres://``, any driver)."""
+    return bool(url) and make_url(normalize_url(url or "")).get_backend_name() == "postgresql"
 
 
 def member_procs(
-    root: Path, genesis_path: Path, names: list[str], node_url: str, emitter_url: str
+    root: Path, genesis_path: Path, names: list[str], node_url: str, emitter_urls: list[str]
 ) -> list[Proc]:
-    """The pool's members and their config files."""
+    """The pool's members and their config files (every instance of the emitter group)."""
     procs = []
+    emitters = (
+        f"emitter_urls = {json.dumps(emitter_urls)}\n"
+        if len(emitter_urls) > 1
+        else f'emitter_url = "{emitter_urls[0]}"\n'
+    )
     for i, name in enumerate(names):
         port = free_port()
         config = root / f"{name}.toml"
         # Overlapping latency profiles: the fastest member does not always win.
         config.write_text(
             f'key_file = "{root / "keys" / f"{name}.json"}"\ngenesis = "{genesis_path}"\n'
-            f'emitter_url = "{emitter_url}"\nnode_url = "{node_url}"\nmetrics_port = {port}\n'
+            f'{emitters}node_url = "{node_url}"\nmetrics_port = {port}\n'
             f"delay_ms = {5 + 8 * i}\njitter_ms = 40\nfailure_rate = 0.05\n"
             f'endpoint = "devnet://{name}"\nlog_level = "info"\n'
         )

@@ -27,10 +27,14 @@ def clock_time(ms: int) -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
-async def snapshot(http: httpx.AsyncClient, node_url: str, emitter_url: str, *, dac: bool) -> dict[str, Any]:
-    """The node's info, the pool's slots (newest first), members, the newest slot's arrivals
-    and, with ``dac``, the DAC's epochs."""
+async def snapshot(
+    http: httpx.AsyncClient, node_url: str, emitter_urls: list[str], *, dac: bool
+) -> dict[str, Any]:
+    """The node's info, the pool's slots (newest first), members, the newest slot's arrivals,
+    the emitter group and, with ``dac``, the DAC's epochs; read from the first instance of
+    the pool service that answers."""
     info = (await http.post(f"{node_url}/v1/chain/get_info", content=b"{}")).json()
+    emitter_url, group = await first_answering(http, emitter_urls)
     slots = (await http.get(f"{emitter_url}/v1/pool/slots", params={"limit": 1000})).json()["slots"]
     members = (await http.get(f"{emitter_url}/v1/pool/members")).json()["members"]
     latest = slots[0] if slots else None
@@ -43,7 +47,27 @@ async def snapshot(http: httpx.AsyncClient, node_url: str, emitter_url: str, *, 
             response = await http.get(f"{emitter_url}/v1/dac/epochs", params={"limit": 1000})
             if response.status_code == 200:
                 epochs = response.json()
-    return {"info": info, "slots": slots, "members": members, "detail": detail, "dac": epochs}
+    return {
+        "info": info,
+        "slots": slots,
+        "members": members,
+        "detail": detail,
+        "dac": epochs,
+        "group": group,
+    }
+
+
+async def first_answering(http: httpx.AsyncClient, emitter_urls: list[str]) -> tuple[str, dict[str, Any]]:
+    """The first of ``emitter_urls`` that answers, with its view of the emitter group."""
+    error: Exception | None = None
+    for url in emitter_urls:
+        try:
+            response = await http.get(f"{url}/v1/pool/group", timeout=1.0)
+            response.raise_for_status()
+            return url, response.json()
+        except httpx.HTTPError as exc:
+            error = exc
+    raise error or httpx.ConnectError("no instance of the pool service to ask")
 
 
 class LiveView:
@@ -67,6 +91,19 @@ class LiveView:
             f"emitted {outcomes['emitted']} · fallback {outcomes['fallback']} · missed {outcomes['missed']}",
             f"{time.monotonic() - started:.0f} s",
         )
+        group = snap.get("group") or {}
+        if group.get("shared"):
+            leader = group.get("leader")
+            head.add_row(
+                f"leader [bold]{leader['instance']}[/] (epoch {leader['epoch']})"
+                if leader
+                else "[red]no leader[/]",
+                f"group of [bold]{group.get('size', 0)}[/]",
+                f"watermark slot {group.get('signing', {}).get('watermark')}",
+                "",
+                "",
+                "",
+            )
         parts: list[Any] = [
             Panel(head, title="bppool devnet"),
             self.recent_slots(snap),
@@ -165,6 +202,10 @@ def summarize(snap: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "members": {m["account"]: m["stats"] for m in snap.get("members", [])},
         "killed": run["killed"],
         "killed_at_slot": run["killed_at_slot"],
+        "emitter_urls": run.get("emitter_urls", [run["emitter_url"]]),
+        "killed_emitter": run.get("killed_emitter"),
+        "killed_emitter_at_slot": run.get("killed_emitter_at_slot"),
+        "leader": ((snap.get("group") or {}).get("leader") or {}).get("instance"),
         "dac_epochs": sorted((snap.get("dac") or {}).get("epochs", []), key=lambda e: e["epoch"]),
         "startup_s": run["startup_s"],
         "head": snap.get("info", {}).get("head_block_num"),
@@ -185,6 +226,14 @@ def print_summary(console: Console, summary: dict[str, Any], *, kept: bool, root
         f"{counts['fallback']} by fallback, {counts['missed']} missed; "
         f"head {summary['head']}, LIB {summary['lib']}"
     )
+    killed_at = summary.get("killed_emitter_at_slot")
+    if summary.get("killed_emitter") and killed_at is not None:
+        after = [s for s in slots if s["slot"] >= killed_at]
+        filled = sum(1 for s in after if s["outcome"] != "missed")
+        console.print(
+            f"killed the group's leader {summary['killed_emitter']} at slot {killed_at}; leader now "
+            f"{summary.get('leader') or 'none'}; since then {filled} of {len(after)} pool slots filled"
+        )
     ranked = sorted(winners.items(), key=lambda kv: (-kv[1], kv[0]))
     console.print("blocks built per member: " + (", ".join(f"{m} {n}" for m, n in ranked) or "none"))
     epochs = summary.get("dac_epochs", [])
