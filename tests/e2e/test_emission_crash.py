@@ -5,8 +5,9 @@ pool service and a real member daemon. The service is started with ``BPPOOL_FAUL
 step (see :mod:`emitter.faults`), SIGKILLs itself there, and is started again with the next
 step, and so on; the node and the member run throughout. Checked:
 
-* nothing of a block leaves the process before its record is committed: killed right after
-  signing or right after recording, the node has no block for that slot;
+* nothing is signed before the slot's claim is committed, and nothing of a block leaves the
+  process before its record is: killed right after claiming, signing or recording, the node
+  has no block for that slot (claimed and killed before signing, the slot stays empty);
 * a recorded emission no node took is pushed after the restart (the chain can take it: the
   pool is the only producer, so nothing else fills the slot);
 * every pool-signed block the node got is the recorded emission of its slot, and every
@@ -49,8 +50,10 @@ STEPS = (
     ("emit.after_commit_sent", True),
     ("deliver.after_accept", True),
     ("emit.after_sign", True),
+    ("emit.after_claim", True),
     ("fallback.after_record", False),
     ("fallback.after_sign", False),
+    ("fallback.after_claim", False),
 )
 # Each start of the service costs seconds: by default every step on SQLite and the steps
 # around the record on PostgreSQL (every step on both with BPPOOL_CRASH_STEPS=all).
@@ -60,7 +63,14 @@ DEFAULT_STEPS = {
 }
 ALL_STEPS = os.environ.get("BPPOOL_CRASH_STEPS") == "all"
 # Killed here, the node must not have the slot's block: nothing of it left the process.
-NOTHING_SENT = {"emit.after_sign", "emit.after_record", "fallback.after_sign", "fallback.after_record"}
+NOTHING_SENT = {
+    "emit.after_claim",
+    "emit.after_sign",
+    "emit.after_record",
+    "fallback.after_claim",
+    "fallback.after_sign",
+    "fallback.after_record",
+}
 KILLED = re.compile(r"fault injection: killing the process at (\S+) \(slot (\d+)\)")
 
 
@@ -173,12 +183,16 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
         if point.endswith("after_record"):
             # Durable before anything was sent; the restart pushes it.
             assert slot in recorded, f"killed at {point}: slot {slot} has no record"
-        if point.endswith("after_sign"):
+        if point.endswith(("after_sign", "after_claim")):
             assert slot not in recorded
         for s, ids in on_node.items():
             assert ids == {recorded.get(s)}, (
                 f"slot {s}: the node holds {ids}, the record says {recorded.get(s)}"
             )
+        # Every block the node holds was claimed first, for that very block.
+        claimed = claimed_blocks(crash_database_url)
+        for s, ids in on_node.items():
+            assert ids == {claimed.get(s)}, f"slot {s}: the node holds {ids}, the claim is {claimed.get(s)}"
     if member_running:
         procs.stop("alice")
 
@@ -198,6 +212,15 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
     assert set(recorded) == set(on_node), sorted(set(recorded) ^ set(on_node))
     sources = set(recorded_sources(crash_database_url))
     assert "member" in sources and "fallback_local" in sources, sources
+
+
+def claimed_blocks(database_url: str) -> dict[int, str | None]:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT slot, block_id FROM pool_claim")).all())  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
 
 
 def recorded_sources(database_url: str) -> list[str]:
