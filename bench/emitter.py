@@ -20,7 +20,12 @@ still while it measures (it would otherwise apply the emitted block on the clien
 Part 2 also prints each service's CPU time per candidate (all its threads, from /proc), a
 figure less sensitive than the rates to what else this machine runs at the time.
 
+With ``--database-url postgresql://USER@HOST:PORT/postgres`` (a server: the benchmark makes a
+database of its own on it, and drops it) the pool service runs on PostgreSQL, as an emitter
+group does: every emission then commits its claim there before the pool key signs.
+
 Usage: ./dev bench emitter [--samples 30] [--intake-slots 8] [--txs 500] [--log-dir DIR]
+                           [--database-url URL]
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from bench._common import (  # noqa: E402
     signed_transfer,
     wait_ready,
 )
+from bppool.devnet.setup import create_database, drop_database  # noqa: E402
 from chain.client.decoding import encode_candidate  # noqa: E402
 from chain.client.follower import ChainFollower  # noqa: E402
 from chain.client.http import AsyncNodeClient  # noqa: E402
@@ -131,6 +137,7 @@ class Bench:
         self.named: dict[str, subprocess.Popen[bytes]] = {}
         self.nonce = 0
         self.signer = key_for(POOL)  # the floor's signature, as the emitter's
+        self.database_url: str | None = None  # the pool service's (SQLite in tmp when None)
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -154,7 +161,9 @@ class Bench:
         (self.tmp / "emitter.toml").write_text(
             f'genesis = "{self.tmp / "genesis.json"}"\npool_key_file = "{self.tmp / "pool.json"}"\n'
             f'node_urls = ["http://127.0.0.1:{self.node_port}"]\ndata_dir = "{self.tmp / "emitter"}"\n'
-            f'port = {self.emitter_port}\nfallback = "none"\nlog_level = "{self.args.log_level}"\n\n'
+            f'port = {self.emitter_port}\nfallback = "none"\nlog_level = "{self.args.log_level}"\n'
+            + (f'database_url = "{self.database_url}"\n' if self.database_url else "")
+            + "\n"
             # The pool service runs with its DAC, as in production; the members are its founders.
             f"[extensions.dac]\nbootstrap_members = {json.dumps(self.members)}\n"
             '[extensions.dac.bootstrap_parameters]\nfallback = "none"\n'
@@ -507,6 +516,9 @@ class Bench:
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args, Path(tmp))
+        if args.database_url:
+            bench.database_url = create_database(args.database_url)
+            print(f"pool service on PostgreSQL: {bench.database_url} (claims committed before signing)")
         bench.write_network()
         available = cores()
         emitter_core = available[0] if len(available) > 1 else None
@@ -543,6 +555,8 @@ async def main_async(args: argparse.Namespace) -> None:
             await bench.run()
         finally:
             bench.stop()
+            if bench.database_url:
+                drop_database(bench.database_url)
 
 
 def main() -> None:
@@ -554,6 +568,7 @@ def main() -> None:
     parser.add_argument("--txs", type=int, default=500)
     parser.add_argument("--log-dir", help="keep the services' logs in this folder (node.log, emitter.log)")
     parser.add_argument("--log-level", default="warning", help="the services' log level (default warning)")
+    parser.add_argument("--database-url", help="a PostgreSQL server for the pool service (default: SQLite)")
     asyncio.run(main_async(parser.parse_args()))
 
 

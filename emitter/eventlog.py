@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.engine import Engine
 
 from emitter.crud import EVENT, FEED_OPEN, SERVICE_EVENT, list_events
-from pool_protocol.outcomes import DeliveryTally
+from pool_protocol.outcomes import RANKED_VERDICTS, SELECTED, VALID_VERDICTS, DeliveryTally
 
 
 class EventLogReader:
@@ -23,28 +23,45 @@ class EventLogReader:
         self.engine = engine
 
     def member_metrics(self, start_slot: int, end_slot: int) -> tuple[int, dict[str, dict[str, int]]]:
-        """``(pool slots, {member: {deliveries, valid, wins}})`` for slots in [start, end)."""
+        """``(pool slots, {member: {deliveries, valid, wins}})`` for slots in [start, end); a
+        member's deliveries for one slot count once, by their best verdict (as
+        :func:`pool_protocol.outcomes.compute_delivery_tallies` counts them)."""
         in_range = (EVENT.c.slot >= start_slot) & (EVENT.c.slot < end_slot)
+        rank = case(
+            (EVENT.c.verdict == SELECTED, 2),
+            (EVENT.c.verdict.in_(VALID_VERDICTS), 1),
+            else_=0,
+        )
+        per_slot = (
+            select(EVENT.c.member, EVENT.c.slot, func.max(rank).label("best"))
+            .where((EVENT.c.kind == "arrival") & in_range)
+            .group_by(EVENT.c.member, EVENT.c.slot)
+            .subquery()
+        )
         with self.engine.connect() as conn:
             pool_slots = conn.execute(
-                select(func.count()).select_from(EVENT).where((EVENT.c.kind == "slot") & in_range)
+                select(func.count(distinct(EVENT.c.slot))).where((EVENT.c.kind == "slot") & in_range)
             ).scalar_one()
             rows = conn.execute(
-                select(EVENT.c.member, EVENT.c.verdict, func.count())
-                .where((EVENT.c.kind == "arrival") & in_range)
-                .group_by(EVENT.c.member, EVENT.c.verdict)
+                select(per_slot.c.member, per_slot.c.best, func.count()).group_by(
+                    per_slot.c.member, per_slot.c.best
+                )
             ).all()
         tallies: dict[str, DeliveryTally] = {}
-        for member, verdict, count in rows:
-            tallies.setdefault(member, DeliveryTally()).add(verdict, count)
+        for member, best, count in rows:
+            tallies.setdefault(member, DeliveryTally()).add(RANKED_VERDICTS[int(best)], count)
         return int(pool_slots), {member: asdict(tally) for member, tally in tallies.items()}
 
     def pool_slot_numbers(self, start_slot: int, end_slot: int) -> list[int]:
-        """The pool slots the service ran (a ``slot`` outcome) in [start, end), in order."""
+        """The pool slots the service ran (a ``slot`` outcome) in [start, end), in order, each
+        once."""
         in_range = (EVENT.c.slot >= start_slot) & (EVENT.c.slot < end_slot)
         with self.engine.connect() as conn:
             found = conn.execute(
-                select(EVENT.c.slot).where((EVENT.c.kind == "slot") & in_range).order_by(EVENT.c.slot)
+                select(EVENT.c.slot)
+                .distinct()
+                .where((EVENT.c.kind == "slot") & in_range)
+                .order_by(EVENT.c.slot)
             ).scalars()
             return [int(s) for s in found]
 

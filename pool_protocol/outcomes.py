@@ -36,12 +36,30 @@ class DeliveryTally:
             self.wins += n
 
 
+def compute_delivery_rank(verdict: object) -> int:
+    """How a delivery counts: 2 selected, 1 valid (not selected), 0 anything else."""
+    if verdict == SELECTED:
+        return 2
+    return 1 if verdict in VALID_VERDICTS else 0
+
+
+RANKED_VERDICTS = {2: SELECTED, 1: "valid", 0: None}
+"""A verdict standing for each rank (:func:`compute_delivery_rank`)."""
+
+
 def compute_delivery_tallies(arrivals: Iterable[Mapping[str, object]]) -> dict[str, DeliveryTally]:
-    """Per member, its deliveries, valid ones and wins, from arrival events (``member``, ``verdict``)."""
+    """Per member, its deliveries, valid ones and wins, from arrival events (``member``,
+    ``slot``, ``verdict``). A member's deliveries for one slot count once, by the best of their
+    verdicts (selected, else valid, else a rejection): in an emitter group a member may deliver
+    one block to several instances, each of which logs its arrival. An arrival without a slot
+    (a body that did not parse) counts on its own."""
+    best: dict[tuple[str, object], int] = {}
     tallies: dict[str, DeliveryTally] = {}
-    for event in arrivals:
-        verdict = event.get("verdict")
-        tallies.setdefault(str(event["member"]), DeliveryTally()).add(
-            verdict if isinstance(verdict, str) else None
-        )
+    for i, event in enumerate(arrivals):
+        member = str(event["member"])
+        slot = event.get("slot")
+        key = (member, slot if slot is not None else ("unslotted", i))
+        best[key] = max(best.get(key, 0), compute_delivery_rank(event.get("verdict")))
+    for (member, _), rank in best.items():
+        tallies.setdefault(member, DeliveryTally()).add(RANKED_VERDICTS[rank])
     return tallies

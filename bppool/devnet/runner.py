@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.live import Live
+from sqlalchemy.engine import make_url
 
 from bppool.devnet import processes, setup
 from bppool.devnet.processes import Proc
@@ -82,6 +83,7 @@ class Devnet:
         if setup.is_postgres_url(database_url):
             with self.step("creating the pool's database on the PostgreSQL server"):
                 self.own_database = database_url = setup.create_database(str(database_url))
+            self.console.print(f"  pool database: {make_url(database_url).database}")
         self.member_names = setup.member_names(self.members)
         with self.step(f"generating keys for {len(self.everyone())} accounts"):
             self.keys.update(setup.generate_keys(self.root / "keys", self.everyone()))

@@ -119,7 +119,11 @@ def pool_now() -> list[Panel]:
         stat("Emitted (1 h)", pool_slots_1h("emitted")),
         stat("Fallback (1 h)", pool_slots_1h("fallback")),
         stat("Missed (1 h)", pool_slots_1h("missed")),
-        stat("Active members", 'sum(bppool_emitter_members{state="active"})'),
+        stat(
+            "Active members",
+            'max(bppool_emitter_members{state="active"})',
+            description="Every instance of an emitter group reports the same members: the highest.",
+        ),
         stat(
             "Emitter ready",
             "min(bppool_emitter_ready)",
@@ -209,6 +213,58 @@ def pool_candidates() -> list[Panel]:
     ]
 
 
+def pool_group() -> list[Panel]:
+    return [
+        stat(
+            "Instances alive",
+            "max(bppool_emitter_group_size)",
+            description="Instances of the emitter group seen on the shared database (1: a single instance).",
+        ),
+        stat(
+            "Leaders",
+            "sum(bppool_emitter_group_leader)",
+            description="Instances holding the lease: 1 when healthy (0 during a failover, at most 1.75 s).",
+        ),
+        stat(
+            "Lease epoch", "max(bppool_emitter_lease_epoch)", description="Rises at every change of leader."
+        ),
+        stat(
+            "Leaderless for",
+            "max(bppool_emitter_group_leaderless_seconds)",
+            unit="s",
+            description="How long the group has had no lease holder (0: it has one).",
+        ),
+        stat("Failovers (1 h)", "sum(increase(bppool_emitter_failovers_total[1h]))"),
+        stat(
+            "Claims refused, not lost (1 h)",
+            'sum(increase(bppool_emitter_claims_total{result!~"won|claimed"}[1h]))',
+            description="Below the watermark, above the ceiling, too late or fenced: nothing was signed.",
+        ),
+        series(
+            "Leader, by instance",
+            "short",
+            ("max by (instance) (bppool_emitter_group_leader)", "{{instance}}"),
+        ),
+        series(
+            "Slot claims by result",
+            "ops",
+            (rate_by("result", "bppool_emitter_claims_total"), "{{result}}"),
+            description="won: this instance signs the slot; claimed: another instance had it first.",
+        ),
+        series(
+            "Slots won, by instance",
+            "ops",
+            (rate_by("instance", "bppool_emitter_claims_total", '{result="won"}'), "{{instance}}"),
+        ),
+        series(
+            "Failovers and failed lease renewals",
+            "short",
+            (f"sum(increase(bppool_emitter_failovers_total[{RATE}]))", "failovers"),
+            (f"sum(increase(bppool_emitter_lease_renewals_failed_total[{RATE}]))", "renewals failed"),
+        ),
+    ]
+
+
 def pool_overview() -> Dashboard:
     board = dashboard(
         "bppool-pool",
@@ -217,7 +273,8 @@ def pool_overview() -> Dashboard:
     )
     board = with_row(board, "Now", pool_now())
     board = with_row(board, "Slots", pool_slots())
-    return with_row(board, "Candidates and members", pool_candidates())
+    board = with_row(board, "Candidates and members", pool_candidates())
+    return with_row(board, "Emitter group", pool_group())
 
 
 def member_panels() -> list[Panel]:

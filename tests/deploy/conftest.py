@@ -13,12 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
 
-def require_tool(name: str) -> str:
+def require_tool(name: str, package: str = "prometheus") -> str:
     """The path of ``name``; a skip when missing (a failure under CI=true, where ./dev test
-    installs Debian's prometheus package)."""
+    installs Debian's ``package``)."""
     path = shutil.which(name)
     if path is None:
-        unavailable(f"{name} is not installed (Debian package prometheus; ./dev test installs it)")
+        unavailable(f"{name} is not installed (Debian package {package}; ./dev test installs it)")
     return path
 
 
@@ -30,3 +30,8 @@ def promtool() -> str:
 @pytest.fixture
 def prometheus_bin() -> str:
     return require_tool("prometheus")
+
+
+@pytest.fixture
+def patroni() -> str:
+    return require_tool("patroni", "patroni")

@@ -125,3 +125,35 @@ def test_systemd_units(unit) -> None:  # type: ignore[no-untyped-def]
             if line.strip() and "is not executable" not in line and "bppool.service" not in line
         ]
         assert problems == [], problems
+
+
+GROUP = yaml.safe_load((DEPLOY / "compose.group.yml").read_text())
+
+
+def test_the_group_override_runs_three_instances_on_one_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    from producer_client.config import ProducerSettings
+
+    services = GROUP["services"]
+    instances = [n for n, s in services.items() if s.get("command", [None])[:2] == ["emitter", "serve"]]
+    assert sorted(instances) == ["pool", "pool2", "pool3"]
+    for config in GROUP["configs"].values():
+        assert (DEPLOY / config["file"]).is_file()
+    for name in instances:
+        service = services[name]
+        assert bppool_help(service["command"]).returncode == 0
+        env = service["environment"]
+        assert env["BPPOOL_EMITTER_INSTANCE_NAME"] == name
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        settings = load_settings(EmitterSettings, DEPLOY / "compose" / "pool-group.toml")
+        assert settings.database_url is not None and settings.database_url.startswith("postgresql://")
+        assert settings.instance == name and settings.url == f"http://{name}:8900"
+        assert "postgres" in service["depends_on"]
+    member_env = services["member1"]["environment"]
+    monkeypatch.setenv("BPPOOL_PRODUCER_EMITTER_URLS", member_env["BPPOOL_PRODUCER_EMITTER_URLS"])
+    member = ProducerSettings()
+    assert member.emitters == [f"http://{n}:8900" for n in ("pool", "pool2", "pool3")]
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.group.yml").read_text())
+    job = next(j for j in prometheus["scrape_configs"] if j["job_name"] == "bppool-pool")
+    assert set(job["static_configs"][0]["targets"]) == {f"{n}:8900" for n in instances}
+    assert "--config.file=/etc/prometheus/prometheus.group.yml" in services["prometheus"]["command"]

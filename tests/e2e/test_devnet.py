@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -110,3 +111,53 @@ def test_the_chain_starts_when_the_members_are_on_the_slot_feed(tmp_path: Path) 
     # Each start-up step said what it was doing, and how long it took.
     assert "waiting for the members to connect to the slot feed" in summary["startup_s"]
     assert "✓ waiting for the members to connect to the slot feed" in result.stdout
+
+
+def test_devnet_runs_an_emitter_group_through_a_killed_leader(tmp_path: Path, postgres_server: str) -> None:
+    """``--emitters 3`` on a PostgreSQL server (the devnet makes its own database and drops it);
+    ``--kill-emitter-at`` kills the leader with SIGKILL, and the group goes on filling slots."""
+    import psycopg
+
+    data = tmp_path / "devnet"
+    result = subprocess.run(
+        [
+            *BPPOOL,
+            "devnet",
+            "--slots",
+            "36",
+            "--members",
+            "3",
+            "--emitters",
+            "3",
+            "--database-url",
+            postgres_server,
+            "--kill-emitter-at",
+            "12",
+            "--no-dac",
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "killed the group's leader" in result.stdout
+    summary = json.loads((data / "summary.json").read_text())
+    assert len(summary["emitter_urls"]) == 3
+    killed, leader = summary["killed_emitter"], summary["leader"]
+    assert killed in ("emitter1", "emitter2", "emitter3") and leader not in (None, killed), summary
+    after = [s for s in summary["pool_slots"] if s["slot"] >= summary["killed_emitter_at_slot"]]
+    assert len(after) >= 12 and sum(s["outcome"] != "missed" for s in after) >= len(after) - 2, after
+    # One canonical pool block per filled slot, as the summary says.
+    db = sqlite3.connect(data / "node" / "chain.db")
+    canonical = dict(db.execute("SELECT slot, id FROM node_block WHERE canonical = 1 AND producer = 'pool'"))
+    for s in summary["pool_slots"]:
+        if s["outcome"] != "missed":
+            assert canonical.get(s["slot"]) == s["block_id"], s
+    # The devnet's own database is gone.
+    made = re.search(r"pool database: (bppool_devnet_[0-9a-f]+)", result.stdout)
+    assert made is not None, result.stdout[:2000]
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (made.group(1),)).fetchall()
+    assert not left, f"{made.group(1)} was not dropped"

@@ -54,3 +54,23 @@ def test_delivery_tally_counts_valid_and_won_deliveries() -> None:
     grouped.add("selected", 2)
     assert grouped == DeliveryTally(6, 6, 2)
     assert set(VALID_VERDICTS) == {"selected", "valid"}
+
+
+def test_a_members_deliveries_for_one_slot_count_once_by_their_best_verdict() -> None:
+    """In an emitter group a member may deliver one block to several instances (failing over
+    within the slot, or on purpose): each logs it, the tally counts the slot once."""
+    arrivals = [
+        {"member": "alice", "slot": 7, "verdict": "valid"},
+        {"member": "alice", "slot": 7, "verdict": "selected"},  # the same block, another instance
+        {"member": "alice", "slot": 7, "verdict": "valid"},
+        {"member": "alice", "slot": 8, "verdict": "late"},
+        {"member": "alice", "slot": 8, "verdict": "valid"},
+        {"member": "bob", "slot": 7, "verdict": "duplicate"},
+        {"member": "bob", "slot": 7, "verdict": "wrong_parent"},
+        {"member": "bob", "slot": None, "verdict": "malformed"},
+        {"member": "bob", "slot": None, "verdict": "malformed"},
+    ]
+    assert compute_delivery_tallies(arrivals) == {
+        "alice": DeliveryTally(deliveries=2, valid=2, wins=1),
+        "bob": DeliveryTally(deliveries=3, valid=0, wins=0),
+    }
