@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
@@ -78,14 +79,16 @@ class Run:
             write_key_file(self.tmp / f"{name}.json", name, key_for(name))
         genesis = self.tmp / "genesis.json"
         (self.tmp / "node.toml").write_text(
-            f'genesis = "{genesis}"\ndata_dir = "{self.tmp / "node"}"\nport = {self.node_port}\nlog_level = "warning"\n'
+            f'genesis = "{genesis}"\ndata_dir = "{self.tmp / "node"}"\nport = {self.node_port}\n'
+            'log_level = "warning"\n'
         )
         for name in INSTANCES:
             (self.tmp / f"{name}.toml").write_text(
                 f'genesis = "{genesis}"\npool_key_file = "{self.tmp / "pool.json"}"\n'
                 f'node_urls = ["http://127.0.0.1:{self.node_port}"]\ndata_dir = "{self.tmp / name}"\n'
-                f'port = {self.ports[name]}\ndatabase_url = "{self.database_url}"\ninstance_name = "{name}"\n'
-                f'advertise_url = "{self.url(name)}"\nlog_level = "warning"\n\n[extensions.dac]\nenabled = false\n'
+                f'port = {self.ports[name]}\ndatabase_url = "{self.database_url}"\n'
+                f'instance_name = "{name}"\nadvertise_url = "{self.url(name)}"\nlog_level = "warning"\n'
+                "\n[extensions.dac]\nenabled = false\n"
             )
         urls = json.dumps([self.url(n) for n in INSTANCES])
         for i, member in enumerate(MEMBERS):
@@ -96,7 +99,7 @@ class Run:
             )
 
     def start(self, name: str, args: list[str]) -> None:
-        out = subprocess.DEVNULL
+        out: Any = subprocess.DEVNULL
         if self.args.log_dir:
             out = open(Path(self.args.log_dir) / f"{name}.log", "ab")  # noqa: SIM115 - the child's
         self.procs[name] = subprocess.Popen(
@@ -116,7 +119,9 @@ class Run:
                 proc.wait(10)
 
     def slot_now(self) -> int:
-        return compute_slot_at(self.genesis.genesis_time, self.genesis.params.slot_ms, int(time.time() * 1000))
+        return compute_slot_at(
+            self.genesis.genesis_time, self.genesis.params.slot_ms, int(time.time() * 1000)
+        )
 
     async def follow_head(self) -> None:
         """Note when the node announces each pool block (its own clock, like the kill's)."""
@@ -193,7 +198,9 @@ async def measure(run: Run, rng: random.Random) -> list[dict[str, float]]:
                 killed_at = time.time()
                 kill_slot = run.slot_now()
                 os.killpg(run.procs[leader].pid, signal.SIGKILL)
-                await run.until(lambda: _next_block(run, killed_at), 10, "the next pool block")
+                await run.until(
+                    lambda killed_at=killed_at: _next_block(run, killed_at), 10, "the next pool block"
+                )
                 next_block = min(t for t in run.blocks.values() if t > killed_at) - killed_at
                 await run.until(
                     lambda leader=leader: _new_leader(run, http, leader), 10, "another instance to lead"
@@ -232,12 +239,20 @@ def report(results: list[dict[str, float]]) -> None:
         f"kill -9 of the leader -> next pool block: median {statistics.median(nexts):.0f} ms, "
         f"max {max(nexts):.0f} ms   (target <= 1000 ms)"
     )
-    print(f"kill -9 of the leader -> new leader:      median {statistics.median(leaders):.0f} ms, max {max(leaders):.0f} ms")
-    print(f"pool slots lost per kill:                 mean {statistics.mean(lost):.2f}, max {max(lost)}   (target <= 1)")
+    print(
+        f"kill -9 of the leader -> new leader:      median {statistics.median(leaders):.0f} ms, "
+        f"max {max(leaders):.0f} ms"
+    )
+    print(
+        f"pool slots lost per kill:                 mean {statistics.mean(lost):.2f}, "
+        f"max {max(lost)}   (target <= 1)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument(
         "--database-url",

@@ -29,6 +29,7 @@ import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,9 @@ class Group:
 
     def slot_now(self) -> int:
         return compute_slot_at(self.genesis_time, self.slot_ms, int(time.time() * 1000))
+
+    def reached(self, slot: int) -> bool:
+        return self.slot_now() >= slot
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         return self.procs.start(name, ["emitter", "serve", "--config", str(self.root / f"{name}.toml")])
@@ -225,7 +229,7 @@ def run_chaos(group: Group, rng: random.Random) -> None:
         procs.start(name, ["producer", "run", "--config", str(group.root / f"{name}.toml")])
     wait_for(lambda: is_ready(group.node_url), 60, "the node")
     for name, url in group.urls.items():
-        wait_for(lambda url=url: is_ready(url), 60, f"instance {name}")
+        wait_for(partial(is_ready, url), 60, f"instance {name}")
     admit_members(group)
     wait_for(lambda: group.slot_now() >= 5, 60, "the chain to run")
     # The events, spaced so each has recovered before the next: kills at random moments,
@@ -234,7 +238,7 @@ def run_chaos(group: Group, rng: random.Random) -> None:
     rng.shuffle(plan)
     spacing = max(8, (SLOTS - 20) // (len(plan) + 1))
     for i, what in enumerate(plan):
-        wait_for(lambda i=i: group.slot_now() >= 10 + spacing * i, 120, f"slot {10 + spacing * i}")
+        wait_for(partial(group.reached, 10 + spacing * i), 120, f"slot {10 + spacing * i}")
         time.sleep(rng.uniform(0, 0.5))  # anywhere in the slot
         {
             "kill": lambda: group.kill_leader(rng),
