@@ -31,6 +31,7 @@ from emitter.groupstore import CLAIMED, TOO_LATE, WON, ClaimRequest
 from emitter.metrics import EmitterMetrics
 from emitter.slotrun import Timing
 from emitter.storage import StorageState
+from service_shell.pgasync import AsyncWriter
 
 log = logging.getLogger("bppool.emitter")
 
@@ -69,6 +70,7 @@ class Claims:
         timing: Timing,
         alive_within_ms: int | None,
         metrics: EmitterMetrics,
+        writer: AsyncWriter | None = None,
     ) -> None:
         self.engine = engine
         self.storage = storage
@@ -77,6 +79,7 @@ class Claims:
         self.timing = timing
         self.alive_within_ms = alive_within_ms  # the heartbeat fence of a group instance
         self.metrics = metrics
+        self.writer = writer  # PostgreSQL: claims awaited on a connection of their own
         # The newest pool block slot the nodes hold (learnt at start), and whether the
         # watermark stands above it: no claim is made before it does.
         self.chain_slot: int | None = None
@@ -94,9 +97,11 @@ class Claims:
         """``slot`` has ended on this instance's clock: nothing is claimed or signed for it."""
         return self.timing.clock.now_ms() >= self.timing.slot_start(slot) + self.timing.slot_ms
 
-    def claim_block(self, slot: int, block: Block, *, source: str, epoch: int, fenced: bool) -> ClaimResult:
+    async def claim_block(
+        self, slot: int, block: Block, *, source: str, epoch: int, fenced: bool
+    ) -> ClaimResult:
         """Claim ``slot`` for ``block`` (raises ``StorageUnavailable`` when the storage fails)."""
-        return self._claim(
+        return await self._claim(
             ClaimRequest(
                 producer=self.producer,
                 slot=slot,
@@ -111,9 +116,9 @@ class Claims:
             )
         )
 
-    def claim_missed(self, slot: int, *, epoch: int) -> ClaimResult:
+    async def claim_missed(self, slot: int, *, epoch: int) -> ClaimResult:
         """Declare ``slot`` missed (the lease holder only): nothing may be signed for it after."""
-        return self._claim(
+        return await self._claim(
             ClaimRequest(
                 producer=self.producer,
                 slot=slot,
@@ -128,7 +133,7 @@ class Claims:
             )
         )
 
-    def _claim(self, request: ClaimRequest) -> ClaimResult:
+    async def _claim(self, request: ClaimRequest) -> ClaimResult:
         if self.chain_slot is None:
             raise RuntimeError("no claim before the newest pool block on the chain is known")
         if self.slot_over(request.slot):
@@ -137,7 +142,10 @@ class Claims:
             with self.storage.writing():
                 if not self._prepared:
                     self.prepare()
-                outcome, row = groupstore.claim(self.engine, request)
+                if self.writer is not None:
+                    outcome, row = await groupstore.claim_async(self.writer, self.engine.dialect, request)
+                else:
+                    outcome, row = groupstore.claim(self.engine, request)
         self.metrics.claims.labels(result=outcome).inc()
         if outcome != WON:
             # Lost to another instance: the group's everyday race. Anything else is news.

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from sqlmodel import SQLModel
 
 import emitter.models  # noqa: F401  (registers the tables)
 from pool_protocol.outcomes import VALID_VERDICTS, DeliveryTally
+from service_shell.pgasync import AsyncWriter
 
 TABLES = SQLModel.metadata.tables
 EVENT = TABLES["pool_event"]
@@ -143,6 +145,63 @@ class EventAppender:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class AsyncEventAppender:
+    """:class:`EventAppender` on PostgreSQL: each batch in one transaction on a connection of
+    its own, awaited (the loop serves other requests while the database commits)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sql, self.order = _event_insert(engine.dialect)
+        self.writer = AsyncWriter(engine.url.render_as_string(hide_password=False))
+
+    async def append(self, events: Sequence[EventRecord]) -> None:
+        """Append ``events`` in one committed transaction (raises, having written nothing,
+        when the database refuses)."""
+        if not events:
+            return
+        rows = _event_params(events, self.order)
+
+        async def work(cursor: Any) -> None:
+            await cursor.executemany(self.sql, rows)
+
+        await self.writer.run(work)
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+
+@lru_cache(maxsize=8)
+def _emission_insert(dialect: Dialect) -> str:
+    """The driver-level INSERT of an emission row (named parameters: PostgreSQL)."""
+    return str(insert(EMISSION).compile(dialect=dialect, column_keys=list(EMISSION.c.keys())))
+
+
+async def record_arrival_async(
+    writer: AsyncWriter,
+    dialect: Dialect,
+    *,
+    arrival: EventRecord | None,
+    emission: dict[str, Any],
+    extra: Sequence[EventRecord] = (),
+) -> None:
+    """:func:`record_arrival` (or, without ``arrival``, :func:`record_emission`) on an
+    :class:`AsyncWriter`: the emission and its events in one transaction, awaited."""
+    events = [arrival, *extra] if arrival is not None else list(extra)
+    sql, order = _event_insert(dialect)
+    rows = _event_params(events, order)
+    emission_sql = _emission_insert(dialect)
+
+    async def work(cursor: Any) -> None:
+        # The emission goes first: when its slot has a block already, nothing else is written.
+        await cursor.execute(emission_sql, emission)
+        if rows:
+            await cursor.executemany(sql, rows)
+
+    try:
+        await writer.run(work)
+    except psycopg.IntegrityError:
+        raise AlreadyEmitted(f"slot {emission['slot']} already has its block") from None
 
 
 def record_arrival(

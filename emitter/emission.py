@@ -29,6 +29,7 @@ from emitter.group import Group
 from emitter.groupstore import CLAIMED
 from emitter.slotrun import SlotRun
 from emitter.storage import StorageUnavailable
+from service_shell.pgasync import AsyncWriter
 
 log = logging.getLogger("bppool.emitter")
 
@@ -46,8 +47,10 @@ class Emission:
         group: Group,
         cutoff_ms: int,
         strategy: Callable[[], str],
+        writer: AsyncWriter | None = None,
     ) -> None:
         self.pool_key = pool_key
+        self.writer = writer  # PostgreSQL: the record awaited on the claims' connection
         self.claims = claims
         self.group = group
         self.cutoff_ms = cutoff_ms
@@ -62,7 +65,7 @@ class Emission:
         self.spawn = ctx.spawn
         self.strategy = strategy  # the strategy in force, named in the emission's log entry
 
-    def emit(
+    async def emit(
         self,
         run: SlotRun,
         candidate: Block,
@@ -81,19 +84,25 @@ class Emission:
 
         The claim is committed before the pool key signs, and the record before any byte of
         the signed block leaves the process (the node's prepare of the unsigned candidate may
-        have gone earlier): a block on chain is always the claimed and recorded one."""
+        have gone earlier): a block on chain is always the claimed and recorded one.
+
+        While the claim and the record are awaited (on PostgreSQL other tasks run meanwhile,
+        some reading the replica without its lock: the follower, the DAC, the API), the replica
+        stands at the slot's parent; it steps forth to the candidate once both are made."""
         kind = "emit" if source == "member" else "fallback"
+        state = self.follower.state
+        forward = state.snapshot(undo)
+        state.undo(undo)
+        run.emitting = True
         try:
-            claimed = self.claim(run, candidate, source)
+            claimed = await self.claim(run, candidate, source)
             if not claimed.won:
-                self.follower.state.undo(undo)
                 self.settle_elsewhere(run, claimed)
                 return False
             self.faults.hit(f"{kind}.after_claim", run.slot)
             if self.claims.slot_over(run.slot):
                 # Claimed, then held up (paused) past the slot's end: its block would come late
                 # to a chain that moved on. The claim stays; nothing is signed for the slot.
-                self.follower.state.undo(undo)
                 log.warning("slot %d: claimed, but the slot ended before signing; not signing", run.slot)
                 run.settled = True
                 run.reason = "claimed, but the slot ended before it was signed"
@@ -101,18 +110,19 @@ class Emission:
             signed = candidate.signed_by_producer(self.pool_key)
             self.faults.hit(f"{kind}.after_sign", run.slot)
             data = encode_block(signed)
-            self._record(run, signed, data, source=source, winner=winner, reason=reason, arrival=arrival)
+            await self._record(
+                run, signed, data, source=source, winner=winner, reason=reason, arrival=arrival
+            )
         except AlreadyEmitted:
             # Claimed here, yet the slot has an emission on record: never sign a second block.
-            self.follower.state.undo(undo)
             log.error("slot %d: claimed, but an emission is on record already; not emitting", run.slot)
             run.settled = True
             return False
-        except BaseException:
-            # Whatever failed (the storage above all), the replica must not keep a block that
-            # was not emitted: it would refuse the node's next blocks as not following it.
-            self.follower.state.undo(undo)
-            raise
+        finally:
+            # Whatever failed (the storage above all), the replica keeps no block that was not
+            # emitted: it would refuse the node's next blocks as not following it.
+            run.emitting = False
+        state.restore(forward)  # the block is claimed and on record: the replica steps forth
         self.faults.hit(f"{kind}.after_record", run.slot)
         # The block is on record: hand it to the node before any bookkeeping of ours.
         delivery = self.delivery
@@ -135,7 +145,7 @@ class Emission:
         self.metrics.last_emission.set(self.clock.now_ms() / 1000)
         return True
 
-    def _record(
+    async def _record(
         self,
         run: SlotRun,
         signed: Block,
@@ -163,7 +173,11 @@ class Emission:
             data={"height": signed.height, "strategy": self.strategy()},
         )
         with self.storage.writing():
-            if arrival is not None:
+            if self.writer is not None:  # PostgreSQL: awaited, the loop goes on meanwhile
+                await crud.record_arrival_async(
+                    self.writer, self.engine.dialect, arrival=arrival, emission=row, extra=[event]
+                )
+            elif arrival is not None:
                 crud.record_arrival(self.engine, arrival=arrival, emission=row, extra=[event])
             else:
                 crud.record_emission(self.engine, emission=row, events=[event])
@@ -182,7 +196,7 @@ class Emission:
             "accepted_by": None,
         }
 
-    def claim(self, run: SlotRun, block: Block, source: str) -> ClaimResult:
+    async def claim(self, run: SlotRun, block: Block, source: str) -> ClaimResult:
         """Claim ``run``'s slot for ``block``: a member's candidate by any instance, a
         fallback by the lease holder only (fenced at its epoch)."""
         group = self.group
@@ -190,7 +204,7 @@ class Emission:
         # A fenced claim holds only at the epoch of the lease we hold; a member's claim
         # notes the group's epoch it was made in.
         epoch = group.epoch or (group.view.epoch if group.view else 0)
-        result = self.claims.claim_block(run.slot, block, source=source, epoch=epoch, fenced=fenced)
+        result = await self.claims.claim_block(run.slot, block, source=source, epoch=epoch, fenced=fenced)
         run.claim = result.claim
         return result
 

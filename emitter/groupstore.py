@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, text
+import psycopg
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import emitter.models  # noqa: F401  (registers the tables)
+from service_shell.pgasync import AsyncWriter
 
 TABLES = SQLModel.metadata.tables
 SIGNER = TABLES["pool_signer"]
@@ -185,17 +187,7 @@ def claim(engine: Engine, request: ClaimRequest) -> tuple[str, dict[str, Any] | 
     """Claim ``request.slot`` in one transaction: ``(WON, claim row)``, or the reason it was
     refused and the slot's claim when it has one."""
     update, insert = _claim_sql(engine.dialect, request.fenced, request.alive_within_ms is not None)
-    params = {
-        "producer": request.producer,
-        "slot": request.slot,
-        "digest": request.digest,
-        "block_id": request.block_id,
-        "source": request.source,
-        "builder": request.builder,
-        "instance": request.instance,
-        "epoch": request.epoch,
-        "alive_within_ms": request.alive_within_ms,
-    }
+    params = _claim_params(request)
     try:
         with engine.begin() as conn:
             if conn.execute(update, params).rowcount == 1:
@@ -209,6 +201,90 @@ def claim(engine: Engine, request: ClaimRequest) -> tuple[str, dict[str, Any] | 
     return _refusal(engine, request)
 
 
+def _claim_params(request: ClaimRequest) -> dict[str, Any]:
+    return {
+        "producer": request.producer,
+        "slot": request.slot,
+        "digest": request.digest,
+        "block_id": request.block_id,
+        "source": request.source,
+        "builder": request.builder,
+        "instance": request.instance,
+        "epoch": request.epoch,
+        "alive_within_ms": request.alive_within_ms,
+    }
+
+
+@lru_cache(maxsize=8)
+def _driver_sql(dialect: Dialect, fenced: bool, alive: bool) -> tuple[str, str, str]:
+    """The claim as one statement for the driver (PostgreSQL, ``%(name)s`` parameters): the
+    conditional update of the watermark row and the insert of the claim in one CTE, atomic on
+    its own; and the two reads that say why a claim was refused."""
+    update, _ = _claim_sql(dialect, fenced, alive)
+    now = db_now_sql(dialect)
+    claim = text(
+        f"WITH raised AS ({update.text} RETURNING producer) "
+        "INSERT INTO pool_claim (producer, slot, digest, block_id, source, builder, instance, epoch, "
+        f"claimed_ms) SELECT producer, :slot, :digest, :block_id, :source, :builder, :instance, :epoch, "
+        f"{now} FROM raised RETURNING claimed_ms"
+    )
+    existing = select(CLAIM).where(
+        CLAIM.c.producer == bindparam("producer"), CLAIM.c.slot == bindparam("slot")
+    )
+    signer = select(SIGNER.c.watermark, SIGNER.c.ceiling).where(SIGNER.c.producer == bindparam("producer"))
+    return tuple(str(q.compile(dialect=dialect)) for q in (claim, existing, signer))  # type: ignore[return-value]
+
+
+async def claim_async(
+    writer: AsyncWriter, dialect: Dialect, request: ClaimRequest
+) -> tuple[str, dict[str, Any] | None]:
+    """:func:`claim` on an :class:`AsyncWriter` (PostgreSQL): one statement, one round trip,
+    awaited. The watermark row's lock and the unique (producer, slot) decide as in
+    :func:`claim`."""
+    claim_sql, existing_sql, signer_sql = _driver_sql(
+        dialect, request.fenced, request.alive_within_ms is not None
+    )
+    params = _claim_params(request)
+
+    async def work(cursor: Any) -> int | None:
+        await cursor.execute(claim_sql, params)
+        row = await cursor.fetchone()
+        return int(row[0]) if row is not None else None
+
+    try:
+        claimed_ms = await writer.run(work, transaction=False)
+    except psycopg.IntegrityError:  # the unique (producer, slot), as in claim()
+        claimed_ms = None
+    if claimed_ms is not None:
+        row = {k: v for k, v in params.items() if k != "alive_within_ms"}
+        return WON, {**row, "claimed_ms": claimed_ms}
+
+    async def why(cursor: Any) -> tuple[dict[str, Any] | None, tuple[int, int | None] | None]:
+        await cursor.execute(existing_sql, params)
+        found = await cursor.fetchone()
+        claim_row = dict(zip([c.name for c in cursor.description], found, strict=True)) if found else None
+        await cursor.execute(signer_sql, params)
+        signer = await cursor.fetchone()
+        return claim_row, (int(signer[0]), signer[1]) if signer else None
+
+    claim_row, signer = await writer.run(why, transaction=False)
+    return _refusal_reason(request, claim_row, signer)
+
+
+def _refusal_reason(
+    request: ClaimRequest, existing: dict[str, Any] | None, signer: tuple[int, int | None] | None
+) -> tuple[str, dict[str, Any] | None]:
+    """Why ``request`` was refused, given the slot's claim and the watermark and ceiling read
+    after the fact (the first reason that holds)."""
+    if existing is not None:
+        return CLAIMED, existing
+    if signer is None or request.slot <= signer[0]:
+        return BELOW_WATERMARK, None
+    if signer[1] is not None and request.slot > signer[1]:
+        return ABOVE_CEILING, None
+    return FENCED, None
+
+
 def _refusal(engine: Engine, request: ClaimRequest) -> tuple[str, dict[str, Any] | None]:
     """Why ``request`` was refused, read after the fact (first reason that holds)."""
     with engine.connect() as conn:
@@ -219,14 +295,12 @@ def _refusal(engine: Engine, request: ClaimRequest) -> tuple[str, dict[str, Any]
             .mappings()
             .first()
         )
-        if existing is not None:
-            return CLAIMED, dict(existing)
-        signer = conn.execute(select(SIGNER).where(SIGNER.c.producer == request.producer)).mappings().first()
-    if signer is None or request.slot <= signer["watermark"]:
-        return BELOW_WATERMARK, None
-    if signer["ceiling"] is not None and request.slot > signer["ceiling"]:
-        return ABOVE_CEILING, None
-    return FENCED, None
+        signer = conn.execute(
+            select(SIGNER.c.watermark, SIGNER.c.ceiling).where(SIGNER.c.producer == request.producer)
+        ).first()
+    return _refusal_reason(
+        request, dict(existing) if existing else None, (int(signer[0]), signer[1]) if signer else None
+    )
 
 
 def get_claim(engine: Engine, *, producer: str, slot: int) -> dict[str, Any] | None:

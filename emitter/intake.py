@@ -114,8 +114,15 @@ class Intake:
         if not run.decided and key not in run.prepares:
             run.prepares[key] = self.delivery.start_prepare(body)
         try:
-            async with self.follower.lock:
-                selected, to_log = self.validate(run, candidate, key, started)
+            cached = self.memo.verdict(run, key)
+            if cached is not None and (run.emitting or run.decided):
+                # Content judged before, and the slot's block emitted or on its way: the
+                # builder's signature is all there is to check. It only reads the replica, so
+                # it goes on while an emission awaits its claim and record (and holds the lock).
+                selected, to_log = False, [self._judged_aside(run, candidate, cached)]
+            else:
+                async with self.follower.lock:
+                    selected, to_log = await self.validate(run, candidate, key, started)
             with self.storage.writing():
                 await self.writer.append(to_log)
         except StorageUnavailable:
@@ -175,7 +182,7 @@ class Intake:
         if run.by_member.get(candidate.member) is candidate:
             del run.by_member[candidate.member]
 
-    def validate(
+    async def validate(
         self, run: SlotRun, candidate: Candidate, key: tuple[Any, ...], started: float
     ) -> tuple[bool, list[EventRecord]]:
         """Validate on the replica (under its lock) and emit when the strategy says so.
@@ -185,20 +192,11 @@ class Intake:
         """
         state = self.follower.state
         block = candidate.block
-        arrival = EventRecord(
-            kind="arrival",
-            ts_ms=candidate.arrival_ms,
-            slot=run.slot,
-            member=candidate.member,
-            block_id=block.id,
-            offset_ms=candidate.offset_ms,
-            fees=candidate.fees,
-            tx_count=len(block.transactions),
-        )
+        arrival = self.arrival_event(run, candidate)
         memo = self.memo
         cached = memo.verdict(run, key)
         if cached is not None:
-            return self._judged_before(run, candidate, arrival, cached, started)
+            return await self._judged_before(run, candidate, arrival, cached, started)
         if run.decided:
             verdict, reason = self.judge_after_emission(run, block)
             if verdict != "bad_builder_signature":  # that one is the builder's, not the content's
@@ -216,9 +214,41 @@ class Intake:
             return False, [with_verdict(arrival, candidate.verdict, exc.message)]
         memo.note(run, key, "valid", "")
         candidate.valid = True
-        return self.runner.decide_on_arrival(run, candidate, arrival, undo, started)
+        return await self.runner.decide_on_arrival(run, candidate, arrival, undo, started)
 
-    def _judged_before(
+    @staticmethod
+    def arrival_event(run: SlotRun, candidate: Candidate) -> EventRecord:
+        """The arrival event of ``candidate`` (its verdict still to come)."""
+        block = candidate.block
+        return EventRecord(
+            kind="arrival",
+            ts_ms=candidate.arrival_ms,
+            slot=run.slot,
+            member=candidate.member,
+            block_id=block.id,
+            offset_ms=candidate.offset_ms,
+            fees=candidate.fees,
+            tx_count=len(block.transactions),
+        )
+
+    def _judged_aside(self, run: SlotRun, candidate: Candidate, cached: tuple[str, str]) -> EventRecord:
+        """Same content as a candidate judged already, the slot emitted or being emitted: only
+        the builder differs, and only its signature is checked (a read of the replica)."""
+        try:
+            verify_block_signatures(self.follower.state, candidate.block, producer_signature=False)
+            verdict, reason = cached
+        except ChainError as exc:
+            verdict, reason = verdict_for(exc), exc.message
+        # Still a candidate should the emission on its way fail (the slot's loop decides again).
+        candidate.valid = verdict == "valid" and not run.decided
+        candidate.verdict, candidate.reason = verdict, reason
+        if verdict == "valid":
+            reason = (
+                self.already_decided(run) if run.decided else f"valid, but slot {run.slot} is being emitted"
+            )
+        return with_verdict(self.arrival_event(run, candidate), verdict, reason)
+
+    async def _judged_before(
         self,
         run: SlotRun,
         candidate: Candidate,
@@ -235,7 +265,7 @@ class Intake:
         candidate.valid = verdict == "valid" and not run.decided
         candidate.verdict, candidate.reason = verdict, reason
         if verdict == "valid" and not run.decided:
-            return self.runner.decide_on_arrival(run, candidate, arrival, None, started)
+            return await self.runner.decide_on_arrival(run, candidate, arrival, None, started)
         if verdict == "valid":
             reason = self.already_decided(run)
         return False, [with_verdict(arrival, verdict, reason)]

@@ -49,6 +49,7 @@ from service_shell.clock import Clock, SystemClock
 from service_shell.db import InstanceLock, WalCheckpointer, is_postgres, make_engine, run_migrations
 from service_shell.events import Broadcaster
 from service_shell.keys import read_key_file
+from service_shell.pgasync import AsyncWriter
 from service_shell.requestauth import RequestVerifier
 from service_shell.supervisor import Supervisor
 
@@ -165,6 +166,9 @@ class Emitter:
             renew_ms=settings.lease_renew_ms,
             metrics=self.metrics,
         )
+        # PostgreSQL: the emission path's writes (claims, records) are awaited on a connection of
+        # their own, so the loop takes other deliveries while the database commits.
+        self.hot_writer = AsyncWriter(settings.db_url) if is_postgres(self.engine) else None
         self.claims = Claims(
             self.engine,
             self.storage,
@@ -173,6 +177,7 @@ class Emitter:
             timing=self.timing,
             alive_within_ms=settings.lease_ttl_ms if self.group.shared else None,
             metrics=self.metrics,
+            writer=self.hot_writer,
         )
         return Context(
             self.pool,
@@ -216,6 +221,7 @@ class Emitter:
             group=self.group,
             cutoff_ms=settings.cutoff_ms,
             strategy=lambda: self.policy.strategy,
+            writer=self.hot_writer,
         )
         self.slots = SlotRunner(
             ctx,
@@ -299,6 +305,8 @@ class Emitter:
         self.feed.close()
         await self.writer.stop()
         await self.delivery.close()
+        if self.hot_writer is not None:
+            await self.hot_writer.close()
         await self.follower.stop()
         self.engine.dispose()
         self.instance_lock.release()

@@ -56,6 +56,7 @@ class SlotRun:
     # decided for it here any more.
     claim: dict[str, Any] | None = None
     settled: bool = False
+    emitting: bool = False  # an emission is claiming and recording (the replica lock held)
     closed: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Verdicts by candidate content (``emitter.expected.content_of``): candidates built from

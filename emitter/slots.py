@@ -354,11 +354,11 @@ class SlotRunner:
                 candidate.valid = False
                 log.warning("deferred candidate %s no longer valid: %s", candidate.block_id[:16], exc)
                 return
-            self.emission.emit(
+            await self.emission.emit(
                 run, candidate.block, undo, source="member", winner=candidate.member, reason=decision.reason
             )
 
-    def decide_on_arrival(
+    async def decide_on_arrival(
         self, run: SlotRun, candidate: Candidate, arrival: EventRecord, undo: UndoLog | None, started: float
     ) -> tuple[bool, list[EventRecord]]:
         """A valid candidate just arrived and nothing is emitted yet: ask the strategy (under
@@ -376,7 +376,7 @@ class SlotRunner:
             if undo is None:  # judged from the memo: apply it for real now
                 undo = self.expected.memo.apply(state, block)
             candidate.verdict = "selected"
-            emitted = self.emission.emit(
+            emitted = await self.emission.emit(
                 run,
                 block,
                 undo,
@@ -408,10 +408,10 @@ class SlotRunner:
                 return
             built = None if fallback == "none" else self._build_fallback(run, fallback)
             if built is None:
-                self._declare_missed(run, fallback)
+                await self._declare_missed(run, fallback)
                 return
             block, undo = built
-            self.emission.emit(
+            await self.emission.emit(
                 run,
                 block,
                 undo,
@@ -420,9 +420,9 @@ class SlotRunner:
                 reason=f"no valid candidate by the cutoff; fallback {fallback}",
             )
 
-    def _declare_missed(self, run: SlotRun, fallback: str) -> None:
+    async def _declare_missed(self, run: SlotRun, fallback: str) -> None:
         """Claim the slot as missed (nothing is signed for it, here or anywhere in the group)."""
-        result = self.claims.claim_missed(run.slot, epoch=self.group.epoch)
+        result = await self.claims.claim_missed(run.slot, epoch=self.group.epoch)
         run.claim = result.claim
         if result.won:
             run.settled = True

@@ -75,3 +75,35 @@ async def test_a_second_emission_for_a_recorded_slot_delivers_the_stored_block(
     registry = pool.emitter.metrics.registry
     assert registry.get_sample_value("bppool_emitter_claims_total", {"result": "claimed"}) == 1
     assert registry.get_sample_value("bppool_emitter_claims_total", {"result": "won"}) == 0
+
+
+async def test_while_an_emission_awaits_its_database_the_replica_stands_at_the_parent(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """On PostgreSQL the claim and the record are awaited and other tasks run meanwhile, some
+    reading the replica without its lock (the follower's catch-up, the DAC, the API): they see
+    the slot's parent, never a candidate that may not be emitted. Here the database is slowed
+    down and the replica read during the wait."""
+    import asyncio
+
+    async with AsyncExitStack() as stack:
+        h = await start_pool(stack, tmp_path, postgres_url)
+        writer = h.emitter.hot_writer
+        assert writer is not None
+        seen: list[tuple[str, int]] = []
+        original = writer.run
+
+        async def slow_run(work, **kwargs):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.05)
+            state = h.emitter.follower.state
+            seen.append((state.head_id, state.height))
+            return await original(work, **kwargs)
+
+        writer.run = slow_run  # type: ignore[method-assign]
+        await h.open_slot(1)
+        parent = h.emitter.follower.state.head_id
+        candidate = h.candidate("alice")
+        assert (await h.members["alice"].submit_candidate(candidate))["selected"]
+        assert seen and all(head == parent and height == 0 for head, height in seen), seen
+        assert h.emitter.follower.state.head_id == candidate.id
+        await h.node_has_slot(1)
