@@ -86,17 +86,22 @@ class Emission:
         the signed block leaves the process (the node's prepare of the unsigned candidate may
         have gone earlier): a block on chain is always the claimed and recorded one.
 
-        While the claim and the record are awaited (on PostgreSQL other tasks run meanwhile,
-        some reading the replica without its lock: the follower, the DAC, the API), the replica
-        stands at the slot's parent; it steps forth to the candidate once both are made."""
+        On PostgreSQL the claim and the record are awaited and other tasks run meanwhile, some
+        reading the replica without its lock (the follower, the DAC, the API): the replica then
+        stands at the slot's parent meanwhile and steps forth to the candidate once both are
+        made. On SQLite both are made on this thread, with nothing else running in between,
+        and the candidate stays applied (stepping back and forth costs about a millisecond)."""
         kind = "emit" if source == "member" else "fallback"
         state = self.follower.state
-        forward = state.snapshot(undo)
-        state.undo(undo)
+        forward = None
+        if self.writer is not None:
+            forward = state.snapshot(undo)
+            state.undo(undo)
         run.emitting = True
         try:
             claimed = await self.claim(run, candidate, source)
             if not claimed.won:
+                self._step_back(undo, forward)
                 self.settle_elsewhere(run, claimed)
                 return False
             self.faults.hit(f"{kind}.after_claim", run.slot)
@@ -104,6 +109,7 @@ class Emission:
                 # Claimed, then held up (paused) past the slot's end: its block would come late
                 # to a chain that moved on. The claim stays; nothing is signed for the slot.
                 log.warning("slot %d: claimed, but the slot ended before signing; not signing", run.slot)
+                self._step_back(undo, forward)
                 run.settled = True
                 run.reason = "claimed, but the slot ended before it was signed"
                 return False
@@ -116,13 +122,18 @@ class Emission:
         except AlreadyEmitted:
             # Claimed here, yet the slot has an emission on record: never sign a second block.
             log.error("slot %d: claimed, but an emission is on record already; not emitting", run.slot)
+            self._step_back(undo, forward)
             run.settled = True
             return False
-        finally:
+        except BaseException:
             # Whatever failed (the storage above all), the replica keeps no block that was not
             # emitted: it would refuse the node's next blocks as not following it.
+            self._step_back(undo, forward)
+            raise
+        finally:
             run.emitting = False
-        state.restore(forward)  # the block is claimed and on record: the replica steps forth
+        if forward is not None:
+            state.restore(forward)  # the block is claimed and on record: the replica steps forth
         self.faults.hit(f"{kind}.after_record", run.slot)
         # The block is on record: hand it to the node before any bookkeeping of ours.
         delivery = self.delivery
@@ -144,6 +155,12 @@ class Emission:
             self.metrics.wins.labels(member=winner).inc()
         self.metrics.last_emission.set(self.clock.now_ms() / 1000)
         return True
+
+    def _step_back(self, undo: list[Any], forward: list[Any] | None) -> None:
+        """The candidate is not emitted: the replica at the slot's parent (where it already
+        stands while the database was awaited)."""
+        if forward is None:
+            self.follower.state.undo(undo)
 
     async def _record(
         self,
