@@ -48,7 +48,7 @@ from service_shell.keys import write_key_file  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "pool"
 INSTANCES = ("e1", "e2", "e3")
-MEMBERS = ("alice", "bob", "carol")
+MEMBERS = ("member1", "member2", "member3")  # the daemons spread them over e3, e1, e2
 LOST_WINDOW = 10
 
 
