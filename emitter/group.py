@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -73,6 +74,7 @@ class Group:
         self.failovers = 0
         self._last_round_ms: float | None = None  # monotonic: the last round that went through
         self._joined = False  # the lease row is known to exist
+        self._round_lock = threading.RLock()  # rounds run in worker threads
         self._failed_rounds = 0
         self._failure_logged_ms = -float(FAILURE_LOG_EVERY_MS)
 
@@ -118,6 +120,10 @@ class Group:
             log.warning("could not join the group yet: %s", _first_line(exc))
 
     def _join(self) -> None:
+        with self._round_lock:
+            self._join_now()
+
+    def _join_now(self) -> None:
         if not self._joined:
             groupstore.ensure_lease(self.engine)
             self._joined = True
@@ -164,7 +170,20 @@ class Group:
     # --- rounds ----------------------------------------------------------------------------
 
     def round(self) -> None:
-        """One round: alive, renew or take the lease, read the group (blocking)."""
+        """One round: alive, renew or take the lease, read the group (blocking; one at a time)."""
+        with self._round_lock:
+            self._round()
+
+    def catch_up(self, ok: bool) -> None:
+        """The storage works again: join or run a round now, not at the next tick (blocking)."""
+        if not ok:
+            return
+        try:
+            self._join()
+        except Exception as exc:
+            self._round_failed(exc)
+
+    def _round(self) -> None:
         started = monotonic_ms()
         view = groupstore.lease_round(
             self.engine,

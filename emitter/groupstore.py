@@ -389,6 +389,34 @@ class LeaseView:
         return self.holder is not None and self.expires_ms > self.now_ms
 
 
+def _seen(conn: Connection, *, instance: str, url: str, pid: int, started_ms: int) -> int:
+    """Note ``instance`` alive now (the database's clock, returned)."""
+    now = db_now(conn)
+    conn.execute(
+        _insert(conn.dialect, INSTANCE)
+        .values(instance=instance, url=url, pid=pid, started_ms=started_ms, seen_ms=now)
+        .on_conflict_do_update(
+            index_elements=["instance"],
+            set_={"url": url, "pid": pid, "started_ms": started_ms, "seen_ms": now},
+        )
+    )
+    return now
+
+
+def _view(conn: Connection, now: int, instances: int) -> LeaseView:
+    """The lease as it stands in ``conn``'s transaction."""
+    lease = conn.execute(select(LEASE).where(LEASE.c.name == LEASE_NAME)).mappings().one()
+    return LeaseView(
+        holder=lease["holder"],
+        holder_url=lease["holder_url"],
+        epoch=int(lease["epoch"]),
+        expires_ms=int(lease["expires_ms"]),
+        generation=int(lease["generation"]),
+        now_ms=now,
+        instances=instances,
+    )
+
+
 def lease_round(
     engine: Engine,
     *,
@@ -405,15 +433,7 @@ def lease_round(
     read the lease and the group's size. All judged on the database's clock. An instance
     started again under the same name holds no epoch yet: it takes the lease only once free."""
     with engine.begin() as conn:
-        now = db_now(conn)
-        conn.execute(
-            _insert(conn.dialect, INSTANCE)
-            .values(instance=instance, url=url, pid=pid, started_ms=started_ms, seen_ms=now)
-            .on_conflict_do_update(
-                index_elements=["instance"],
-                set_={"url": url, "pid": pid, "started_ms": started_ms, "seen_ms": now},
-            )
-        )
+        now = _seen(conn, instance=instance, url=url, pid=pid, started_ms=started_ms)
         conn.execute(
             text(
                 "UPDATE pool_lease SET "
@@ -425,34 +445,17 @@ def lease_round(
             ),
             {"me": instance, "url": url, "now": now, "ttl": ttl_ms, "name": LEASE_NAME, "epoch": epoch},
         )
-        lease = conn.execute(select(LEASE).where(LEASE.c.name == LEASE_NAME)).mappings().one()
         alive = conn.execute(
             select(func.count()).select_from(INSTANCE).where(INSTANCE.c.seen_ms > now - seen_within_ms)
         ).scalar_one()
-    return LeaseView(
-        holder=lease["holder"],
-        holder_url=lease["holder_url"],
-        epoch=int(lease["epoch"]),
-        expires_ms=int(lease["expires_ms"]),
-        generation=int(lease["generation"]),
-        now_ms=now,
-        instances=int(alive),
-    )
+        return _view(conn, now, int(alive))
 
 
 def take_lease_for_good(engine: Engine, *, instance: str, url: str, pid: int, started_ms: int) -> LeaseView:
     """The single instance's lease (SQLite): taken at start with a new epoch, never expiring
     (the instance lock on the file keeps any other instance out)."""
     with engine.begin() as conn:
-        now = db_now(conn)
-        conn.execute(
-            _insert(conn.dialect, INSTANCE)
-            .values(instance=instance, url=url, pid=pid, started_ms=started_ms, seen_ms=now)
-            .on_conflict_do_update(
-                index_elements=["instance"],
-                set_={"url": url, "pid": pid, "started_ms": started_ms, "seen_ms": now},
-            )
-        )
+        now = _seen(conn, instance=instance, url=url, pid=pid, started_ms=started_ms)
         conn.execute(
             LEASE.update()
             .where(LEASE.c.name == LEASE_NAME)
@@ -464,16 +467,7 @@ def take_lease_for_good(engine: Engine, *, instance: str, url: str, pid: int, st
                 renewed_ms=now,
             )
         )
-        lease = conn.execute(select(LEASE).where(LEASE.c.name == LEASE_NAME)).mappings().one()
-    return LeaseView(
-        holder=lease["holder"],
-        holder_url=lease["holder_url"],
-        epoch=int(lease["epoch"]),
-        expires_ms=int(lease["expires_ms"]),
-        generation=int(lease["generation"]),
-        now_ms=now,
-        instances=1,
-    )
+        return _view(conn, now, 1)
 
 
 def release_lease(engine: Engine, *, instance: str, epoch: int) -> bool:

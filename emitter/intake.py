@@ -231,17 +231,23 @@ class Intake:
             tx_count=len(block.transactions),
         )
 
-    def _judged_aside(self, run: SlotRun, candidate: Candidate, cached: tuple[str, str]) -> EventRecord:
-        """Same content as a candidate judged already, the slot emitted or being emitted: only
-        the builder differs, and only its signature is checked (a read of the replica)."""
+    def _by_signatures(self, run: SlotRun, candidate: Candidate, cached: tuple[str, str]) -> tuple[str, str]:
+        """The verdict of a candidate whose content was judged already (``cached``): the
+        builder's signature is checked, and ``candidate`` marked with the verdict."""
         try:
             verify_block_signatures(self.follower.state, candidate.block, producer_signature=False)
             verdict, reason = cached
         except ChainError as exc:
             verdict, reason = verdict_for(exc), exc.message
-        # Still a candidate should the emission on its way fail (the slot's loop decides again).
         candidate.valid = verdict == "valid" and not run.decided
         candidate.verdict, candidate.reason = verdict, reason
+        return verdict, reason
+
+    def _judged_aside(self, run: SlotRun, candidate: Candidate, cached: tuple[str, str]) -> EventRecord:
+        """Same content as a candidate judged already, the slot emitted or being emitted: only
+        the builder differs, and only its signature is checked (a read of the replica)."""
+        # Still a candidate should the emission on its way fail (the slot's loop decides again).
+        verdict, reason = self._by_signatures(run, candidate, cached)
         if verdict == "valid":
             reason = (
                 self.already_decided(run) if run.decided else f"valid, but slot {run.slot} is being emitted"
@@ -257,13 +263,7 @@ class Intake:
         started: float,
     ) -> tuple[bool, list[EventRecord]]:
         """Same content as a candidate judged already: only the builder differs."""
-        try:
-            verify_block_signatures(self.follower.state, candidate.block, producer_signature=False)
-            verdict, reason = cached
-        except ChainError as exc:
-            verdict, reason = verdict_for(exc), exc.message
-        candidate.valid = verdict == "valid" and not run.decided
-        candidate.verdict, candidate.reason = verdict, reason
+        verdict, reason = self._by_signatures(run, candidate, cached)
         if verdict == "valid" and not run.decided:
             return await self.runner.decide_on_arrival(run, candidate, arrival, None, started)
         if verdict == "valid":

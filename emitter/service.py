@@ -252,6 +252,7 @@ class Emitter:
         # Shared state another instance changed is read again; what changes here, they re-read.
         self.group.reload_listeners.append(self._reload_shared)
         self.membership.change_listeners.append(self._announce_change)
+        self.storage.listeners.append(self.group.catch_up)
         self._expose()
 
     def _expose(self) -> None:

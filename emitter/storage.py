@@ -72,15 +72,19 @@ class StorageState:
         self.error = message
 
     def succeeded(self) -> None:
-        """A write went through."""
+        """A write went through. What depends on the storage hears it first (``listeners``,
+        in this thread), so that it has caught up once the state says the storage works."""
         if self.error is not None:
             log.warning("storage works again (it failed with: %s)", self.error)
-            self.error = None
             self._notify(True)
+            self.error = None
 
     def _notify(self, ok: bool) -> None:
         for listener in self.listeners:
-            listener(ok)
+            try:
+                listener(ok)
+            except Exception:  # a listener's failure is its own, never the storage state's
+                log.exception("storage listener failed")
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:

@@ -29,6 +29,7 @@ import subprocess
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -87,13 +88,18 @@ def pool_blocks_on_node(node_db: Path) -> dict[int, set[str]]:
     return found
 
 
-def recorded_emissions(database_url: str) -> dict[int, str]:
+def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` in the pool's database (a connection of the test's own)."""
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            return dict(conn.execute(text("SELECT slot, block_id FROM pool_emission")).all())  # type: ignore[arg-type]
+            return [tuple(r) for r in conn.execute(text(sql)).all()]
     finally:
         engine.dispose()
+
+
+def recorded_emissions(database_url: str) -> dict[int, str]:
+    return dict(query(database_url, "SELECT slot, block_id FROM pool_emission"))
 
 
 async def admit(emitter_url: str, member: str) -> None:
@@ -215,18 +221,8 @@ def test_a_pool_block_on_chain_is_always_the_recorded_emission_of_its_slot(
 
 
 def claimed_blocks(database_url: str) -> dict[int, str | None]:
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return dict(conn.execute(text("SELECT slot, block_id FROM pool_claim")).all())  # type: ignore[arg-type]
-    finally:
-        engine.dispose()
+    return dict(query(database_url, "SELECT slot, block_id FROM pool_claim"))
 
 
 def recorded_sources(database_url: str) -> list[str]:
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return [r[0] for r in conn.execute(text("SELECT DISTINCT source FROM pool_emission")).all()]
-    finally:
-        engine.dispose()
+    return [r[0] for r in query(database_url, "SELECT DISTINCT source FROM pool_emission")]

@@ -213,3 +213,41 @@ def test_the_migration_is_safe_for_instances_starting_at_once(postgres_url: str)
     for e in engines:
         e.dispose()
     assert not errors, errors
+
+
+@pytest.mark.anyio
+async def test_the_awaited_claim_on_postgresql_decides_as_the_blocking_one(postgres_url: str) -> None:
+    """The pool service's claim on PostgreSQL is one statement awaited on a connection of its
+    own (``claim_async``): the same answers as :func:`groupstore.claim`, case by case."""
+    from service_shell.pgasync import AsyncWriter
+
+    engine = make_engine(postgres_url)
+    run_migrations(engine, MIGRATIONS, VERSION_TABLE)
+    groupstore.ensure_signer(engine, producer="pool")
+    groupstore.ensure_lease(engine)
+    writer = AsyncWriter(postgres_url)
+    try:
+
+        async def claim(req: ClaimRequest) -> tuple[str, dict[str, object] | None]:
+            return await groupstore.claim_async(writer, engine.dialect, req)
+
+        outcome, row = await claim(request(5))
+        assert outcome == WON and row is not None and row["instance"] == "a" and row["claimed_ms"] > 0
+        outcome, row = await claim(request(5, "bb" * 32, instance="b"))
+        assert outcome == CLAIMED and row is not None and row["digest"] == "aa" * 32
+        assert (await claim(request(4, "cc" * 32)))[0] == BELOW_WATERMARK
+        groupstore.set_ceiling(engine, producer="pool", ceiling=6)
+        assert (await claim(request(7)))[0] == ABOVE_CEILING
+        groupstore.set_ceiling(engine, producer="pool", ceiling=None)
+        fallback = {"fenced": True, "source": "fallback_local", "builder": None}
+        assert (await claim(request(7, epoch=3, **fallback)))[0] == FENCED
+        assert (await claim(request(8, alive_within_ms=1500)))[0] == FENCED  # never seen alive
+        with engine.begin() as conn:  # the unique key behind a watermark lowered by hand
+            conn.execute(text("UPDATE pool_signer SET watermark = 0"))
+        outcome, row = await claim(request(5, "dd" * 32, instance="c"))
+        assert outcome == CLAIMED and row is not None and row["instance"] == "a"
+        assert (await claim(request(9)))[0] == WON  # the connection still works after the refusal
+        assert [c["slot"] for c in groupstore.list_claims(engine, producer="pool")] == [5, 9]
+    finally:
+        await writer.close()
+        engine.dispose()
