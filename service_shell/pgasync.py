@@ -46,7 +46,7 @@ class AsyncWriter:
     def __init__(self, url: str) -> None:
         self.conninfo = libpq_url(url)
         given = make_url(normalize_url(url)).query
-        self.connect_args = {k: v for k, v in PG_CONNECT_BOUNDS.items() if k not in given}
+        self.connect_args: dict[str, Any] = {k: v for k, v in PG_CONNECT_BOUNDS.items() if k not in given}
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
 
