@@ -29,8 +29,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
-from emitter import groupstore
-from emitter.groupstore import LeaseView
+from emitter import leasestore
+from emitter.leasestore import LeaseView
 from emitter.metrics import EmitterMetrics
 from service_shell.clock import monotonic_ms
 
@@ -125,12 +125,12 @@ class Group:
 
     def _join_now(self) -> None:
         if not self._joined:
-            groupstore.ensure_lease(self.engine)
+            leasestore.ensure_lease(self.engine)
             self._joined = True
         if self.shared:
             self.round()
         elif self.epoch == 0:
-            view = groupstore.take_lease_for_good(
+            view = leasestore.take_lease_for_good(
                 self.engine, instance=self.instance, url=self.url, pid=self.pid, started_ms=self.started_ms
             )
             self._last_round_ms = monotonic_ms()
@@ -162,7 +162,7 @@ class Group:
         """Hand the lease over at once on a clean stop (blocking)."""
         if self.shared and self.epoch > 0:
             try:
-                groupstore.release_lease(self.engine, instance=self.instance, epoch=self.epoch)
+                leasestore.release_lease(self.engine, instance=self.instance, epoch=self.epoch)
             except Exception as exc:  # the database is gone: the lease lapses on its own
                 log.warning("could not release the lease: %s", exc)
         self._set_epoch(0)
@@ -185,7 +185,7 @@ class Group:
 
     def _round(self) -> None:
         started = monotonic_ms()
-        view = groupstore.lease_round(
+        view = leasestore.lease_round(
             self.engine,
             instance=self.instance,
             url=self.url,
@@ -295,7 +295,7 @@ class Group:
     def changed(self) -> None:
         """Shared state changed here (blocking): the others reload at their next round."""
         if self.shared:
-            groupstore.bump_generation(self.engine)
+            leasestore.bump_generation(self.engine)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -24,14 +24,14 @@ only judge what still arrives.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from chain.core import Block, ChainError, OnBlockResult, build_block
 from chain.core.schedule import get_next_slots_of, get_scheduled_producer
 from chain.core.state import UndoLog
-from emitter import crud, groupstore
-from emitter.claims import MISSED, Claims
+from emitter import crud
+from emitter.claims import Claims
+from emitter.closing import SlotClosing
 from emitter.config import EmitterSettings
 from emitter.context import Context
 from emitter.core import STRATEGIES, Arrival, Decision, SlotView
@@ -43,14 +43,12 @@ from emitter.group import Group
 from emitter.membership import Membership, Policy
 from emitter.slotrun import Candidate, SlotRun, with_verdict
 from emitter.storage import StorageUnavailable
-from pool_protocol.outcomes import VALID_VERDICTS
 from service_shell.events import Broadcaster
 
 log = logging.getLogger("bppool.emitter")
 
 QUIET_MARGIN_MS = 10  # garbage collection ends this long before a pool slot needs the process
 QUIET_FAR_MS = 1000.0  # "quiet" when no pool slot is in sight
-ORPHAN_LOOKBACK_SLOTS = 120  # how far back the leader looks for claimed slots nobody closed
 
 
 class SlotRunner:
@@ -74,6 +72,7 @@ class SlotRunner:
         self.settings = settings
         self.claims = claims
         self.group = group
+        self.closing = SlotClosing(ctx, claims=claims, group=group)
         self.timing = ctx.timing
         self.clock = ctx.timing.clock
         self.pool = ctx.pool
@@ -456,25 +455,10 @@ class SlotRunner:
     # --- close -----------------------------------------------------------------------------
 
     def close(self, run: SlotRun) -> None:
-        """Close ``run``: its outcome counted and logged once for the group (by the instance
-        holding the slot's claim, or by the lease holder when nobody claimed it) and published
-        on this instance's feed."""
+        """Close ``run``: its outcome counted and logged once for the group
+        (:mod:`emitter.closing`) and published on this instance's feed."""
         run.closed = True
-        claim = run.claim if run.claim is not None else self._read_claim(run)
-        outcome, winner, block_id = self._outcome(run, claim)
-        group = self.group
-        if claim is not None:
-            ours = logs = claim["instance"] == self.claims.instance
-        else:  # nobody claimed it: the leader's to log, and to count (everyone's, without one)
-            logs = group.leads()
-            ours = logs or group.holder is None
-        if ours:
-            # Counted whether or not the storage takes the outcome: a missed slot must show.
-            self.metrics.slot_outcomes.labels(outcome=outcome).inc()
-        if logs:
-            self._log_outcome(run, claim, outcome, winner, block_id)
-            if group.shared and group.leads():
-                self._log_orphans(run.slot)
+        outcome, winner, block_id = self.closing.close(run)
         self.last_closed_slot = max(self.last_closed_slot, run.slot)
         if self.run is run:
             self.run = None
@@ -482,100 +466,3 @@ class SlotRunner:
             "slot_closed",
             {"slot": run.slot, "outcome": outcome, "winner": winner, "block_id": block_id},
         )
-
-    def _log_orphans(self, slot: int) -> None:
-        """The leader logs the outcome of recent slots whose claim holder stopped (killed)
-        before closing them: the group's log has one outcome per claimed slot."""
-        try:
-            with self.storage.writing():
-                orphans = groupstore.orphan_claims(
-                    self.engine,
-                    producer=self.pool,
-                    slot_from=max(0, slot - ORPHAN_LOOKBACK_SLOTS),
-                    slot_to=slot - 1,
-                    alive_within_ms=self.group.ttl_ms,
-                )
-                for claim in orphans:
-                    source, orphan = str(claim["source"]), int(claim["slot"])
-                    arrivals, valid = crud.slot_arrivals(self.engine, slot=orphan)
-                    event = EventRecord(
-                        kind="slot",
-                        ts_ms=self.clock.now_ms(),
-                        slot=orphan,
-                        member=claim["builder"] if source == "member" else None,
-                        block_id=claim["block_id"],
-                        verdict=self._source_outcome(source),
-                        reason=f"logged by the leader: {claim['instance']} stopped before closing the slot",
-                        data={
-                            "arrivals": arrivals,
-                            "valid": valid,
-                            "source": source,
-                            "instance": self.claims.instance,
-                        },
-                    )
-                    crud.append_events(self.engine, events=[event])
-        except StorageUnavailable:
-            return
-
-    def _read_claim(self, run: SlotRun) -> dict[str, object] | None:
-        """The slot's claim as the database has it (in a group another instance may hold it)."""
-        if not self.group.shared:
-            return None
-        try:
-            with self.storage.writing():
-                return self.claims.get(run.slot)
-        except StorageUnavailable:
-            return None
-
-    def _outcome(self, run: SlotRun, claim: dict[str, object] | None) -> tuple[str, str | None, str | None]:
-        """``(outcome, winner, block id)`` of ``run``: from its claim when it has one."""
-        if claim is None:
-            if run.emitted is not None and run.source is not None:  # emitted here, claim unread
-                return self._source_outcome(run.source), run.winner, run.emitted.id
-            return "missed", None, None
-        source = str(claim["source"])
-        block_id = claim.get("block_id")
-        winner = claim.get("builder") if source == "member" else None
-        return (
-            self._source_outcome(source),
-            winner if isinstance(winner, str) else None,
-            (block_id if isinstance(block_id, str) else None),
-        )
-
-    @staticmethod
-    def _source_outcome(source: str) -> str:
-        if source == "member":
-            return "emitted"
-        return "missed" if source == MISSED else "fallback"
-
-    def _log_outcome(
-        self,
-        run: SlotRun,
-        claim: dict[str, object] | None,
-        outcome: str,
-        winner: str | None,
-        block_id: str | None,
-    ) -> None:
-        """The slot's outcome event (with, in a group, the arrivals of every instance)."""
-        arrivals = len(run.candidates)
-        valid = sum(1 for c in run.candidates if c.verdict in VALID_VERDICTS)
-        with contextlib.suppress(StorageUnavailable), self.storage.writing():
-            if self.group.shared:
-                arrivals, valid = crud.slot_arrivals(self.engine, slot=run.slot)
-            event = EventRecord(
-                kind="slot",
-                ts_ms=self.clock.now_ms(),
-                slot=run.slot,
-                member=winner,
-                block_id=block_id,
-                verdict=outcome,
-                reason=run.reason,
-                data={
-                    "arrivals": arrivals,
-                    "valid": valid,
-                    "source": claim["source"] if claim is not None else run.source,
-                    "instance": self.claims.instance,
-                },
-            )
-            crud.close_slot(self.engine, outcome=event, accepted_by=run.accepted_by)
-        log.debug("slot %d closed: %s (%d arrivals, %d valid)", run.slot, outcome, arrivals, valid)

@@ -18,8 +18,6 @@ import httpx
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_shell.web import send_json
-
 if TYPE_CHECKING:
     from emitter.service import Emitter
 
@@ -61,7 +59,6 @@ class LeaderWrites:
                 send,
                 503,
                 _error("no_leader", "the group has no leader right now; retry in a second"),
-                retry=True,
             )
             return
         if FORWARDED_BY in headers or holder == group.instance:
@@ -69,7 +66,6 @@ class LeaderWrites:
                 send,
                 503,
                 _error("not_leader", f"instance {group.instance} does not lead the group", leader=holder),
-                retry=True,
             )
             return
         body = await _read_body(receive)
@@ -92,7 +88,6 @@ class LeaderWrites:
                 _error(
                     "leader_unreachable", f"the group's leader {holder} did not answer; retry", leader=holder
                 ),
-                retry=True,
             )
             return
         if response.status_code < 400:
@@ -126,10 +121,8 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _send(send: Send, status: int, body: bytes, *, retry: bool) -> None:
-    if not retry:
-        await send_json(send, status, body)
-        return
+async def _send(send: Send, status: int, body: bytes) -> None:
+    """A JSON error that asks the client to try again in a second."""
     await send(
         {
             "type": "http.response.start",

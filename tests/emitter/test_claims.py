@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from emitter import groupstore
+from emitter import groupstore, leasestore
 from emitter.groupstore import ABOVE_CEILING, BELOW_WATERMARK, CLAIMED, FENCED, WON, ClaimRequest
 from emitter.service import MIGRATIONS, VERSION_TABLE
 from service_shell.db import make_engine, run_migrations
@@ -23,7 +23,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     run_migrations(engine, MIGRATIONS, VERSION_TABLE)
     groupstore.ensure_signer(engine, producer="pool")
-    groupstore.ensure_lease(engine)
+    leasestore.ensure_lease(engine)
     try:
         yield engine
     finally:
@@ -112,7 +112,7 @@ def test_the_unique_key_holds_when_the_watermark_was_lowered_by_hand(engine: Eng
 def test_a_fenced_claim_needs_the_lease_at_its_epoch(engine: Engine) -> None:
     fallback = {"fenced": True, "source": "fallback_local", "builder": None}
     assert groupstore.claim(engine, request(1, epoch=1, **fallback))[0] == FENCED
-    view = groupstore.lease_round(
+    view = leasestore.lease_round(
         engine, instance="a", url="http://a", pid=1, started_ms=0, epoch=0, ttl_ms=60_000, seen_within_ms=1
     )
     assert view.holder == "a" and view.epoch == 1
@@ -127,7 +127,7 @@ def test_a_fenced_claim_needs_the_lease_at_its_epoch(engine: Engine) -> None:
 
 def test_a_group_instance_claims_only_while_its_heartbeat_is_recent(engine: Engine) -> None:
     assert groupstore.claim(engine, request(1, alive_within_ms=1500))[0] == FENCED  # never seen
-    groupstore.lease_round(
+    leasestore.lease_round(
         engine, instance="a", url="http://a", pid=1, started_ms=0, epoch=0, ttl_ms=1500, seen_within_ms=1
     )
     assert groupstore.claim(engine, request(2, alive_within_ms=1500))[0] == WON
@@ -137,8 +137,8 @@ def test_a_group_instance_claims_only_while_its_heartbeat_is_recent(engine: Engi
 
 
 def test_the_lease_passes_on_with_a_new_epoch_only_once_it_lapsed(engine: Engine) -> None:
-    def round_of(name: str, epoch: int, ttl: int = 60_000) -> groupstore.LeaseView:
-        return groupstore.lease_round(
+    def round_of(name: str, epoch: int, ttl: int = 60_000) -> leasestore.LeaseView:
+        return leasestore.lease_round(
             engine, instance=name, url=f"http://{name}", pid=1, started_ms=0, epoch=epoch, ttl_ms=ttl,
             seen_within_ms=10_000,
         )  # fmt: skip
@@ -153,7 +153,7 @@ def test_the_lease_passes_on_with_a_new_epoch_only_once_it_lapsed(engine: Engine
     taken = round_of("b", 0)
     assert (taken.holder, taken.epoch) == ("b", 2)
     assert round_of("a", 1).holder == "b"  # the old holder's epoch is gone
-    assert groupstore.release_lease(engine, instance="b", epoch=2)
+    assert leasestore.release_lease(engine, instance="b", epoch=2)
     assert round_of("a", 0).epoch == 3
 
 
@@ -224,7 +224,7 @@ async def test_the_awaited_claim_on_postgresql_decides_as_the_blocking_one(postg
     engine = make_engine(postgres_url)
     run_migrations(engine, MIGRATIONS, VERSION_TABLE)
     groupstore.ensure_signer(engine, producer="pool")
-    groupstore.ensure_lease(engine)
+    leasestore.ensure_lease(engine)
     writer = AsyncWriter(postgres_url)
     try:
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from emitter import groupstore
+from emitter import leasestore
 from emitter.api import schemas
 from emitter.api.deps import EmitterDep
 from service_shell.web import JSONResponse
@@ -18,8 +18,8 @@ async def group(emitter: EmitterDep) -> JSONResponse:
     database's clock), every instance on record (alive: seen within three lease lifetimes),
     and the signing watermark and ceiling. On SQLite: the single instance."""
     grp = emitter.group
-    lease = groupstore.get_lease(emitter.engine)
-    now, rows = groupstore.list_instances(emitter.engine)
+    lease = leasestore.get_lease(emitter.engine)
+    now, rows = leasestore.list_instances(emitter.engine)
     horizon = 3 * grp.ttl_ms
     held = lease is not None and lease["holder"] is not None and lease["expires_ms"] > lease["now_ms"]
     holder = lease["holder"] if held and lease is not None else None
