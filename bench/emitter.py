@@ -22,9 +22,7 @@ figure less sensitive than the rates to what else this machine runs at the time.
 
 With ``--database-url postgresql://USER@HOST:PORT/postgres`` (a server: the benchmark makes a
 database of its own on it, and drops it) the pool service runs on PostgreSQL, as an emitter
-group does: every emission then commits its claim there before the pool key signs. The server
-processes of the pool service's sessions are put on the other core, with the node and the
-client (on SQLite the database's work is the emitter's own, on its core).
+group does: every emission then commits its claim there before the pool key signs.
 
 Usage: ./dev bench emitter [--samples 30] [--intake-slots 8] [--txs 500] [--log-dir DIR]
                            [--database-url URL]
@@ -140,7 +138,6 @@ class Bench:
         self.nonce = 0
         self.signer = key_for(POOL)  # the floor's signature, as the emitter's
         self.database_url: str | None = None  # the pool service's (SQLite in tmp when None)
-        self.database_core: int | None = None  # where its PostgreSQL sessions run
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -203,11 +200,6 @@ class Bench:
                 proc.wait(10)
 
     # --- helpers ---------------------------------------------------------------------------
-
-    def pin_database(self) -> None:
-        """On PostgreSQL, the pool service's database sessions on the node's and client's core."""
-        if self.database_url and self.database_core is not None:
-            pin_database_sessions(self.database_url, self.database_core)
 
     def fresh_transactions(self) -> list[Transaction]:
         """One transfer from every sender (to the next sender), all at the next nonce."""
@@ -344,10 +336,8 @@ class Bench:
         await asyncio.sleep(0.5)
 
         figures = Figures()
-        self.pin_database()
         await self.measure_emissions(figures)
         figures.stages = await self.stage_means()  # before the intake phase queues deliveries on purpose
-        self.pin_database()  # the sessions opened meanwhile
         await self.measure_intake(figures)
 
         for w in watchers:
@@ -562,37 +552,11 @@ async def main_async(args: argparse.Namespace) -> None:
             wait_ready(bench.node_port)
             wait_ready(bench.emitter_port)
             wait_ready(bench.bare_port, "/docs")
-            bench.database_core = other_core
             await bench.run()
         finally:
             bench.stop()
             if bench.database_url:
                 drop_database(bench.database_url)
-
-
-def pin_database_sessions(database_url: str, core: int) -> None:
-    """Put the PostgreSQL server processes of the pool service's sessions on ``core``, with the
-    node and this client: the emitter's core stays its own, as in the SQLite runs (where the
-    database work is the emitter's own). Sessions opened later are not pinned."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from service_shell.pgasync import libpq_url
-
-    name = make_url(database_url).database
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        pids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
-            ).fetchall()
-        ]
-    pinned = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, {core})
-            pinned += 1
-    print(f"database sessions of the pool service on core {core}: {pinned} of {len(pids)}", flush=True)
 
 
 def main() -> None:
