@@ -71,16 +71,22 @@ def dialect_insert(dialect: Dialect, table: Any) -> Any:
 # --- the signer: watermark and ceiling ------------------------------------------------------------
 
 
+def _signer_row(conn: Connection, producer: str) -> int:
+    """The producer's watermark row exists (at 0 when new); the database's clock now."""
+    now = db_now(conn)
+    conn.execute(
+        dialect_insert(conn.dialect, SIGNER)
+        .values(producer=producer, watermark=0, ceiling=None, chain_slot=None, updated_ms=now)
+        .on_conflict_do_nothing(index_elements=["producer"])
+    )
+    return now
+
+
 def ensure_signer(engine: Engine, *, producer: str) -> None:
     """Create the producer's watermark row (at 0) when missing, and raise it above every
     emission on record (a database that kept emissions from before the claims existed)."""
     with engine.begin() as conn:
-        now = db_now(conn)
-        conn.execute(
-            dialect_insert(conn.dialect, SIGNER)
-            .values(producer=producer, watermark=0, ceiling=None, chain_slot=None, updated_ms=now)
-            .on_conflict_do_nothing(index_elements=["producer"])
-        )
+        now = _signer_row(conn, producer)
         recorded = conn.execute(select(func.max(EMISSION.c.slot))).scalar_one()
         if recorded is not None:
             _raise(conn, producer, int(recorded), now)
@@ -115,12 +121,7 @@ def raise_watermark(engine: Engine, *, producer: str, slot: int, chain: bool = F
 def set_ceiling(engine: Engine, *, producer: str, ceiling: int | None) -> dict[str, Any]:
     """Freeze signing above ``ceiling`` (``None`` lifts it); returns the signer row."""
     with engine.begin() as conn:
-        now = db_now(conn)
-        conn.execute(
-            dialect_insert(conn.dialect, SIGNER)
-            .values(producer=producer, watermark=0, ceiling=None, chain_slot=None, updated_ms=now)
-            .on_conflict_do_nothing(index_elements=["producer"])
-        )
+        now = _signer_row(conn, producer)
         conn.execute(
             SIGNER.update().where(SIGNER.c.producer == producer).values(ceiling=ceiling, updated_ms=now)
         )
