@@ -10,7 +10,7 @@ from dataclasses import asdict
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from emitter import crud
@@ -19,6 +19,7 @@ from emitter.eventlog import EventLogReader
 from emitter.service import MIGRATIONS, VERSION_TABLE
 from pool_protocol.outcomes import compute_delivery_tallies
 from service_shell.db import make_engine, run_migrations
+from service_shell.pgasync import AsyncWriter
 
 VERDICTS = ("selected", "valid", "late", "duplicate", "state_root_mismatch")
 ARRIVALS = st.lists(
@@ -61,3 +62,110 @@ def test_the_databases_tally_is_the_audits(
     assert EventLogReader(engine).pool_slot_numbers(start, end) == sorted(
         {s for _, s, _ in arrivals if start <= s < end}
     )
+
+
+# --- the PostgreSQL writers: one statement per batch -----------------------------------------
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    run_migrations(engine, MIGRATIONS, VERSION_TABLE)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _logged(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(select(*(EVENT.c[k] for k in crud.EVENT_COLUMNS)).order_by(EVENT.c.id))
+        ]
+
+
+def _row(event: EventRecord) -> tuple[object, ...]:
+    row = event.row()
+    return tuple(row[k] for k in crud.EVENT_COLUMNS)
+
+
+@pytest.mark.anyio
+async def test_a_batch_is_written_whole_in_order_also_past_one_statement(pg_engine: Engine) -> None:
+    appender = crud.AsyncEventAppender(pg_engine)
+    events = [
+        EventRecord(
+            kind="arrival",
+            ts_ms=i,
+            slot=i // 3,
+            member=f"m{i % 7}",
+            verdict="valid",
+            fees=i,
+            data={"n": i} if i % 5 == 0 else None,
+        )
+        for i in range(crud.PG_ROWS_PER_STATEMENT * 2 + 3)
+    ]
+    try:
+        await appender.append(events[:1])
+        await appender.append(events[1:])
+    finally:
+        await appender.close()
+    assert _logged(pg_engine) == [_row(e) for e in events]
+
+
+@pytest.mark.anyio
+async def test_a_refused_row_writes_nothing_of_its_batch_and_is_not_cut_short(pg_engine: Engine) -> None:
+    appender = crud.AsyncEventAppender(pg_engine)
+    good = EventRecord(kind="arrival", ts_ms=1, slot=1, member="alice", verdict="valid")
+    too_long = EventRecord(kind="arrival", ts_ms=2, slot=1, member="a" * 13, verdict="valid")
+    try:
+        with pytest.raises(Exception, match="too long"):
+            await appender.append([good, too_long])
+        many = [good] * crud.PG_ROWS_PER_STATEMENT + [too_long]  # two statements, one transaction
+        with pytest.raises(Exception, match="too long"):
+            await appender.append(many)
+        await appender.append([good])  # the lane still writes
+    finally:
+        await appender.close()
+    assert _logged(pg_engine) == [_row(good)]
+
+
+@pytest.mark.anyio
+async def test_an_emission_and_its_events_are_one_statement_refused_whole_on_a_taken_slot(
+    pg_engine: Engine,
+) -> None:
+    writer = AsyncWriter(pg_engine.url.render_as_string(hide_password=False))
+    emission = {
+        "slot": 7,
+        "block_id": "ab" * 32,
+        "height": 3,
+        "builder": "alice",
+        "source": "member",
+        "emitted_ms": 1,
+        "fees": 5,
+        "data": b"\x00block\xff",
+        "accepted_by": None,
+    }
+    arrival = EventRecord(kind="arrival", ts_ms=1, slot=7, member="alice", verdict="selected")
+    other = EventRecord(kind="arrival", ts_ms=2, slot=7, member="bob", verdict="valid")
+    try:
+        await crud.record_arrival_async(
+            writer, pg_engine.dialect, arrival=arrival, emission=emission, extra=[other]
+        )
+        with pytest.raises(crud.AlreadyEmitted):
+            await crud.record_arrival_async(
+                writer, pg_engine.dialect, arrival=other, emission={**emission, "block_id": "cd" * 32}
+            )
+        with pytest.raises(crud.AlreadyEmitted):  # a fallback's form: no arrival
+            await crud.record_arrival_async(writer, pg_engine.dialect, arrival=None, emission=emission)
+        await crud.record_arrival_async(
+            writer, pg_engine.dialect, arrival=None, emission={**emission, "slot": 8}
+        )
+    finally:
+        await writer.close()
+    assert _logged(pg_engine) == [_row(arrival), _row(other)]
+    stored = crud.get_emission(pg_engine, slot=7)
+    assert (
+        stored is not None and stored["block_id"] == "ab" * 32 and bytes(stored["data"]) == b"\x00block\xff"
+    )
+    assert crud.get_emission(pg_engine, slot=8) is not None
