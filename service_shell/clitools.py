@@ -18,6 +18,7 @@ import httpx
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from chain.core.errors import ChainError
 from pool_protocol.requests import request_headers
@@ -33,8 +34,10 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code`` (no traceback)."""
-    err.print(f"[red]error:[/] {message}")
+    """Print ``error: message`` on stderr and exit with ``code`` (no traceback). The message is
+    printed as given: never cut into lines at the terminal's width (a path in it stays one
+    piece to copy), and brackets in it are text, not markup."""
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
