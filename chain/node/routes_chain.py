@@ -1,4 +1,5 @@
-"""``/v1/chain/*`` reads: chain info, blocks, accounts, balances, producers and the schedule.
+"""``/v1/chain/*`` reads: chain info, blocks, accounts, balances, producers, the schedule and
+the state's records (``get_table_rows``).
 
 EOSIO-style: each answers ``GET`` with query parameters and ``POST`` with them as a JSON
 object (:func:`read_endpoint`), and both are documented in the OpenAPI.
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from chain.core import format_amount
 from chain.core.schedule import is_pending_irreversible
+from chain.core.state import compute_state_root, encode_record
 from chain.node import schemas
 from chain.node.deps import get_node, int_param, read_params, require_account_name
 from chain.node.node import SERVER_VERSION, Node, iso_time
@@ -240,3 +242,63 @@ async def get_producer_schedule(request: Request) -> JSONResponse:
             "repetitions": node.params.producer_repetitions,
         }
     )
+
+
+@read_endpoint("/get_table_rows", schemas.TableRows, schemas.TableRowsQuery)
+async def get_table_rows(request: Request) -> JSONResponse:
+    """A page of one state table's records at the head block, with the canonical bytes the
+    state root is made of (``docs/spec``: the state tree): a member can check a record
+    against the root in a header without trusting this node's decoding."""
+    node = get_node(request)
+    params = await read_params(request)
+    state = node.state
+    committed = sorted(name for name, t in state.tables.items() if t.committed)
+    name = params.get("table")
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, "missing_field", f"missing field table (one of {', '.join(committed)})")
+    table = state.tables.get(name)
+    if table is None or not table.committed:
+        known = ", ".join(committed)
+        raise ApiError(404, "unknown_table", f"table: no state table {name!r} (one of {known})")
+    limit = int_param(params, "limit", 10, minimum=1, maximum=1000)
+    lower = _bound(params, "lower_bound")
+    upper = _bound(params, "upper_bound")
+    as_json = params.get("json", True)
+    if not isinstance(as_json, bool):
+        if as_json in ("true", "false"):  # a query string's spelling
+            as_json = as_json == "true"
+        else:
+            raise ApiError(400, "invalid_field", "json: must be true or false")
+    low, high = lower.encode(), upper.encode()
+    in_range = (k for k in table.rows if k.encode() >= low and (not high or k.encode() <= high))
+    keys = sorted(in_range, key=str.encode)
+    rows = []
+    for key in keys[:limit]:
+        record = table.rows[key]
+        row: dict[str, Any] = {
+            "key": key,
+            "leaf_key_hex": table.leaf_key(key).hex(),
+            "value_hex": encode_record(record).hex(),
+        }
+        if as_json:
+            row["fields"] = orjson.loads(orjson.dumps(dict(zip(record._fields, record, strict=True))))
+        rows.append(row)
+    return JSONResponse(
+        {
+            "table": name,
+            "head_block_num": state.chain.height,
+            "head_block_id": state.head_id,
+            "state_root": compute_state_root(state),
+            "rows": rows,
+            "more": len(keys) > limit,
+            "next_key": keys[limit] if len(keys) > limit else "",
+        }
+    )
+
+
+def _bound(params: dict[str, Any], key: str) -> str:
+    """A key bound: a string of at most 256 characters (a 400 naming ``key`` otherwise)."""
+    value = params.get(key, "")
+    if not isinstance(value, str) or len(value) > 256:
+        raise ApiError(400, "invalid_field", f"{key}: must be a string of at most 256 characters")
+    return value

@@ -61,6 +61,22 @@ class ProducersQuery(BaseModel):
     lower_bound: str = ""
 
 
+class TableRowsQuery(BaseModel):
+    """A page of one state table's records, in the order of their keys' bytes (EOSIO's
+    ``get_table_rows``: ``code`` and ``scope`` are accepted and ignored, the chain has one
+    of each)."""
+
+    table: str = Field(description="accounts, producers, unbonding, meta, or an execution table")
+    lower_bound: str = Field(default="", description="the first key (inclusive)")
+    upper_bound: str = Field(default="", description="the last key (inclusive; empty: no bound)")
+    limit: int = Field(default=10, ge=1, le=1000)
+    json_: bool = Field(
+        default=True, alias="json", description="false: the canonical bytes only, no decoded fields"
+    )
+    code: str = ""
+    scope: str = ""
+
+
 class NoParameters(BaseModel):
     """No parameters."""
 
@@ -125,6 +141,28 @@ class Producers(Open):
     rows: list[ProducerRow]
     total_producer_stake: int
     more: str
+
+
+class TableRow(Open):
+    """One state record: its key, the tree key and value bytes the state root is made of
+    (hex), and (with ``json``) its fields by name."""
+
+    key: str
+    leaf_key_hex: str
+    value_hex: str
+    fields: dict[str, Any] | None = None
+
+
+class TableRows(Open):
+    """``get_table_rows``: the records at the head block, and the key to go on from."""
+
+    table: str
+    head_block_num: int
+    head_block_id: str
+    state_root: str
+    rows: list[TableRow]
+    more: bool
+    next_key: str
 
 
 class Schedule(Open):
