@@ -14,7 +14,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from chain.node import routes_chain, routes_node, routes_ops, routes_push
+from chain.node import routes_chain, routes_node, routes_ops, routes_producer, routes_push
 from chain.node.executions_api import router as executions_router
 from chain.node.node import SERVER_VERSION, Node
 from service_shell.web import mount_routes, service_app
@@ -24,6 +24,7 @@ ROUTERS = (
     routes_chain.router,
     routes_push.router,
     routes_node.router,
+    routes_producer.router,
     executions_router,
     routes_ops.router,
 )

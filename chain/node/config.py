@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from chain.core.types import is_valid_account_name
 from pool_protocol.requests import DEFAULT_REQUEST_SKEW_S
 from service_shell.httplimits import HttpLimitsSettings
 from service_shell.settings import sqlite_url
@@ -35,10 +36,23 @@ class NodeSettings(HttpLimitsSettings):
     request_skew_s: int = Field(
         DEFAULT_REQUEST_SKEW_S, gt=0, description="Allowed clock skew of signed requests (prepare_block)."
     )
+    builders: list[str] = Field(
+        default_factory=list,
+        description="Accounts that may ask this node to build a pool slot's candidate "
+        "(POST /v1/producer/build_candidate, signed with the account's key on chain).",
+    )
     produce: bool = Field(True, description="Build blocks at this key's slots (needs key_file).")
     produce_offset_ms: int = Field(0, ge=0, lt=500, description="Delay into an own slot before building.")
     sync_interval_s: float = Field(1.0, gt=0)
     log_level: str = "info"
+
+    @field_validator("builders")
+    @classmethod
+    def _builders_are_accounts(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not is_valid_account_name(name):
+                raise ValueError(f"builders: {name!r} is not an account name (a-z, 1-5 and '.', up to 12)")
+        return value
 
     @property
     def store_url(self) -> str:

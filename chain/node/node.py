@@ -51,6 +51,7 @@ from service_shell.clock import Clock, SystemClock, monotonic_ms
 from service_shell.db import WalCheckpointer
 from service_shell.events import Broadcaster
 from service_shell.keys import KeyFile, read_key_file
+from service_shell.requestauth import RequestVerifier
 from service_shell.runtime import slot_phase_quiet_ms
 from service_shell.supervisor import Supervisor
 from service_shell.web import ApiError
@@ -87,6 +88,10 @@ class Node:
         self.sig_cache = SignatureCache()
         self.mempool = Mempool(max_size=settings.mempool_max, sig_cache=self.sig_cache)
         self.events = Broadcaster()
+        # Builders' requests (POST /v1/producer/build_candidate): one replay guard for the node.
+        self.builder_verifier = RequestVerifier(
+            chain_id=self.chain_id, clock=self.clock, skew_ms=settings.request_skew_s * 1000
+        )
         self.announcer = Announcer(self.events, self.mempool)
         self.store: Store | None = None
         self.head_block: Block | None = None

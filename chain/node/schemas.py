@@ -77,6 +77,19 @@ class TableRowsQuery(BaseModel):
     scope: str = ""
 
 
+class BuildCandidateRequest(BaseModel):
+    """What to build: the pool's slot, its producer (the pool), the builder (the member asking)
+    and, from the slot's opening, the mempool sequence number to select up to."""
+
+    slot: int = Field(ge=1, le=2**62)
+    producer: str
+    builder: str
+    tx_seq: int | None = Field(
+        default=None, ge=0, le=2**62, description="the slot's tx_seq (none: every pending one)"
+    )
+    max_transactions: int | None = Field(default=None, ge=0, le=100_000)
+
+
 class NoParameters(BaseModel):
     """No parameters."""
 
@@ -163,6 +176,20 @@ class TableRows(Open):
     rows: list[TableRow]
     more: bool
     next_key: str
+
+
+class BuiltCandidate(Open):
+    """``build_candidate``: the unsigned candidate (``builder_signature`` null), the canonical
+    header bytes and the digest the builder signs (ed25519 over these 32 bytes)."""
+
+    block: dict[str, Any]
+    header_canonical_hex: str
+    signing_domain: str
+    signing_digest: str
+    block_id: str
+    prev_id: str
+    tx_seq: int | None
+    rejected: int
 
 
 class Schedule(Open):

@@ -14,7 +14,7 @@ async def test_every_operation_is_documented(harness: NodeHarness) -> None:
     spec = (await harness.client.get("/openapi.json")).json()
     assert_documented(
         spec,
-        signed={"POST /v1/node/prepare_block"},
+        signed={"POST /v1/node/prepare_block", "POST /v1/producer/build_candidate"},
         sse={"GET /v1/node/head_stream": {"hello", "head", "lib", "mempool"}},
     )
     paths = {f"{m} {p}" for m, p, _ in operations(spec)}
