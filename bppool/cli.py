@@ -32,6 +32,58 @@ app.add_typer(dac_app, name="dac")
 app.add_typer(runner_app, name="runner")
 
 
+spec_app = typer.Typer(
+    help="The wire and chain spec's conformance vectors (docs/spec/vectors.md).", no_args_is_help=True
+)
+app.add_typer(spec_app, name="spec")
+
+
+@spec_app.command("vectors")
+def spec_vectors(
+    out: Path = typer.Option(..., "--out", help="Folder to write the vectors into (made if missing)."),
+) -> None:
+    """Generate every conformance vector from this implementation into OUT
+    (<runner>/<handler>/<case>.json), and print how many of each kind."""
+    from rich.table import Table
+
+    from bppool import vectors
+
+    if out.exists() and not out.is_dir():
+        console.print(f"[red]error:[/] --out: {out} is not a folder")
+        raise typer.Exit(1)
+    counts = vectors.generate(out)
+    table = Table("runner/handler", "vectors", title=f"conformance vectors in {out}")
+    for kind, count in sorted(counts.items()):
+        table.add_row(kind, str(count))
+    table.add_row("[b]total[/]", f"[b]{sum(counts.values())}[/]")
+    console.print(table)
+
+
+@spec_app.command("check")
+def spec_check(
+    folder: Path = typer.Argument(
+        Path("docs/spec/vectors"), help="A folder of vectors (default: the committed ones)."
+    ),
+) -> None:
+    """Run every vector in FOLDER through this implementation; exit 1 naming each that differs."""
+    from bppool import vectors
+
+    if not folder.is_dir():
+        console.print(f"[red]error:[/] {folder} is not a folder of vectors")
+        raise typer.Exit(1)
+    ran, problems = vectors.check(folder)
+    for line in problems:
+        console.print(f"[red]differs:[/] {line}", soft_wrap=True)
+    if problems or not ran:
+        console.print(
+            f"[red]error:[/] {len(problems)} of {ran} vectors differ"
+            if ran
+            else "[red]error:[/] no vectors found"
+        )
+        raise typer.Exit(1)
+    console.print(f"{ran} vectors: all match")
+
+
 @app.command()
 def version() -> None:
     """Print the bppool version."""

@@ -22,7 +22,7 @@ from pool_dac.context import DacContext
 from pool_dac.core.errors import UnknownEpoch
 from pool_dac.core.params import Parameters
 from pool_dac.core.split import MemberMetrics, Split, compute_counted_slots, compute_split
-from pool_dac.core.statement import compute_rows, compute_statement_root, sign_statement
+from pool_dac.core.statement import compute_rows, compute_statement_header, sign_statement
 from pool_dac.host import EventLog
 from pool_dac.metrics import DacMetrics
 from pool_dac.payouts import Payouts, payout_rows
@@ -70,25 +70,24 @@ def settle_epoch(
         penalties=penalties,
     )
     rows = compute_rows(epoch, split)
-    header = {
-        "chain_id": chain_id,
-        "pool": pool,
-        "epoch": epoch,
-        "start_slot": start,
-        "end_slot": end,
-        "earnings": earnings,
-        "treasury": split.treasury,
-        "pool_slots": pool_slots,
-        "counted_slots": len(counted),
-        "members": len(rows),
-        "policy": params.reward_policy,
-        "treasury_fee_bps": params.treasury_fee_bps,
-        "min_participation_bps": params.min_participation_bps,
-        "reconnect_grace_slots": params.reconnect_grace_slots,
-        "hybrid_base_bps": params.hybrid_base_bps,
-        "penalties": dict(sorted(penalties.items())),
-        "root": compute_statement_root(rows),
-    }
+    header = compute_statement_header(
+        chain_id=chain_id,
+        pool=pool,
+        epoch=epoch,
+        start_slot=start,
+        end_slot=end,
+        earnings=earnings,
+        split=split,
+        rows=rows,
+        pool_slots=pool_slots,
+        counted_slots=len(counted),
+        policy=params.reward_policy,
+        treasury_fee_bps=params.treasury_fee_bps,
+        min_participation_bps=params.min_participation_bps,
+        reconnect_grace_slots=params.reconnect_grace_slots,
+        hybrid_base_bps=params.hybrid_base_bps,
+        penalties=penalties,
+    )
     return SettledEpoch(header, sign_statement(pool_key, header), rows, split)
 
 

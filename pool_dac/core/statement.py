@@ -47,6 +47,48 @@ def verify_row(row: dict[str, Any], index: int, size: int, proof: list[str], roo
     return verify_merkle_proof(row_bytes(row), index, size, proof, root)
 
 
+def compute_statement_header(
+    *,
+    chain_id: str,
+    pool: str,
+    epoch: int,
+    start_slot: int,
+    end_slot: int,
+    earnings: int,
+    split: Split,
+    rows: list[dict[str, Any]],
+    pool_slots: int,
+    counted_slots: int,
+    policy: str,
+    treasury_fee_bps: int,
+    min_participation_bps: int,
+    reconnect_grace_slots: int,
+    hybrid_base_bps: int,
+    penalties: dict[str, int],
+) -> dict[str, Any]:
+    """The statement header the pool signs: the epoch, its figures, the parameters the split
+    used, and the rows' Merkle root."""
+    return {
+        "chain_id": chain_id,
+        "pool": pool,
+        "epoch": epoch,
+        "start_slot": start_slot,
+        "end_slot": end_slot,
+        "earnings": earnings,
+        "treasury": split.treasury,
+        "pool_slots": pool_slots,
+        "counted_slots": counted_slots,
+        "members": len(rows),
+        "policy": policy,
+        "treasury_fee_bps": treasury_fee_bps,
+        "min_participation_bps": min_participation_bps,
+        "reconnect_grace_slots": reconnect_grace_slots,
+        "hybrid_base_bps": hybrid_base_bps,
+        "penalties": dict(sorted(penalties.items())),
+        "root": compute_statement_root(rows),
+    }
+
+
 def sign_statement(key: PrivateKey, header: dict[str, Any]) -> str:
     """The pool's signature over a statement header."""
     return key.sign(DOMAIN_STATEMENT, canonical_bytes_trusted(header))
