@@ -117,6 +117,15 @@ def devnet(
     ),
     tx_rate: float = typer.Option(20.0, min=0.1, help="Transfers per second the traffic generator sends."),
     dac: bool = typer.Option(True, help="Run the pool's DAC (governance, statements and payouts)."),
+    external_member: list[str] = typer.Option(
+        [],
+        "--external-member",
+        help=(
+            "A member the devnet does not run (repeatable): an account, a key file and a founder's "
+            "seat for it, and the node builds candidates for it; it joins by applying itself (e.g. "
+            "examples/js-member). Where to find it all is printed and written to DATA_DIR/external.json."
+        ),
+    ),
 ) -> None:
     """Run a whole local pool with no configuration: a chain node, the pool service and N
     members as real processes on loopback. Ctrl-C stops everything cleanly."""
@@ -136,6 +145,15 @@ def devnet(
     if kill_emitter_at is not None and emitters < 2:
         console.print("[red]error:[/] --kill-emitter-at needs a group: give --emitters 2 or more")
         raise typer.Exit(2)
+    from chain.core.types import is_valid_account_name
+
+    for name in external_member:
+        if not is_valid_account_name(name) or name.startswith("member"):
+            console.print(
+                f"[red]error:[/] --external-member: {name!r} is not a free account name "
+                "(a-z, 1-5 and '.', up to 12 characters, not member…)"
+            )
+            raise typer.Exit(2)
     code = run_devnet(
         Devnet(
             members=members,
@@ -149,6 +167,7 @@ def devnet(
             kill_emitter_at=kill_emitter_at,
             tx_rate=tx_rate,
             dac=dac,
+            external_members=list(dict.fromkeys(external_member)),
             console=console,
         )
     )

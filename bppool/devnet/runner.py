@@ -55,6 +55,9 @@ class Devnet:
     tx_rate: float = 20.0
     dac: bool = True
     dac_settings: dict[str, Any] = field(default_factory=dict)
+    # Members the devnet makes an account, a key file and a founder's seat for, and whose
+    # node builds for them, but does not run: a member of another implementation joins as one.
+    external_members: list[str] = field(default_factory=list)
     console: Console = field(default_factory=Console)
     procs: dict[str, Proc] = field(default_factory=dict)
     keys: dict[str, KeyFile] = field(default_factory=dict)
@@ -89,7 +92,7 @@ class Devnet:
             self.keys.update(setup.generate_keys(self.root / "keys", self.everyone()))
         # Written by write_genesis once every process is loaded; the configs name it already.
         self.genesis_path = self.root / "genesis.json"
-        node = setup.node_proc(self.root, self.genesis_path)
+        node = setup.node_proc(self.root, self.genesis_path, builders=self.external_members)
         emitters = setup.emitter_procs(
             self.root,
             self.genesis_path,
@@ -109,7 +112,7 @@ class Devnet:
 
     def everyone(self) -> list[str]:
         """Every account of the genesis."""
-        return setup.accounts(self.member_names)
+        return setup.accounts([*self.member_names, *self.external_members])
 
     def write_genesis(self, genesis_time_ms: int) -> None:
         """The genesis, starting the chain at ``genesis_time_ms``; written whole or not at all
@@ -120,7 +123,10 @@ class Devnet:
     def dac_table(self) -> str:
         """The ``[extensions.dac]`` table of the pool service's config."""
         return setup.dac_table(
-            enabled=self.dac, members=self.member_names, strategy=self.strategy, overrides=self.dac_settings
+            enabled=self.dac,
+            members=[*self.member_names, *self.external_members],
+            strategy=self.strategy,
+            overrides=self.dac_settings,
         )
 
     # --- processes -------------------------------------------------------------------------
@@ -191,6 +197,29 @@ class Devnet:
             f"[green]✓[/] genesis at {clock_time(genesis_ms)} (in {(genesis_ms - now_ms) / 1000:.0f} s)"
         )
         await self.join(genesis_ms)
+        self.announce_external()
+
+    def announce_external(self) -> None:
+        """Where an external member finds what it needs: printed, and in ``external.json``."""
+        if not self.external_members:
+            return
+        described = {
+            "chain_id": self.genesis.chain_id,
+            "node_url": self.node_url,
+            "emitter_urls": self.emitter_urls,
+            "pool": POOL,
+            "members": {n: str(self.root / "keys" / f"{n}.json") for n in self.external_members},
+        }
+        path = self.root / "external.json"
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(described, indent=2))
+        os.replace(partial, path)
+        for name, key_file in described["members"].items():
+            self.console.print(
+                f"external member [b]{name}[/]: key file {key_file}, node {self.node_url} (builds for it), "
+                f"pool service {' '.join(self.emitter_urls)}; all of it in {path}",
+                soft_wrap=True,
+            )
 
     async def join(self, genesis_ms: int) -> None:
         """Wait for the node, the pool service and the members, then for the genesis."""

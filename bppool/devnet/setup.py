@@ -95,12 +95,14 @@ def generate_keys(keys_dir: Path, names: list[str]) -> dict[str, KeyFile]:
     return keys
 
 
-def node_proc(root: Path, genesis_path: Path) -> Proc:
-    """The chain node (producing for the solo producers) and its config file."""
+def node_proc(root: Path, genesis_path: Path, builders: list[str] | None = None) -> Proc:
+    """The chain node (producing for the solo producers, building for ``builders``) and its
+    config file."""
     port = free_port()
     (root / "node.toml").write_text(
         f'genesis = "{genesis_path}"\ndata_dir = "{root / "node"}"\nport = {port}\n'
         f"key_files = {json.dumps([str(root / 'keys' / f'{s}.json') for s in SOLOS])}\n"
+        f"builders = {json.dumps(builders or [])}\n"
         'log_level = "info"\n'
     )
     args = ["chain", "node", "--config", str(root / "node.toml")]

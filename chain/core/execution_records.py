@@ -105,6 +105,10 @@ class OpenExecution(NamedTuple):
 # --- tables --------------------------------------------------------------------------------
 
 
+# The execution tables, in the state from their first record on (``docs/spec/state.md``).
+EXECUTION_TABLES = ("services", "runners", "service_runners", "executions", "processes", "open_executions")
+
+
 def services(state: State) -> Table[Service]:
     """Published services by id."""
     return state.table("services")

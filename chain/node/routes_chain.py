@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from chain.core import format_amount
+from chain.core.execution_records import EXECUTION_TABLES
 from chain.core.schedule import is_pending_irreversible
 from chain.core.state import compute_state_root, encode_record
 from chain.node import schemas
@@ -25,6 +26,9 @@ from service_shell.apidocs import json_body, query_parameters
 from service_shell.web import ApiError, JSONResponse, int_field
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+# The tables of the state root (``blocks`` is not one of them).
+STATE_TABLES = frozenset({"meta", "accounts", "producers", "unbonding", *EXECUTION_TABLES})
 
 router = APIRouter(prefix="/v1/chain", tags=["chain"])
 
@@ -252,12 +256,12 @@ async def get_table_rows(request: Request) -> JSONResponse:
     node = get_node(request)
     params = await read_params(request)
     state = node.state
-    committed = sorted(name for name, t in state.tables.items() if t.committed)
+    committed = sorted(STATE_TABLES)
     name = params.get("table")
     if not isinstance(name, str) or not name:
         raise ApiError(400, "missing_field", f"missing field table (one of {', '.join(committed)})")
     table = state.tables.get(name)
-    if table is None or not table.committed:
+    if name not in STATE_TABLES or (table is not None and not table.committed):
         known = ", ".join(committed)
         raise ApiError(404, "unknown_table", f"table: no state table {name!r} (one of {known})")
     limit = int_param(params, "limit", 10, minimum=1, maximum=1000)
@@ -270,14 +274,15 @@ async def get_table_rows(request: Request) -> JSONResponse:
         else:
             raise ApiError(400, "invalid_field", "json: must be true or false")
     low, high = lower.encode(), upper.encode()
-    in_range = (k for k in table.rows if k.encode() >= low and (not high or k.encode() <= high))
+    rows_of = table.rows if table is not None else {}  # an execution table before its first record
+    in_range = (k for k in rows_of if k.encode() >= low and (not high or k.encode() <= high))
     keys = sorted(in_range, key=str.encode)
     rows = []
     for key in keys[:limit]:
-        record = table.rows[key]
+        record = rows_of[key]
         row: dict[str, Any] = {
             "key": key,
-            "leaf_key_hex": table.leaf_key(key).hex(),
+            "leaf_key_hex": f"{name}/{key}".encode().hex(),
             "value_hex": encode_record(record).hex(),
         }
         if as_json:

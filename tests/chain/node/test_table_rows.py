@@ -13,7 +13,7 @@ from tests.helpers.node import transfer_tx
 
 pytestmark = pytest.mark.anyio
 
-TABLES = ("accounts", "meta", "producers", "unbonding")
+TABLES = ("accounts", "meta", "producers", "unbonding", "services", "runners", "executions")
 
 
 async def post(h: NodeHarness, body: object):  # type: ignore[no-untyped-def]
@@ -54,6 +54,15 @@ async def test_the_pages_of_every_table_hash_to_the_state_root(harness: NodeHarn
     assert StateTree().update(leaves) == head.header.state_root
     alice = next(r for r in (await every_row(harness, "accounts", 100))[0] if r["key"] == "alice")
     assert alice["fields"]["nonce"] == 1
+
+
+async def test_the_tables_are_the_states(harness: NodeHarness) -> None:
+    from chain.node.routes_chain import STATE_TABLES
+
+    committed = {n for n, t in harness.node.state.tables.items() if t.committed}
+    assert committed <= STATE_TABLES  # a new table of the state is listed (and in docs/spec/state.md)
+    r = await post(harness, {"table": "open_executions"})  # no record yet: an empty page, not a 404
+    assert r.status_code == 200 and r.json()["rows"] == [] and r.json()["more"] is False
 
 
 async def test_bounds_limit_and_bytes_only(harness: NodeHarness) -> None:
