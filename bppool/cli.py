@@ -145,13 +145,15 @@ def devnet(
     if kill_emitter_at is not None and emitters < 2:
         console.print("[red]error:[/] --kill-emitter-at needs a group: give --emitters 2 or more")
         raise typer.Exit(2)
+    from bppool.devnet.setup import POOL, SOLOS, USERS
     from chain.core.types import is_valid_account_name
 
     for name in external_member:
-        if not is_valid_account_name(name) or name.startswith("member"):
+        if not is_valid_account_name(name) or name.startswith("member") or name in (POOL, *SOLOS, *USERS):
             console.print(
                 f"[red]error:[/] --external-member: {name!r} is not a free account name "
-                "(a-z, 1-5 and '.', up to 12 characters, not member…)"
+                f"(a-z, 1-5 and '.', up to 12 characters; not member…, {POOL}, {', '.join((*SOLOS, *USERS))})",
+                soft_wrap=True,
             )
             raise typer.Exit(2)
     code = run_devnet(
