@@ -4,10 +4,11 @@ Lists use the RFC 6962 tree (leaf prefix 0x00, node prefix 0x01, split at the la
 of two below the size), which gives short inclusion proofs without duplicating leaves.
 
 The state tree is a fixed-depth 16-ary tree over buckets: a record key's CRC-32 picks one
-of 16**5 (about a million) buckets; a bucket hashes its entries sorted by key; internal
+of 16**5 (about a million) buckets; a bucket hashes its entries (each its key's 2-byte length,
+the key and its value's hash) sorted as byte strings, so shorter keys first; internal
 nodes hash their sixteen children. Updating ``k`` records rehashes at most
 ``k`` buckets and their paths: work proportional to what changed, never to the whole state
-(buckets hold about one entry each up to a million records).
+(buckets hold about one entry each up to a million records). Spec: ``docs/spec/state.md`` §8.
 """
 
 from __future__ import annotations

@@ -251,8 +251,9 @@ async def get_producer_schedule(request: Request) -> JSONResponse:
 @read_endpoint("/get_table_rows", schemas.TableRows, schemas.TableRowsQuery)
 async def get_table_rows(request: Request) -> JSONResponse:
     """A page of one state table's records at the head block, with the canonical bytes the
-    state root is made of (``docs/spec``: the state tree): a member can check a record
-    against the root in a header without trusting this node's decoding."""
+    state root is made of (``docs/spec/state.md`` §10): paging through every table, a member
+    rebuilds the root in a header without trusting this node's decoding (the node serves no
+    inclusion proof of a single record)."""
     node = get_node(request)
     params = await read_params(request)
     state = node.state
