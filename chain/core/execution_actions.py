@@ -144,6 +144,9 @@ class SubmitResult(Action):
         # Verify exactly one of outputs and error is given
         if ("outputs" in data) == ("error" in data):
             raise MalformedInput("action: exactly one of outputs and error")
+        # Verify an error says something: an empty one would read as no error at all
+        if data.get("error") == "":
+            raise MalformedInput("action.error: an empty error message (give outputs, or say what failed)")
         return parse_fields(cls, data, where, "action.")
 
 

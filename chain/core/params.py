@@ -73,7 +73,7 @@ class ChainParams:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise InvalidGenesis(f"params.{name}: must be positive")
-        for name in ("min_signed_bps", "downtime_slash_bps", "double_sign_slash_bps"):
+        for name in ("min_signed_bps", "downtime_slash_bps", "double_sign_slash_bps", "runner_slash_bps"):
             if getattr(self, name) > BPS:
                 raise InvalidGenesis(f"params.{name}: must be at most {BPS} basis points")
         shares = self.runner_share_bps + self.developer_share_bps + self.verifier_share_bps
