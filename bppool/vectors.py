@@ -348,7 +348,7 @@ def _message_cases(genesis: Genesis) -> Iterator[Case]:
     for case, path, method, raw in (
         ("candidate_delivery", "/v1/pool/candidates", "POST", body),
         ("slots_current_empty_body", "/v1/pool/slots/current", "GET", b""),
-        ("with_query_string", "/v1/pool/events?after=7", "GET", b""),
+        ("member_status", "/v1/pool/members/me", "GET", b""),
     ):
         yield (
             "messages",

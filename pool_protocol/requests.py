@@ -28,9 +28,10 @@ DEFAULT_REQUEST_SKEW_S = 30
 
 
 class Request(TypedDict):
-    """What a request signature covers: the pool on its chain, the method, the path (with its
-    query string, as sent), the timestamp in ms and the body (or its sha256 in hex, when the
-    caller has it already)."""
+    """What a request signature covers: the pool on its chain, the method, the path (without
+    a query string: the servers check the signature against the request's path alone, and no
+    signed route takes query parameters), the timestamp in ms and the body (or its sha256 in
+    hex, when the caller has it already). Spec: ``docs/spec/encoding.md``, request signing."""
 
     chain_id: str
     pool: str
