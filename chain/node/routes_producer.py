@@ -46,6 +46,11 @@ async def build_candidate(request: Request) -> Response:
     body = await request.body()
     verifier = node.builder_verifier
     signed = verifier.read(request.headers)
+    if request.url.query:
+        # The signature covers the path and the body: nothing else may say what to build.
+        raise ApiError(
+            400, "malformed", "build_candidate takes its parameters in the JSON body only, not the query"
+        )
     params = await read_params(request)
     producer = require_account_name(params, "producer")
     builder = require_account_name(params, "builder")

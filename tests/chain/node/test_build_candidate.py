@@ -151,6 +151,16 @@ async def test_refusals_name_what_is_wrong(
         assert error["code"] == code
 
 
+async def test_parameters_in_the_query_string_are_refused(builder_node: NodeHarness) -> None:
+    """The signature covers the path and the body only: a query string could change what is
+    built without it."""
+    builder_node.clock.at_slot(1)
+    raw, headers = signed(builder_node, {"slot": 1, "producer": "alpha", "builder": "alice"})
+    r = await builder_node.client.post(PATH + "?max_transactions=0", content=raw, headers=headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed"), r.text
+    assert "query" in r.json()["error"]["message"]
+
+
 async def test_a_slot_not_after_the_head_is_refused(builder_node: NodeHarness) -> None:
     await builder_node.produce(1)
     builder_node.clock.at_slot(2)
