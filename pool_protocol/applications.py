@@ -1,4 +1,7 @@
-"""A producer's signed application to join a pool, under ``bppool/application/v1``."""
+"""A producer's signed application to join a pool, under ``bppool/application/v1``.
+
+Spec: ``docs/spec/pool.md`` §3 (a member's life).
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ arbitration rulings (the DAC checks them; members and arbitrators sign them).
 Each is the canonical JSON of its fields, signed with ed25519 under its own domain, with the
 chain id and the pool account inside, like every bppool message (Snapshot-style typed,
 domain-separated votes).
+
+Spec: ``docs/spec/encoding.md`` (signed messages).
 """
 
 from __future__ import annotations

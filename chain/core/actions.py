@@ -2,6 +2,8 @@
 
 Each ``process_*`` checks, with one comment per check, then mutates. A processor that
 raises leaves partial writes behind; the caller reverts to its checkpoint.
+
+Spec: ``docs/spec/transition.md`` §6 (what each action does).
 """
 
 from __future__ import annotations

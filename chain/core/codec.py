@@ -2,6 +2,8 @@
 
 Canonical bytes are JSON with sorted keys, no whitespace, UTF-8, integers only (no floats),
 byte strings as lowercase hex. Every id in bppool is ``sha256(canonical bytes)`` as hex.
+
+Spec: ``docs/spec/encoding.md`` (canonical encoding).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ on first use, so a transaction's id is computed once however often it is looked 
 
 Actions form an open registry: a module defines a subclass of :class:`Action` and decorates
 it with :func:`register_action`; the transition module registers the matching processor.
+
+Spec: ``docs/spec/encoding.md`` (containers) and ``docs/spec/transition.md`` §3.
 """
 
 from __future__ import annotations

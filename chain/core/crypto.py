@@ -4,6 +4,8 @@ Every signature is ed25519 (PyNaCl) over ``sha256(domain || 0x00 || canonical by
 The domain names the message kind and the chain id travels inside the message, so no
 signature can be replayed across kinds or chains. Keys are arguments: this module never
 generates randomness (key generation lives in the I/O shell, :mod:`service_shell.keys`).
+
+Spec: ``docs/spec/encoding.md`` (signatures and their domains).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Every rejection is an instance of a subclass of :class:`ChainError` carrying a s
 machine-readable ``code`` and a human message that names the failed check. The tree follows
 ethereum/execution-specs: a transaction error is a block error (a block holding an invalid
 transaction is invalid), so callers that only care about blocks catch ``InvalidBlock``.
+
+Spec: ``docs/spec/transition.md`` §10 and ``docs/spec/pool.md`` §9 (every code).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ process that cannot pay stops cleanly.
 
 The actions are declared in :mod:`chain.core.execution_actions`, the records in
 :mod:`chain.core.execution_records`. Every iteration over a table is sorted.
+
+Spec: ``docs/spec/transition.md`` §5-§6 (executions).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@
   afterwards. A side block therefore costs a revert and a re-apply of the blocks between the
   head and the fork; in exchange the head and the LIB depend only on the set of blocks held,
   not on the order they came in, and an invalid block is never kept.
+
+Spec: ``docs/spec/transition.md`` §9 (fork choice and finality).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The state at genesis (height 0, slot 0; its block id is the chain id)."""
+"""The state at genesis (height 0, slot 0; its block id is the chain id).
+
+Spec: ``docs/spec/state.md`` §9 (genesis to state).
+"""
 
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ pending of some sender).
 
 Pure (time is an argument): the node keeps one, and every follower of a node keeps a replica
 (:mod:`chain.client.follower`), which is why it lives in the core rather than in the node.
+
+Spec: ``docs/spec/transition.md`` §8 (selection and the block a pool expects).
 """
 
 from __future__ import annotations

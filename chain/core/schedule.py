@@ -8,6 +8,8 @@
 * LIB (legacy DPoS): the highest height that more than 2/3 of the active producers have
   built on, where a producer that produced at height ``h`` on this branch has built on every
   block up to ``h``. Jailed producers are left out of the count (see docs/chain.md for why).
+
+Spec: ``docs/spec/transition.md`` §5 (the producer schedule) and §9 (LIB).
 """
 
 from __future__ import annotations

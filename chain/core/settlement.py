@@ -15,6 +15,8 @@
 
 When a process's execution completes, the *process worker* (the MESG role that creates
 executions from processes) requests the follow-ups its rules name, paid from its balance.
+
+Spec: ``docs/spec/transition.md`` §5 (settlement).
 """
 
 from __future__ import annotations

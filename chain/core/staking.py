@@ -10,6 +10,8 @@
 * A slash reaches every delegation and every unbonding entry from that producer created at or
   after the infraction slot. Slashed tokens are burned. Each delegation and entry loses
   ``floor(amount * bps / 10000)``, so rounding always favours the delegator.
+
+Spec: ``docs/spec/transition.md`` §5 (helpers: staking, liveness, slashing).
 """
 
 from __future__ import annotations

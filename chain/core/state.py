@@ -12,6 +12,8 @@ dirty. That gives three things at the cost of one list append per write:
 
 The state root commits to every committed table as leaves ``table/key -> canonical JSON
 array of the record's fields`` in the bucketed tree of :mod:`chain.core.merkle`.
+
+Spec: ``docs/spec/state.md`` §5-§7 (tables, records, value bytes).
 """
 
 from __future__ import annotations

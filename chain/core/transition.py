@@ -9,6 +9,8 @@ root is checked. Any failure reverts the state to exactly what it was before the
 
 The cheap header checks run before the signatures (mev-boost-relay's "cheapest first"),
 which is the only departure from the order DESIGN.md lists.
+
+Spec: ``docs/spec/transition.md`` §6 (the transition) and §7 (building a block).
 """
 
 from __future__ import annotations

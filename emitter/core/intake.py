@@ -5,6 +5,8 @@ The checks run cheapest first and the first failure is the verdict, with a messa
 the failed check. A verdict refuses the candidate either for what it is (``INVALID``: a
 block that could never fill the slot) or for the slot's state (``CONFLICTS``: the slot is
 not open, the member delivered already, the parent moved).
+
+Spec: ``docs/spec/pool.md`` §6 (delivery: the order of the checks).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ the valid candidate with the highest total fees; the earliest arrival wins ties.
 ``fair_rotation``: the member whose turn it is (``members[slot % n]``, members sorted by
 name) is preferred if it delivers a valid candidate within the grace period; otherwise the
 first valid delivery.
+
+Spec: ``docs/spec/pool.md`` §6 (delivery and the strategies).
 """
 
 from __future__ import annotations

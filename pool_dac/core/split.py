@@ -22,6 +22,8 @@ Rules (published with every statement):
 
 Invariant (tested with hypothesis): the amounts plus the treasury equal the earnings, no
 amount is negative, and the result does not depend on the order of the members.
+
+Spec: ``docs/dac.md`` and the ``dac/split`` vectors (``docs/spec/vectors.md``).
 """
 
 from __future__ import annotations

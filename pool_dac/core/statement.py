@@ -6,6 +6,8 @@ committed to by an RFC 6962 Merkle root. The pool signs (domain ``bppool/stateme
 statement header: chain, pool, epoch, slot range, earnings, treasury, policy and parameters,
 row count and root. Anyone can check a row with its inclusion proof, and recompute the whole
 statement from the public event log and the chain (``bppool dac audit``).
+
+Spec: ``docs/dac.md`` and the ``dac/split`` vectors (``docs/spec/vectors.md``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 ``intake`` is the endpoint's one implementation. It is a hot route (:mod:`service_shell.hotroutes`):
 served by the HTTP protocol itself under ``bppool emitter serve`` and by a middleware
 anywhere else; the FastAPI route below documents it (OpenAPI) and answers the same way.
+
+Spec: ``docs/spec/pool.md`` §6 (delivery).
 """
 
 from __future__ import annotations

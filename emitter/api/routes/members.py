@@ -1,4 +1,7 @@
-"""Applications, membership and member statistics."""
+"""Applications, membership and member statistics.
+
+Spec: ``docs/spec/pool.md`` §3 (a member's life).
+"""
 
 from __future__ import annotations
 

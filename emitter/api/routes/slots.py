@@ -1,4 +1,7 @@
-"""The slot feed (server-sent events and polling) and slot outcomes."""
+"""The slot feed (server-sent events and polling) and slot outcomes.
+
+Spec: ``docs/spec/pool.md`` §4 (the slot feed).
+"""
 
 from __future__ import annotations
 
