@@ -31,6 +31,11 @@ class Candidate:
         """The delivered block's id."""
         return self.block.id
 
+    @property
+    def prev_id(self) -> str:
+        """The parent it was built on."""
+        return self.block.header.prev_id
+
 
 @dataclass
 class SlotRun:

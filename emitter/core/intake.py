@@ -35,6 +35,8 @@ class Delivered(Protocol):
 
     @property
     def block_id(self) -> str: ...
+    @property
+    def prev_id(self) -> str: ...
 
 
 class OpenSlot(Protocol):
@@ -86,9 +88,10 @@ def compute_precheck(
             "late",
             f"arrived {arrival_ms - run.start_ms} ms into slot {run.slot}, after the {cutoff_ms} ms cutoff",
         )
-    # Verify it is the member's only candidate for the slot
+    # Verify it is the member's only candidate for the slot on its parent (after the slot
+    # re-opened on a new parent, a block built on it replaces one built on the old parent)
     first = run.by_member.get(member)
-    if first is not None:
+    if first is not None and first.prev_id == run.prev_id:
         if first.block_id == block_id:
             return "duplicate", f"block {block_id[:16]}… was already delivered for slot {run.slot}"
         return "equivocation", (

@@ -24,6 +24,7 @@ SLOT_START = 1_000
 @dataclass
 class Delivered:
     block_id: str
+    prev_id: str = ""
 
 
 @dataclass
@@ -57,6 +58,16 @@ def header():  # type: ignore[no-untyped-def]
 
 def test_a_candidate_passing_every_check(header) -> None:  # type: ignore[no-untyped-def]
     assert check(header, run=Run(prev_id=header.prev_id)) == (None, "")
+
+
+def test_a_block_on_the_new_parent_after_a_reopen_replaces_the_members_first(header) -> None:  # type: ignore[no-untyped-def]
+    """The slot re-opened on a new parent: the member's block built on the old one is no
+    equivocation of its rebuilt block (nor evidence against it); a second block on the same
+    parent still is."""
+    before = Delivered("b0", prev_id="the-old-parent")
+    assert check(header, run=Run(prev_id=header.prev_id, by_member={"alice": before})) == (None, "")
+    again = Delivered("b0", prev_id=header.prev_id)
+    assert check(header, run=Run(prev_id=header.prev_id, by_member={"alice": again}))[0] == "equivocation"
 
 
 @pytest.mark.parametrize(
