@@ -150,9 +150,10 @@ def devnet(
 
     for name in external_member:
         if not is_valid_account_name(name) or name.startswith("member") or name in (POOL, *SOLOS, *USERS):
+            taken = ", ".join((POOL, *SOLOS, *USERS))
             console.print(
                 f"[red]error:[/] --external-member: {name!r} is not a free account name "
-                f"(a-z, 1-5 and '.', up to 12 characters; not member…, {POOL}, {', '.join((*SOLOS, *USERS))})",
+                f"(a-z, 1-5 and '.', up to 12 characters; not member…, {taken})",
                 soft_wrap=True,
             )
             raise typer.Exit(2)

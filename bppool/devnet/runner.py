@@ -203,7 +203,7 @@ class Devnet:
         """Where an external member finds what it needs: printed, and in ``external.json``."""
         if not self.external_members:
             return
-        described = {
+        described: dict[str, Any] = {
             "chain_id": self.genesis.chain_id,
             "node_url": self.node_url,
             "emitter_urls": self.emitter_urls,
