@@ -90,9 +90,16 @@ async function call(base, method, path, { body = null, signedBy = null, ctx = nu
       chainId: ctx.chainId, pool: ctx.pool, method, path, timestamp: Date.now(), body: raw,
     }));
   }
-  const response = await fetch(base + path, { method, headers, body: body === null ? undefined : raw });
+  const response = await fetch(base + path, {
+    method, headers, body: body === null ? undefined : raw, signal: AbortSignal.timeout(5000),
+  });
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { error: { code: `http_${response.status}`, message: text.slice(0, 200) } }; // a plain-text 5xx
+  }
   if (!response.ok) throw new Refused(response.status, data?.error);
   return data;
 }
@@ -156,11 +163,10 @@ export class Member {
       constitution_hash: info.constitution_hash,
       timestamp: Date.now(),
     });
-    try {
-      await call(this.emitterUrl, "POST", "/v1/pool/apply", { body: application });
-    } catch (error) {
-      if (!(error instanceof Refused && error.status === 409)) throw error; // 409: applied before
-    }
+    // 202 with the status after it (pool.md §3.4): a founder is active at once, an applicant
+    // waits for admission; applying again keeps the status.
+    const applied = await call(this.emitterUrl, "POST", "/v1/pool/apply", { body: application });
+    if (applied.status === "active") return;
     for (let i = 0; i < 300; i++) {
       const me = await call(this.emitterUrl, "GET", "/v1/pool/members/me", { signedBy: this.signer, ctx: this.ctx });
       if (me.status === "active") return;
@@ -173,24 +179,35 @@ export class Member {
   async deliver(open) {
     const request = { slot: open.slot, producer: open.pool, builder: this.account, tx_seq: open.tx_seq ?? null };
     let built;
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       built = await call(this.nodeUrl, "POST", "/v1/producer/build_candidate", {
         body: request, signedBy: this.signer, ctx: { chainId: this.ctx.chainId, pool: open.pool },
       });
       if (built.prev_id === open.prev_id) break;
-      if (attempt >= 40) {
-        this.log(`slot ${open.slot}: the node's head never reached the slot's parent`);
-        return;
+      // The node has not applied the slot's parent yet (pool.md §5.6): again, until the deadline.
+      if (Date.now() + 20 > open.deadline_ms) {
+        this.log(`slot ${open.slot}: the node's head did not reach the slot's parent by the deadline`);
+        return false;
       }
-      this.figures.build_retries += 1; // the node has not applied the slot's parent yet
+      this.figures.build_retries += 1;
       await sleep(10);
     }
     const block = built.block;
-    const digest = signingDigest("bppool/candidate/v1", canonical(block.header));
+    const header = block.header;
+    // Sign only what this slot asks for (pool.md §5.1): never whatever a node returns.
+    const expected = { slot: open.slot, prev_id: open.prev_id, producer: open.pool, builder: this.account };
+    for (const [field, value] of Object.entries(expected)) {
+      if (header[field] !== value) throw new Error(`the node built ${field} ${header[field]}, not ${value}`);
+    }
+    if (built.signing_domain !== "bppool/candidate/v1") throw new Error(`unexpected domain ${built.signing_domain}`);
+    const digest = signingDigest("bppool/candidate/v1", canonical(header));
     if (digest.toString("hex") !== built.signing_digest) throw new Error("the node's digest is not the header's");
+    if (Date.now() > open.deadline_ms) {
+      this.log(`slot ${open.slot}: built after the deadline; not delivered`); // pool.md §6.6
+      return false;
+    }
     block.builder_signature = signDigest(this.key, digest);
     this.figures.deliveries += 1;
-    this.mine.add(open.slot);
     try {
       const verdict = await call(this.emitterUrl, "POST", "/v1/pool/candidates", {
         body: block, signedBy: this.signer, ctx: this.ctx,
@@ -203,22 +220,36 @@ export class Member {
       this.figures.rejected_by[error.code] = (this.figures.rejected_by[error.code] ?? 0) + 1;
       this.log(`slot ${open.slot}: refused, ${error.message}`);
     }
+    return true;
   }
 
   /** Follow the feed for ``slots`` pool slots (pool.md, the slot feed), then stop. */
   async run(slots) {
     await this.join();
     const pending = new Set();
+    const done = () => this.figures.slots >= slots && this.mine.size === 0 && pending.size === 0;
+    const take = (open) => {
+      // A slot once (re-openings skipped: a block on the new parent would need the old one
+      // forgotten, pool.md §6.10), until the count is reached.
+      if (this.figures.slots >= slots || this.mine.has(open.slot) || Date.now() > open.deadline_ms) return;
+      this.figures.slots += 1;
+      this.mine.add(open.slot);
+      const work = this.deliver(open)
+        .catch((error) => (this.log(`slot ${open.slot}: ${error.message}`), false))
+        .then((delivered) => delivered || this.mine.delete(open.slot));
+      pending.add(work);
+      work.finally(() => pending.delete(work));
+    };
     for await (const { event, data } of events(this.emitterUrl, "/v1/pool/slots/stream", this.signer, this.ctx)) {
-      if (event === "slot_open" && !data.reopen && this.figures.slots < slots) {
-        this.figures.slots += 1;
-        const work = this.deliver(data).catch((error) => this.log(`slot ${data.slot}: ${error.message}`));
-        pending.add(work);
-        work.finally(() => pending.delete(work));
-      } else if (event === "slot_closed" && this.mine.has(data.slot)) {
+      if (event === "hello" && data.open && !data.open.emitted) take({ ...data.open, tx_seq: null }); // pool.md §4.2
+      else if (event === "slot_open" && !data.reopen) take(data);
+      else if (event === "slot_closed" && this.mine.has(data.slot)) {
         this.mine.delete(data.slot);
         if (data.winner === this.account) this.figures.wins += 1;
-        if (this.figures.slots >= slots && this.mine.size === 0) break;
+      }
+      if (this.figures.slots >= slots) {
+        await Promise.all(pending);
+        if (done()) break;
       }
     }
     await Promise.all(pending);
