@@ -22,7 +22,6 @@ from starlette.responses import Response
 
 from chain.core import build_block
 from chain.core.crypto import DOMAIN_CANDIDATE, compute_signing_digest
-from chain.core.errors import ChainError
 from chain.node import schemas
 from chain.node.deps import get_node, read_params, require_account_name
 from service_shell.apidocs import SIGNED, SIGNED_ERRORS, json_body
@@ -78,18 +77,17 @@ async def build_candidate(request: Request) -> Response:
         if max_tx is not None:
             limit = int_field(max_tx, "max_transactions", minimum=0, maximum=limit)
         transactions = node.mempool.select(state, limit, max_seq=max_seq)
-        try:
-            built = build_block(
-                state,
-                slot=slot,
-                producer=producer,
-                builder=builder,
-                transactions=transactions,
-                sig_cache=node.sig_cache,
-                max_transactions=limit,
-            )
-        except ChainError:
-            raise  # a 4xx naming the rule (wrong producer for the slot, a slot not after the head)
+        # A ChainError is a 4xx naming the rule (wrong producer for the slot, a slot not after
+        # the head), mapped as everywhere else.
+        built = build_block(
+            state,
+            slot=slot,
+            producer=producer,
+            builder=builder,
+            transactions=transactions,
+            sig_cache=node.sig_cache,
+            max_transactions=limit,
+        )
         head_id = state.head_id
     block = built.block
     header = block.header

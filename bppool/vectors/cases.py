@@ -1,268 +1,41 @@
 # mypy: disable-error-code="arg-type"
 # (the vectors are built from literals: the chain's NewTypes would only be noise here)
-"""Conformance vectors: inputs and the outputs this implementation computes from them.
-
-The layout follows consensus-spec-tests: ``<runner>/<handler>/<case>.json`` under one folder,
-each file ``{"runner", "handler", "case", "description", "input", "output"}``. Every handler is
-one function of the implementation run on ``input`` (:data:`HANDLERS`); generating writes what
-it returns, checking runs it again on the committed inputs and compares. A member written in
-another language runs the same inputs through its own code (``docs/spec/vectors.md`` says what
-each handler computes and which section of the spec it follows).
-
-The inputs are made here from fixed seeds (keys are ``sha256("bppool-vector-key/" + name)``),
-so generating twice writes the same bytes.
-"""
+"""The vectors' inputs, made from fixed seeds (:mod:`bppool.vectors.keys`)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Any
 
+from bppool.vectors.keys import GENESIS_TIME, key, seed_hex
 from chain.core import (
     Block,
-    BlockHeader,
-    ChainError,
     CreateAccount,
     Genesis,
     GenesisAccount,
     GenesisProducer,
-    PrivateKey,
     RegisterProducer,
     Stake,
     Transaction,
     Transfer,
     Unstake,
     build_block,
-    compute_state_root,
     create_genesis_state,
     state_transition,
 )
-from chain.core.codec import canonical_bytes
-from chain.core.crypto import DOMAIN_BLOCK, DOMAIN_CANDIDATE, DOMAIN_TX, compute_signing_digest
-from chain.core.merkle import StateTree, compute_merkle_proof
+from chain.core.crypto import DOMAIN_BLOCK
 from chain.core.params import ChainParams
-from chain.core.state import encode_record
 from chain.core.transition import compute_tx_root
 from chain.core.types import AccountName, Amount
-from emitter.core.strategies import STRATEGIES, Arrival, SlotView
-from pool_dac.core.split import MemberMetrics, compute_split
-from pool_dac.core.statement import compute_row_proof, compute_rows, compute_statement_header, sign_statement
+from emitter.core.strategies import STRATEGIES
 from pool_protocol.applications import Application
-from pool_protocol.domains import DOMAIN_REQUEST
 from pool_protocol.messages import Ballot, ConstitutionSignature, Ruling
-from pool_protocol.requests import compute_request_payload, sign_request
-from pool_protocol.signed import SignedDocument
-
-GENESIS_TIME = 1_700_000_000_000
-SLOT_MS = 500
 
 
 def transfer(to: str, amount: int, memo: str = "") -> Transfer:
     return Transfer(to=AccountName(to), amount=Amount(amount), memo=memo)
-
-
-def key(name: str) -> PrivateKey:
-    """The vectors' key of ``name`` (its seed: ``sha256("bppool-vector-key/" + name)``)."""
-    return PrivateKey(hashlib.sha256(b"bppool-vector-key/" + name.encode()).digest())
-
-
-def seed_hex(name: str) -> str:
-    return hashlib.sha256(b"bppool-vector-key/" + name.encode()).hexdigest()
-
-
-def key_of(seed: str) -> PrivateKey:
-    return PrivateKey(bytes.fromhex(seed))
-
-
-# --- handlers: input -> output ---------------------------------------------------------------
-
-
-def run_canonical(data: dict[str, Any]) -> dict[str, Any]:
-    """``encoding/canonical``: a JSON value's canonical bytes, or the refusal's code."""
-    try:
-        return {"hex": canonical_bytes(data["value"]).hex()}
-    except ChainError as exc:
-        return {"error": exc.code}
-
-
-def run_transaction(data: dict[str, Any]) -> dict[str, Any]:
-    """``messages/transaction``: the body bytes a sender signs, the id, the signing digest,
-    the signature (ed25519 over the digest) and the transaction's ``tx_root`` leaf."""
-    tx = Transaction.from_dict({**data["transaction"], "signature": "00" * 64})
-    signed = tx.sign(key_of(data["seed"]))
-    return {
-        "body_hex": tx.body_bytes.hex(),
-        "id": tx.id,
-        "signing_digest": compute_signing_digest(DOMAIN_TX, tx.body_bytes).hex(),
-        "signature": signed.signature,
-        "leaf_hash": signed.leaf_hash.hex(),
-    }
-
-
-def run_header(data: dict[str, Any]) -> dict[str, Any]:
-    """``messages/block_header``: the canonical header bytes, the block id, and the producer's
-    and the builder's signatures over them (each under its domain)."""
-    header = BlockHeader.from_dict(data["header"])
-    canonical = header.canonical
-    return {
-        "canonical_hex": canonical.hex(),
-        "id": header.id,
-        "producer_digest": compute_signing_digest(DOMAIN_BLOCK, canonical).hex(),
-        "producer_signature": key_of(data["producer_seed"]).sign(DOMAIN_BLOCK, canonical),
-        "builder_digest": compute_signing_digest(DOMAIN_CANDIDATE, canonical).hex(),
-        "builder_signature": key_of(data["builder_seed"]).sign(DOMAIN_CANDIDATE, canonical),
-    }
-
-
-def run_request(data: dict[str, Any]) -> dict[str, Any]:
-    """``messages/request``: a signed request's payload, digest and ``X-BP-Signature``."""
-    fields = {k: data[k] for k in ("chain_id", "pool", "method", "path", "timestamp")}
-    body = bytes.fromhex(data["body_hex"])
-    payload = compute_request_payload(**fields, body=body)
-    return {
-        "payload_hex": payload.hex(),
-        "digest": compute_signing_digest(DOMAIN_REQUEST, payload).hex(),
-        "signature": sign_request(key_of(data["seed"]), **fields, body=body),
-    }
-
-
-DOCUMENTS: dict[str, type[SignedDocument]] = {
-    "ballot": Ballot,
-    "constitution_signature": ConstitutionSignature,
-    "ruling": Ruling,
-    "application": Application,
-}
-
-
-def run_document(data: dict[str, Any]) -> dict[str, Any]:
-    """``messages/<document>``: a signed document's payload bytes, digest and signature."""
-    cls = DOCUMENTS[data["kind"]]
-    doc = cls.from_dict({**data["document"], "signature": "00" * 64})
-    payload = doc.payload()
-    return {
-        "payload_hex": payload.hex(),
-        "digest": compute_signing_digest(cls.DOMAIN, payload).hex(),
-        "signature": doc.signed(key_of(data["seed"])).signature,
-    }
-
-
-def run_tx_root(data: dict[str, Any]) -> dict[str, Any]:
-    """``merkle/tx_root``: the root over ``id || signature`` of each transaction, in order,
-    and each one's inclusion proof."""
-    txs = [Transaction.from_dict(t) for t in data["transactions"]]
-    leaves = [bytes.fromhex(t.id) + bytes.fromhex(t.signature) for t in txs]
-    return {
-        "root": compute_tx_root(txs),
-        "proofs": [compute_merkle_proof(leaves, i) for i in range(len(leaves))],
-    }
-
-
-def run_state_tree(data: dict[str, Any]) -> dict[str, Any]:
-    """``state/tree``: the state root of a set of (tree key, value) leaves."""
-    leaves = [(bytes.fromhex(k), bytes.fromhex(v)) for k, v in data["leaves"]]
-    return {"root": StateTree().update(leaves)}
-
-
-def run_genesis(data: dict[str, Any]) -> dict[str, Any]:
-    """``state/genesis``: a genesis document's chain id, its state's records (tree key and
-    value bytes) and its state root."""
-    genesis = Genesis.from_dict(data["genesis"])
-    state = create_genesis_state(genesis)
-    records = sorted(
-        (table.leaf_key(k).hex(), encode_record(r).hex())
-        for table in state.tables.values()
-        if table.committed
-        for k, r in table.rows.items()
-    )
-    return {"chain_id": genesis.chain_id, "records": records, "state_root": compute_state_root(state)}
-
-
-def run_blocks(data: dict[str, Any]) -> dict[str, Any]:
-    """``transition/blocks``: genesis, then each block in turn (its producer's signature
-    checked): the block id and state root after each, or the error code of the first block
-    that is refused (and the ones after it are not tried)."""
-    state = create_genesis_state(Genesis.from_dict(data["genesis"]))
-    after: list[dict[str, Any]] = []
-    for raw in data["blocks"]:
-        try:
-            block = Block.from_dict(raw)
-            state_transition(state, block)
-        except ChainError as exc:
-            return {"applied": after, "error": exc.code}
-        after.append({"block_id": block.id, "state_root": compute_state_root(state)})
-    return {"applied": after, "error": None}
-
-
-def run_strategy(data: dict[str, Any]) -> dict[str, Any]:
-    """``pool/strategy``: what a strategy decides for a slot's arrivals at a moment."""
-    arrivals = [Arrival(**a) for a in data["arrivals"]]
-    view = SlotView(**{**data["view"], "members": tuple(data["view"]["members"])})
-    decision = STRATEGIES[data["strategy"]](arrivals, view)
-    return {"action": decision.action, "block_id": decision.block_id}
-
-
-def run_split(data: dict[str, Any]) -> dict[str, Any]:
-    """``dac/split``: one epoch's earnings split among members, and its statement (rows,
-    Merkle root, each member's proof, the pool's signature over the header)."""
-    split = compute_split(
-        earnings=data["earnings"],
-        treasury_fee_bps=data["treasury_fee_bps"],
-        policy=data["policy"],
-        min_participation_bps=data["min_participation_bps"],
-        hybrid_base_bps=data["hybrid_base_bps"],
-        pool_slots=data["counted_slots"],
-        members=[MemberMetrics(**m) for m in data["members"]],
-        penalties=data["penalties"],
-    )
-    rows = compute_rows(data["epoch"], split)
-    header = compute_statement_header(
-        chain_id=data["chain_id"],
-        pool=data["pool"],
-        epoch=data["epoch"],
-        start_slot=data["start_slot"],
-        end_slot=data["end_slot"],
-        earnings=data["earnings"],
-        split=split,
-        rows=rows,
-        pool_slots=data["pool_slots"],
-        counted_slots=data["counted_slots"],
-        policy=data["policy"],
-        treasury_fee_bps=data["treasury_fee_bps"],
-        min_participation_bps=data["min_participation_bps"],
-        reconnect_grace_slots=data["reconnect_grace_slots"],
-        hybrid_base_bps=data["hybrid_base_bps"],
-        penalties=data["penalties"],
-    )
-    return {
-        "shares": [asdict(s) for s in split.shares],
-        "rows": rows,
-        "header": header,
-        "header_hex": canonical_bytes(header).hex(),
-        "proofs": {r["member"]: compute_row_proof(rows, r["member"]) for r in rows},
-        "signature": sign_statement(key_of(data["seed"]), header),
-    }
-
-
-HANDLERS: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
-    ("encoding", "canonical"): run_canonical,
-    ("messages", "transaction"): run_transaction,
-    ("messages", "block_header"): run_header,
-    ("messages", "request"): run_request,
-    ("messages", "document"): run_document,
-    ("merkle", "tx_root"): run_tx_root,
-    ("state", "tree"): run_state_tree,
-    ("state", "genesis"): run_genesis,
-    ("transition", "blocks"): run_blocks,
-    ("pool", "strategy"): run_strategy,
-    ("dac", "split"): run_split,
-}
-
-
-# --- the inputs ------------------------------------------------------------------------------
 
 
 def _genesis(
@@ -639,54 +412,3 @@ def cases() -> Iterator[Case]:
     yield from _transition_cases(genesis)
     yield from _pool_cases()
     yield from _dac_cases(genesis)
-
-
-# --- files -----------------------------------------------------------------------------------
-
-
-def render(runner: str, handler: str, case: str, description: str, data: dict[str, Any]) -> bytes:
-    """One vector file's bytes: indented JSON, keys in a fixed order, a newline at the end."""
-    output = HANDLERS[(runner, handler)](data)
-    vector = {
-        "runner": runner,
-        "handler": handler,
-        "case": case,
-        "description": description,
-        "input": data,
-        "output": output,
-    }
-    return (json.dumps(vector, indent=1, ensure_ascii=False) + "\n").encode()
-
-
-def generate(out: Path) -> dict[str, int]:
-    """Write every vector under ``out`` (replacing what is there); the count per handler."""
-    counts: dict[str, int] = {}
-    for runner, handler, case, description, data in cases():
-        path = out / runner / handler / f"{case}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(render(runner, handler, case, description, data))
-        counts[f"{runner}/{handler}"] = counts.get(f"{runner}/{handler}", 0) + 1
-    return counts
-
-
-def check(folder: Path) -> tuple[int, list[str]]:
-    """Run every vector under ``folder`` through this implementation: how many ran, and one
-    line per vector whose output differs (or that cannot be read)."""
-    problems: list[str] = []
-    ran = 0
-    for path in sorted(folder.rglob("*.json")):
-        where = str(path.relative_to(folder))
-        try:
-            vector = json.loads(path.read_text())
-            handler = HANDLERS[(vector["runner"], vector["handler"])]
-        except (ValueError, KeyError, TypeError) as exc:
-            problems.append(f"{where}: not a vector ({exc})")
-            continue
-        ran += 1
-        got = json.loads(json.dumps(handler(vector["input"])))
-        if got != vector["output"]:
-            differing = sorted(
-                k for k in set(got) | set(vector["output"]) if got.get(k) != vector["output"].get(k)
-            )
-            problems.append(f"{where}: output differs in {', '.join(differing)}")
-    return ran, problems
