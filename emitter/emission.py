@@ -19,7 +19,7 @@ from typing import Any
 
 from chain.core import Block, PrivateKey
 from chain.core.containers import encode_block
-from emitter import crud
+from emitter import crud, pgevents
 from emitter.claims import ClaimResult, Claims
 from emitter.context import Context
 from emitter.crud import AlreadyEmitted, EventRecord
@@ -191,7 +191,7 @@ class Emission:
         )
         with self.storage.writing():
             if self.writer is not None:  # PostgreSQL: awaited, the loop goes on meanwhile
-                await crud.record_arrival_async(
+                await pgevents.record_arrival_async(
                     self.writer, self.engine.dialect, arrival=arrival, emission=row, extra=[event]
                 )
             elif arrival is not None:

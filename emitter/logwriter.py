@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from emitter.crud import AsyncEventAppender, EventAppender, EventRecord
+from emitter.crud import EventAppender, EventRecord
+from emitter.pgevents import AsyncEventAppender
 from service_shell.db import is_postgres
 from service_shell.supervisor import Supervisor
 

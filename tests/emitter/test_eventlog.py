@@ -5,6 +5,7 @@ a member's deliveries for one slot were logged by several instances of an emitte
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
-from emitter import crud
+from emitter import crud, pgevents
 from emitter.crud import EVENT, EventRecord
 from emitter.eventlog import EventLogReader
 from emitter.service import MIGRATIONS, VERSION_TABLE
@@ -28,14 +29,20 @@ ARRIVALS = st.lists(
 )
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+@contextmanager
+def migrated(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
     run_migrations(engine, MIGRATIONS, VERSION_TABLE)
     try:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    with migrated(database_url) as engine:
+        yield engine
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -69,12 +76,8 @@ def test_the_databases_tally_is_the_audits(
 
 @pytest.fixture
 def pg_engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    run_migrations(engine, MIGRATIONS, VERSION_TABLE)
-    try:
+    with migrated(postgres_url) as engine:
         yield engine
-    finally:
-        engine.dispose()
 
 
 def _logged(engine: Engine) -> list[tuple[object, ...]]:
@@ -92,7 +95,7 @@ def _row(event: EventRecord) -> tuple[object, ...]:
 
 @pytest.mark.anyio
 async def test_a_batch_is_written_whole_in_order_also_past_one_statement(pg_engine: Engine) -> None:
-    appender = crud.AsyncEventAppender(pg_engine)
+    appender = pgevents.AsyncEventAppender(pg_engine)
     events = [
         EventRecord(
             kind="arrival",
@@ -103,7 +106,7 @@ async def test_a_batch_is_written_whole_in_order_also_past_one_statement(pg_engi
             fees=i,
             data={"n": i} if i % 5 == 0 else None,
         )
-        for i in range(crud.PG_ROWS_PER_STATEMENT * 2 + 3)
+        for i in range(pgevents.PG_ROWS_PER_STATEMENT * 2 + 3)
     ]
     try:
         await appender.append(events[:1])
@@ -115,13 +118,13 @@ async def test_a_batch_is_written_whole_in_order_also_past_one_statement(pg_engi
 
 @pytest.mark.anyio
 async def test_a_refused_row_writes_nothing_of_its_batch_and_is_not_cut_short(pg_engine: Engine) -> None:
-    appender = crud.AsyncEventAppender(pg_engine)
+    appender = pgevents.AsyncEventAppender(pg_engine)
     good = EventRecord(kind="arrival", ts_ms=1, slot=1, member="alice", verdict="valid")
     too_long = EventRecord(kind="arrival", ts_ms=2, slot=1, member="a" * 13, verdict="valid")
     try:
         with pytest.raises(Exception, match="too long"):
             await appender.append([good, too_long])
-        many = [good] * crud.PG_ROWS_PER_STATEMENT + [too_long]  # two statements, one transaction
+        many = [good] * pgevents.PG_ROWS_PER_STATEMENT + [too_long]  # two statements, one transaction
         with pytest.raises(Exception, match="too long"):
             await appender.append(many)
         await appender.append([good])  # the lane still writes
@@ -149,16 +152,16 @@ async def test_an_emission_and_its_events_are_one_statement_refused_whole_on_a_t
     arrival = EventRecord(kind="arrival", ts_ms=1, slot=7, member="alice", verdict="selected")
     other = EventRecord(kind="arrival", ts_ms=2, slot=7, member="bob", verdict="valid")
     try:
-        await crud.record_arrival_async(
+        await pgevents.record_arrival_async(
             writer, pg_engine.dialect, arrival=arrival, emission=emission, extra=[other]
         )
         with pytest.raises(crud.AlreadyEmitted):
-            await crud.record_arrival_async(
+            await pgevents.record_arrival_async(
                 writer, pg_engine.dialect, arrival=other, emission={**emission, "block_id": "cd" * 32}
             )
         with pytest.raises(crud.AlreadyEmitted):  # a fallback's form: no arrival
-            await crud.record_arrival_async(writer, pg_engine.dialect, arrival=None, emission=emission)
-        await crud.record_arrival_async(
+            await pgevents.record_arrival_async(writer, pg_engine.dialect, arrival=None, emission=emission)
+        await pgevents.record_arrival_async(
             writer, pg_engine.dialect, arrival=None, emission={**emission, "slot": 8}
         )
     finally:
