@@ -287,7 +287,7 @@ async def get_table_rows(request: Request) -> JSONResponse:
             "value_hex": encode_record(record).hex(),
         }
         if as_json:
-            row["fields"] = orjson.loads(orjson.dumps(dict(zip(record._fields, record, strict=True))))
+            row["fields"] = record._asdict()  # JSONResponse writes nested records as arrays
         rows.append(row)
     return JSONResponse(
         {
